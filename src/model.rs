@@ -1,0 +1,194 @@
+//! The Montbrió–Pazó–Roxin node: right-hand sides and analytic fixed points.
+//!
+//! Kernel units: time in ms, r in kHz (1/ms), v dimensionless. With those,
+//!
+//! ```text
+//! dr/dt = delta/(pi tau^2) + 2 r v / tau + I_r
+//! dv/dt = (v^2 + eta + J tau r - (pi tau r)^2 + I_v) / tau
+//! ```
+//!
+//! Users see r in Hz and I_r in Hz/ms; the conversions live in [`NodeParams::from_user`].
+
+use std::f64::consts::PI;
+
+/// Parameters of one node, in kernel units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NodeParams {
+    pub tau_ms: f64,
+    pub eta: f64,
+    pub j: f64,
+    pub delta: f64,
+    /// Constant rate input I_r in kHz/ms.
+    pub input_r: f64,
+    /// Constant voltage input I_v (dimensionless).
+    pub input_v: f64,
+}
+
+impl NodeParams {
+    /// From the spec's units (I_r in Hz/ms).
+    pub fn from_user(
+        tau_ms: f64,
+        eta: f64,
+        j: f64,
+        delta: f64,
+        input_r_hz: f64,
+        input_v: f64,
+    ) -> NodeParams {
+        NodeParams {
+            tau_ms,
+            eta,
+            j,
+            delta,
+            input_r: input_r_hz / 1000.0,
+            input_v,
+        }
+    }
+
+    /// `(dr/dt, dv/dt)` at `(r [kHz], v)`.
+    pub fn rhs(&self, r: f64, v: f64) -> (f64, f64) {
+        let tau = self.tau_ms;
+        let dr = self.delta / (PI * tau * tau) + 2.0 * r * v / tau + self.input_r;
+        let dv =
+            (v * v + self.eta + self.j * tau * r - (PI * tau * r).powi(2) + self.input_v) / tau;
+        (dr, dv)
+    }
+
+    /// The fixed points, sorted by rate, with their linear stability.
+    ///
+    /// With x = tau*r and D = delta/pi + I_r tau^2, a fixed point has v = -D/(2x) and x a
+    /// positive root of `pi^2 x^4 - J x^3 - (eta + I_v) x^2 - D^2/4 = 0` (for I_r = 0 this
+    /// is the quartic of Montbrió et al. 2015 and does not depend on tau). Needs D > 0.
+    pub fn fixed_points(&self) -> Vec<FixedPoint> {
+        let tau = self.tau_ms;
+        let d = self.delta / PI + self.input_r * tau * tau;
+        let (a4, a3, a2, a0) = (PI * PI, -self.j, -(self.eta + self.input_v), -d * d / 4.0);
+        positive_quartic_roots(a4, a3, a2, a0)
+            .into_iter()
+            .map(|x| {
+                let r = x / tau;
+                let v = -d / (2.0 * x);
+                // Jacobian of the rhs at (r, v).
+                let (a, b) = (2.0 * v / tau, 2.0 * r / tau);
+                let (c, e) = (
+                    (self.j * tau - 2.0 * PI * PI * tau * tau * r) / tau,
+                    2.0 * v / tau,
+                );
+                let (trace, det) = (a + e, a * e - b * c);
+                FixedPoint {
+                    r_hz: 1000.0 * r,
+                    v,
+                    stable: trace < 0.0 && det > 0.0,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A fixed point in user units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FixedPoint {
+    pub r_hz: f64,
+    pub v: f64,
+    pub stable: bool,
+}
+
+/// Positive roots of `a4 x^4 + a3 x^3 + a2 x^2 + a0` (a4 > 0, a0 < 0), ascending.
+///
+/// The derivative vanishes at 0 and at the roots of `4 a4 x^2 + 3 a3 x + 2 a2`, so the
+/// positive axis splits into at most three monotone pieces; each holds at most one root,
+/// found by bisection to full precision.
+fn positive_quartic_roots(a4: f64, a3: f64, a2: f64, a0: f64) -> Vec<f64> {
+    let g = |x: f64| (((a4 * x + a3) * x + a2) * x) * x + a0;
+    let mut cuts = vec![0.0];
+    let (qa, qb, qc) = (4.0 * a4, 3.0 * a3, 2.0 * a2);
+    let disc = qb * qb - 4.0 * qa * qc;
+    if disc >= 0.0 {
+        let s = disc.sqrt();
+        let mut crit = [(-qb - s) / (2.0 * qa), (-qb + s) / (2.0 * qa)];
+        crit.sort_by(f64::total_cmp);
+        cuts.extend(crit.into_iter().filter(|&c| c > 0.0));
+    }
+    // Cauchy's bound on the roots' size.
+    let bound = 1.0 + (a3.abs().max(a2.abs()).max(a0.abs())) / a4;
+    cuts.push(bound);
+    let mut roots = Vec::new();
+    for w in cuts.windows(2) {
+        let (mut lo, mut hi) = (w[0], w[1]);
+        let (glo, ghi) = (g(lo), g(hi));
+        if glo == 0.0 && lo > 0.0 {
+            roots.push(lo);
+            continue;
+        }
+        if glo.signum() == ghi.signum() || ghi == 0.0 {
+            continue;
+        }
+        let rising = ghi > glo;
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            if mid <= lo || mid >= hi {
+                break;
+            }
+            if (g(mid) < 0.0) == rising {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        roots.push(0.5 * (lo + hi));
+    }
+    roots.dedup_by(|a, b| (*a - *b).abs() <= 1e-14 * b.abs());
+    roots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(eta: f64, j: f64, delta: f64) -> NodeParams {
+        NodeParams::from_user(1.0, eta, j, delta, 0.0, 0.0)
+    }
+
+    #[test]
+    fn fixed_points_are_zeros_of_the_rhs() {
+        for (eta, j, delta) in [
+            (-5.0, 15.0, 1.0),
+            (-10.0, 5.0, 2.0),
+            (-4.0, 15.0, 1.0),
+            (2.0, 0.0, 0.5),
+        ] {
+            let n = node(eta, j, delta);
+            let fps = n.fixed_points();
+            assert!(!fps.is_empty());
+            for fp in fps {
+                let (dr, dv) = n.rhs(fp.r_hz / 1000.0, fp.v);
+                assert!(
+                    dr.abs() < 1e-10 && dv.abs() < 1e-10,
+                    "{eta} {j} {delta}: {dr} {dv}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_papers_default_point_is_bistable() {
+        // eta = -5, J = 15, delta = 1 lies inside the bistable wedge (Montbrió et al. Fig. 1).
+        let fps = node(-5.0, 15.0, 1.0).fixed_points();
+        assert_eq!(fps.len(), 3);
+        assert_eq!(
+            fps.iter().map(|f| f.stable).collect::<Vec<_>>(),
+            [true, false, true]
+        );
+    }
+
+    #[test]
+    fn eigenvalue_formula_agrees_with_the_jacobian() {
+        // tau = 1: lambda = -delta/(pi x) ± sqrt(2 x (J - 2 pi^2 x)).
+        let (eta, j, delta) = (-5.0, 15.0, 1.0);
+        for fp in node(eta, j, delta).fixed_points() {
+            let x = fp.r_hz / 1000.0;
+            let disc = 2.0 * x * (j - 2.0 * PI * PI * x);
+            let stable = disc < (delta / (PI * x)).powi(2);
+            assert_eq!(stable, fp.stable);
+        }
+    }
+}

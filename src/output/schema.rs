@@ -1,0 +1,107 @@
+//! Arrow schemas of the summary and trace files, and the key-value metadata.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema};
+use parquet::file::metadata::KeyValue;
+use sha2::{Digest, Sha256};
+
+use crate::spec::{Slot, Spec};
+
+/// Statistic columns per variable, after the parameters.
+pub const STAT_COLUMNS: [&str; 5] = ["mean", "std", "min", "max", "final"];
+
+/// The parameter slots that get a column, in column order (initial values excluded: their
+/// columns hold the drawn values and always exist).
+pub fn param_slots(spec: &Spec) -> Vec<Slot> {
+    Slot::ALL
+        .into_iter()
+        .filter(|&s| !matches!(s, Slot::InitRHz | Slot::InitV) && spec.param(s).is_some())
+        .collect()
+}
+
+/// `run_id, point_id, replicate, <parameters>, init_r_hz, init_v, r_hz_*, v_*, diverged,
+/// diverged_at_ms`.
+pub fn summary_schema(spec: &Spec, metadata: &Metadata) -> Arc<Schema> {
+    let mut fields = vec![
+        Field::new("run_id", DataType::UInt64, false),
+        Field::new("point_id", DataType::UInt64, false),
+        Field::new("replicate", DataType::UInt32, false),
+    ];
+    for slot in param_slots(spec) {
+        fields.push(Field::new(slot.column(), DataType::Float64, false));
+    }
+    fields.push(Field::new("init_r_hz", DataType::Float64, false));
+    fields.push(Field::new("init_v", DataType::Float64, false));
+    for var in ["r_hz", "v"] {
+        for stat in STAT_COLUMNS {
+            fields.push(Field::new(format!("{var}_{stat}"), DataType::Float64, true));
+        }
+    }
+    fields.push(Field::new("diverged", DataType::Boolean, false));
+    fields.push(Field::new("diverged_at_ms", DataType::Float64, true));
+    Arc::new(Schema::new_with_metadata(fields, metadata.map()))
+}
+
+/// `run_id, t_ms, r_hz, v`.
+pub fn trace_schema(metadata: &Metadata) -> Arc<Schema> {
+    Arc::new(Schema::new_with_metadata(
+        vec![
+            Field::new("run_id", DataType::UInt64, false),
+            Field::new("t_ms", DataType::Float64, false),
+            Field::new("r_hz", DataType::Float64, false),
+            Field::new("v", DataType::Float64, false),
+        ],
+        metadata.map(),
+    ))
+}
+
+/// The `mpr_sweep.*` key-value pairs every part carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metadata {
+    pub pairs: Vec<(String, String)>,
+}
+
+impl Metadata {
+    pub fn new(
+        spec: &Spec,
+        shard: crate::plan::Shard,
+        runs: std::ops::Range<u64>,
+        isa: crate::integrate::Isa,
+    ) -> Metadata {
+        let pairs = [
+            ("version", env!("CARGO_PKG_VERSION").to_string()),
+            ("spec", spec.text.clone()),
+            ("spec_sha256", spec_sha256(&spec.text)),
+            ("shard", shard.to_string()),
+            ("runs", format!("{}..{}", runs.start, runs.end)),
+            ("isa", isa.name().to_string()),
+        ];
+        Metadata {
+            pairs: pairs
+                .into_iter()
+                .map(|(k, v)| (format!("mpr_sweep.{k}"), v))
+                .collect(),
+        }
+    }
+
+    pub fn key_values(&self) -> Vec<KeyValue> {
+        self.pairs
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect()
+    }
+
+    fn map(&self) -> HashMap<String, String> {
+        self.pairs.iter().cloned().collect()
+    }
+}
+
+/// Hex SHA-256 of the spec text: identifies which spec a result directory holds.
+pub fn spec_sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,208 @@
+//! Streaming writers: rows in, bounded Arrow batches out to a [`PartFile`].
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, Float64Builder, UInt32Builder, UInt64Builder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::Schema;
+
+use super::schema::{Metadata, param_slots, summary_schema, trace_schema};
+use super::{OutputError, PartFile};
+use crate::plan::{RunAddress, Values};
+use crate::spec::{Slot, Spec};
+use crate::stats::Summary;
+
+/// Rows per summary row group and per flushed batch.
+const SUMMARY_ROWS: usize = 65_536;
+/// Rows per trace row group and per flushed batch.
+const TRACE_ROWS: usize = 1 << 20;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    Finished {
+        r_hz: Summary,
+        r_hz_final: f64,
+        v: Summary,
+        v_final: f64,
+    },
+    /// The state became non-finite at this time (ms).
+    Diverged { at_ms: f64 },
+}
+
+/// One summary row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SummaryRow {
+    pub address: RunAddress,
+    pub values: Values,
+    pub init_r_hz: f64,
+    pub init_v: f64,
+    pub outcome: Outcome,
+}
+
+/// Writes the summary part of one shard.
+pub struct SummaryWriter {
+    part: PartFile,
+    schema: Arc<Schema>,
+    slots: Vec<Slot>,
+    rows: usize,
+    run_id: UInt64Builder,
+    point_id: UInt64Builder,
+    replicate: UInt32Builder,
+    /// Parameters, init_r_hz, init_v, then the ten statistics, then diverged_at_ms.
+    floats: Vec<Float64Builder>,
+    diverged: BooleanBuilder,
+}
+
+impl SummaryWriter {
+    pub fn create(
+        path: &Path,
+        spec: &Spec,
+        metadata: &Metadata,
+    ) -> Result<SummaryWriter, OutputError> {
+        let schema = summary_schema(spec, metadata);
+        let part = PartFile::create(path, schema.clone(), metadata.key_values(), SUMMARY_ROWS)?;
+        let slots = param_slots(spec);
+        let floats = (0..slots.len() + 2 + 10 + 1)
+            .map(|_| Float64Builder::with_capacity(SUMMARY_ROWS))
+            .collect();
+        Ok(SummaryWriter {
+            part,
+            schema,
+            slots,
+            rows: 0,
+            run_id: UInt64Builder::with_capacity(SUMMARY_ROWS),
+            point_id: UInt64Builder::with_capacity(SUMMARY_ROWS),
+            replicate: UInt32Builder::with_capacity(SUMMARY_ROWS),
+            floats,
+            diverged: BooleanBuilder::with_capacity(SUMMARY_ROWS),
+        })
+    }
+
+    pub fn push(&mut self, row: &SummaryRow) -> Result<(), OutputError> {
+        self.run_id.append_value(row.address.run_id);
+        self.point_id.append_value(row.address.point_id);
+        self.replicate.append_value(row.address.replicate);
+        let mut col = self.floats.iter_mut();
+        for &slot in &self.slots {
+            col.next().unwrap().append_value(row.values.get(slot));
+        }
+        col.next().unwrap().append_value(row.init_r_hz);
+        col.next().unwrap().append_value(row.init_v);
+        match row.outcome {
+            Outcome::Finished {
+                r_hz,
+                r_hz_final,
+                v,
+                v_final,
+            } => {
+                for x in [
+                    r_hz.mean, r_hz.std, r_hz.min, r_hz.max, r_hz_final, v.mean, v.std, v.min,
+                    v.max, v_final,
+                ] {
+                    col.next().unwrap().append_value(x);
+                }
+                col.next().unwrap().append_null();
+                self.diverged.append_value(false);
+            }
+            Outcome::Diverged { at_ms } => {
+                for _ in 0..10 {
+                    col.next().unwrap().append_null();
+                }
+                col.next().unwrap().append_value(at_ms);
+                self.diverged.append_value(true);
+            }
+        }
+        self.rows += 1;
+        if self.rows == SUMMARY_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), OutputError> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.run_id.finish()),
+            Arc::new(self.point_id.finish()),
+            Arc::new(self.replicate.finish()),
+        ];
+        let (stats, tail) = self.floats.split_at_mut(self.slots.len() + 12);
+        columns.extend(stats.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.push(Arc::new(self.diverged.finish()));
+        columns.push(Arc::new(tail[0].finish()));
+        self.rows = 0;
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)
+            .expect("summary columns match the schema");
+        self.part.write(&batch)
+    }
+
+    /// Writes what is buffered and commits the part under its final name.
+    pub fn finish(mut self) -> Result<(), OutputError> {
+        self.flush()?;
+        self.part.commit()
+    }
+}
+
+/// Writes the trace part of one shard (long format).
+pub struct TraceWriter {
+    part: PartFile,
+    schema: Arc<Schema>,
+    rows: usize,
+    run_id: UInt64Builder,
+    t_ms: Float64Builder,
+    r_hz: Float64Builder,
+    v: Float64Builder,
+}
+
+impl TraceWriter {
+    pub fn create(path: &Path, metadata: &Metadata) -> Result<TraceWriter, OutputError> {
+        let schema = trace_schema(metadata);
+        let part = PartFile::create(path, schema.clone(), metadata.key_values(), TRACE_ROWS)?;
+        Ok(TraceWriter {
+            part,
+            schema,
+            rows: 0,
+            run_id: UInt64Builder::new(),
+            t_ms: Float64Builder::new(),
+            r_hz: Float64Builder::new(),
+            v: Float64Builder::new(),
+        })
+    }
+
+    pub fn push(&mut self, run_id: u64, t_ms: f64, r_hz: f64, v: f64) -> Result<(), OutputError> {
+        self.run_id.append_value(run_id);
+        self.t_ms.append_value(t_ms);
+        self.r_hz.append_value(r_hz);
+        self.v.append_value(v);
+        self.rows += 1;
+        if self.rows == TRACE_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), OutputError> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.run_id.finish()),
+            Arc::new(self.t_ms.finish()),
+            Arc::new(self.r_hz.finish()),
+            Arc::new(self.v.finish()),
+        ];
+        self.rows = 0;
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)
+            .expect("trace columns match the schema");
+        self.part.write(&batch)
+    }
+
+    pub fn finish(mut self) -> Result<(), OutputError> {
+        self.flush()?;
+        self.part.commit()
+    }
+}

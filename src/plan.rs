@@ -1,0 +1,259 @@
+//! The lazy plan: run id → point id, replicate and parameter values; shards.
+//!
+//! Point ids enumerate the grid in row-major order over the swept parameters in the order
+//! they appear in the spec (first axis slowest); a zip group is one dimension, placed where
+//! its first member appears. `run_id = point_id * replicates + replicate`. Nothing is
+//! materialised: a plan of 10^9 runs takes the same memory as one of 10.
+
+use std::fmt;
+
+use crate::spec::{Slot, Spec};
+
+/// The largest sweep that is planned: run ids and counts stay exact in u64 and i64.
+pub const MAX_RUNS: u64 = 1 << 63;
+
+/// One dimension of the grid: a swept parameter, or a zip group advancing together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dim {
+    /// Indices into `Spec::params`.
+    pub params: Vec<usize>,
+    pub len: u64,
+    /// Number of points between successive values of this dimension.
+    pub stride: u64,
+}
+
+/// Why a sweep cannot be planned.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "the sweep has more than 2^63 runs ({points} points x {replicates} replicates overflow)"
+    )]
+    TooLarge { points: String, replicates: u32 },
+    #[error("--shard must be I/N with 0 <= I < N, got {0}")]
+    BadShard(String),
+}
+
+/// The grid of a validated spec.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    pub spec: &'a Spec,
+    pub dims: Vec<Dim>,
+    pub points: u64,
+    pub runs: u64,
+}
+
+/// A run's parameter values, indexed by [`Slot`]; parameters the spec lacks are NaN.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Values([f64; Slot::ALL.len()]);
+
+impl Values {
+    pub fn get(&self, slot: Slot) -> f64 {
+        self.0[slot as usize]
+    }
+}
+
+/// Where a run sits in the grid.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunAddress {
+    pub run_id: u64,
+    pub point_id: u64,
+    pub replicate: u32,
+}
+
+impl<'a> Plan<'a> {
+    pub fn new(spec: &'a Spec) -> Result<Plan<'a>, PlanError> {
+        let mut dims: Vec<Dim> = Vec::new();
+        let mut placed = vec![false; spec.params.len()];
+        for (i, p) in spec.params.iter().enumerate() {
+            if !p.axis.is_swept() || placed[i] {
+                continue;
+            }
+            let params: Vec<usize> = match spec.zip.iter().find(|g| g.contains(&p.slot)) {
+                Some(group) => (0..spec.params.len())
+                    .filter(|&j| group.contains(&spec.params[j].slot))
+                    .collect(),
+                None => vec![i],
+            };
+            for &j in &params {
+                placed[j] = true;
+            }
+            dims.push(Dim {
+                params,
+                len: p.axis.len(),
+                stride: 0,
+            });
+        }
+        let mut points: u64 = 1;
+        let mut overflow = false;
+        for d in dims.iter_mut().rev() {
+            d.stride = points;
+            match points.checked_mul(d.len) {
+                Some(p) => points = p,
+                None => overflow = true,
+            }
+        }
+        let runs = points
+            .checked_mul(spec.replicates as u64)
+            .filter(|r| *r <= MAX_RUNS);
+        match runs {
+            Some(runs) if !overflow => Ok(Plan {
+                spec,
+                dims,
+                points,
+                runs,
+            }),
+            _ => Err(PlanError::TooLarge {
+                points: if overflow {
+                    "more than 2^64".into()
+                } else {
+                    points.to_string()
+                },
+                replicates: spec.replicates,
+            }),
+        }
+    }
+
+    pub fn address(&self, run_id: u64) -> RunAddress {
+        let r = self.spec.replicates as u64;
+        RunAddress {
+            run_id,
+            point_id: run_id / r,
+            replicate: (run_id % r) as u32,
+        }
+    }
+
+    /// Parameter values at a point.
+    pub fn values(&self, point_id: u64) -> Values {
+        let mut v = [f64::NAN; Slot::ALL.len()];
+        for p in &self.spec.params {
+            if !p.axis.is_swept() {
+                v[p.slot as usize] = p.axis.get(0);
+            }
+        }
+        for d in &self.dims {
+            let i = (point_id / d.stride) % d.len;
+            for &j in &d.params {
+                let p = &self.spec.params[j];
+                v[p.slot as usize] = p.axis.get(i);
+            }
+        }
+        Values(v)
+    }
+
+    /// Run ids `[start, end)` of shard `i` of `n`: `[floor(i*N/n), floor((i+1)*N/n))`.
+    pub fn shard_range(&self, shard: Shard) -> std::ops::Range<u64> {
+        let bound = |k: u64| ((k as u128 * self.runs as u128) / shard.count as u128) as u64;
+        bound(shard.index)..bound(shard.index + 1)
+    }
+}
+
+/// Shard `index` of `count` (`--shard I/N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = PlanError;
+    fn from_str(s: &str) -> Result<Shard, PlanError> {
+        let bad = || PlanError::BadShard(s.to_string());
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u64 = i.trim().parse().map_err(|_| bad())?;
+        let count: u64 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec;
+
+    fn spec(text: &str) -> Spec {
+        spec::parse(text).unwrap()
+    }
+
+    #[test]
+    fn points_are_row_major_in_spec_order() {
+        let s = spec("model:\n  J: [10, 20, 30]\n  eta: [-1, -2]\nsweep: {replicates: 2}\n");
+        let p = Plan::new(&s).unwrap();
+        assert_eq!((p.points, p.runs), (6, 12));
+        // J is first in the spec, so it varies slowest.
+        let v = p.values(1);
+        assert_eq!((v.get(Slot::J), v.get(Slot::Eta)), (10.0, -2.0));
+        let v = p.values(4);
+        assert_eq!((v.get(Slot::J), v.get(Slot::Eta)), (30.0, -1.0));
+        assert_eq!(
+            p.address(9),
+            RunAddress {
+                run_id: 9,
+                point_id: 4,
+                replicate: 1
+            }
+        );
+        assert_eq!(v.get(Slot::Delta), 1.0);
+        assert!(v.get(Slot::NoiseVSigma).is_nan());
+    }
+
+    #[test]
+    fn zip_groups_advance_together() {
+        let s = spec(
+            "model:\n  eta: [1, 2, 3]\n  delta: [0.5, 1]\n  J: [10, 20, 30]\nsweep:\n  zip: [[eta, J]]\n",
+        );
+        let p = Plan::new(&s).unwrap();
+        assert_eq!(p.points, 6);
+        assert_eq!(p.dims.len(), 2);
+        // Dimension order: (eta, J) zipped first, then delta.
+        let v = p.values(3);
+        assert_eq!(
+            (v.get(Slot::Eta), v.get(Slot::J), v.get(Slot::Delta)),
+            (2.0, 20.0, 1.0)
+        );
+    }
+
+    #[test]
+    fn shards_partition_the_runs() {
+        let s = spec("model:\n  eta: {linspace: [0, 1, 10]}\nsweep: {replicates: 3}\n");
+        let p = Plan::new(&s).unwrap();
+        let mut next = 0;
+        for i in 0..7 {
+            let r = p.shard_range(Shard { index: i, count: 7 });
+            assert_eq!(r.start, next);
+            next = r.end;
+        }
+        assert_eq!(next, 30);
+        assert!("3/3".parse::<Shard>().is_err());
+        assert!("x".parse::<Shard>().is_err());
+        assert_eq!(
+            "2/5".parse::<Shard>().unwrap(),
+            Shard { index: 2, count: 5 }
+        );
+    }
+
+    #[test]
+    fn huge_sweeps_plan_lazily_and_overflow_is_refused() {
+        let s =
+            spec("model:\n  eta: {linspace: [0, 1, 1000000]}\n  J: {linspace: [0, 1, 1000000]}\n");
+        let p = Plan::new(&s).unwrap();
+        assert_eq!(p.runs, 1_000_000_000_000);
+        assert_eq!(p.values(p.points - 1).get(Slot::J), 1.0);
+        let s = spec(
+            "model:\n  eta: {linspace: [0, 1, 4294967296]}\n  J: {linspace: [0, 1, 4294967296]}\n",
+        );
+        assert!(matches!(Plan::new(&s), Err(PlanError::TooLarge { .. })));
+    }
+}

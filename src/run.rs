@@ -1,0 +1,195 @@
+//! Orchestration of `mpr-sweep run`: result directory, shard → blocks of lane batches →
+//! rayon workers → streaming writers, with progress.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::Error;
+use crate::integrate::{Isa, LANES};
+use crate::output::{
+    Layout, Metadata, OutputError, SummaryWriter, TraceWriter, io_err, spec_sha256, write_atomic,
+};
+use crate::plan::{Plan, Shard};
+use crate::progress::Progress;
+use crate::simulate::{RunResult, Simulator};
+use crate::spec::Spec;
+
+/// Run-steps computed between writes: bounds memory and keeps every thread busy.
+const BLOCK_RUN_STEPS: u64 = 1 << 26;
+
+/// Options of `mpr-sweep run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub out: PathBuf,
+    pub shard: Shard,
+    pub threads: usize,
+    pub isa: Isa,
+    pub resume: bool,
+    pub overwrite: bool,
+    pub quiet: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    pub runs: std::ops::Range<u64>,
+    pub steps_per_run: u64,
+    pub elapsed: Duration,
+    /// The part existed and `--resume` skipped it.
+    pub skipped: bool,
+    pub diverged: u64,
+}
+
+impl RunReport {
+    pub fn run_steps_per_second(&self) -> f64 {
+        (self.runs.end - self.runs.start) as f64 * self.steps_per_run as f64
+            / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Runs one shard of a sweep into `opts.out`.
+pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunReport, Error> {
+    let plan = Plan::new(spec)?;
+    let layout = Layout::new(&opts.out);
+    let runs = plan.shard_range(opts.shard);
+    prepare_dir(spec, &layout, opts)?;
+    let summary_path = layout.summary_part(opts.shard);
+    if summary_path.exists() {
+        if opts.resume {
+            return Ok(RunReport {
+                runs,
+                steps_per_run: spec.steps(),
+                elapsed: Duration::ZERO,
+                skipped: true,
+                diverged: 0,
+            });
+        }
+        if !opts.overwrite {
+            return Err(Error::Usage(format!(
+                "{} exists; use --resume to skip complete parts or --overwrite to replace them",
+                summary_path.display()
+            )));
+        }
+    }
+    let start = Instant::now();
+    let metadata = Metadata::new(spec, opts.shard, runs.clone(), opts.isa);
+    let mut summary = SummaryWriter::create(&summary_path, spec, &metadata)?;
+    let mut traces = match &spec.traces {
+        Some(_) => Some(TraceWriter::create(
+            &layout.traces_part(opts.shard),
+            &metadata,
+        )?),
+        None => None,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", opts.threads)))?;
+    let simulator = Simulator::new(&plan, opts.isa);
+    let steps = spec.steps();
+    let block_runs = block_runs(steps, opts.threads);
+    let progress = Progress::start(runs.end - runs.start, steps, opts.quiet);
+    let mut diverged = 0;
+    let mut block_start = runs.start;
+    while block_start < runs.end {
+        let block_end = block_start.saturating_add(block_runs).min(runs.end);
+        let batches: Vec<u64> = (block_start..block_end).step_by(LANES).collect();
+        let results: Vec<Vec<RunResult>> = pool.install(|| {
+            batches
+                .par_iter()
+                .map_init(Vec::new, |scratch, &b| {
+                    let out =
+                        simulator.simulate_batch(b..(b + LANES as u64).min(block_end), scratch);
+                    progress.advance(out.len() as u64);
+                    out
+                })
+                .collect()
+        });
+        for result in results.iter().flatten() {
+            summary.push(&result.row)?;
+            diverged +=
+                matches!(result.row.outcome, crate::output::Outcome::Diverged { .. }) as u64;
+            if let Some(w) = traces.as_mut() {
+                for p in &result.trace {
+                    w.push(result.row.address.run_id, p.t_ms, p.r_hz, p.v)?;
+                }
+            }
+        }
+        block_start = block_end;
+    }
+    progress.finish();
+    if let Some(w) = traces {
+        w.finish()?;
+    }
+    summary.finish()?;
+    Ok(RunReport {
+        runs,
+        steps_per_run: steps,
+        elapsed: start.elapsed(),
+        skipped: false,
+        diverged,
+    })
+}
+
+/// Runs per block: about [`BLOCK_RUN_STEPS`] run-steps, at least 8 batches per thread.
+fn block_runs(steps: u64, threads: usize) -> u64 {
+    let min = (8 * threads * LANES) as u64;
+    (BLOCK_RUN_STEPS / steps.max(1))
+        .max(min)
+        .div_ceil(LANES as u64)
+        * LANES as u64
+}
+
+/// Creates the directory and its `spec.yaml`, or checks that it holds this spec.
+fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Error> {
+    let dir = &layout.dir;
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "{}: exists and is not a directory",
+            dir.display()
+        )));
+    }
+    fs::create_dir_all(dir)
+        .map_err(io_err(dir))
+        .map_err(Error::Output)?;
+    let spec_path = layout.spec();
+    match fs::read_to_string(&spec_path) {
+        Ok(existing) if existing == spec.text => {}
+        Ok(_) if opts.overwrite => {
+            for sub in [layout.summary_dir(), layout.traces_dir()] {
+                if sub.exists() {
+                    fs::remove_dir_all(&sub).map_err(io_err(&sub))?;
+                }
+            }
+            write_atomic(&spec_path, spec.text.as_bytes())?;
+        }
+        Ok(existing) => {
+            return Err(Error::Usage(format!(
+                "{} holds results of another spec (sha256 {}); use --overwrite to replace them or choose another --out",
+                dir.display(),
+                &spec_sha256(&existing)[..12]
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            write_atomic(&spec_path, spec.text.as_bytes())?
+        }
+        Err(e) => {
+            return Err(OutputError::Io {
+                path: spec_path,
+                source: e,
+            }
+            .into());
+        }
+    }
+    let mut dirs = vec![layout.summary_dir()];
+    if spec.traces.is_some() {
+        dirs.push(layout.traces_dir());
+    }
+    for d in dirs {
+        fs::create_dir_all(&d).map_err(io_err(&d))?;
+    }
+    Ok(())
+}

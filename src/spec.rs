@@ -1,0 +1,899 @@
+//! The sweep spec: YAML text → validated [`Spec`].
+//!
+//! Validation walks the positioned YAML tree of [`crate::yaml`], so every error names the key
+//! path and the line/column it refers to. Nothing runs until the whole spec is valid.
+
+use std::fmt;
+
+use crate::axis::Axis;
+use crate::yaml::{self, Node, Value};
+
+/// A position in the spec text (1-based line and column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    pub line: usize,
+    pub col: usize,
+}
+
+/// A spec that cannot be run: which key, where, and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct SpecError {
+    /// Dotted key path, e.g. `model.eta` or `sweep.zip[0]`; empty for the document itself.
+    pub path: String,
+    pub mark: Option<Mark>,
+    pub message: String,
+}
+
+impl SpecError {
+    pub fn new(path: &str, mark: Option<Mark>, message: impl Into<String>) -> SpecError {
+        SpecError {
+            path: path.to_string(),
+            mark,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = if self.path.is_empty() {
+            "spec"
+        } else {
+            &self.path
+        };
+        match self.mark {
+            Some(m) => write!(
+                f,
+                "{path} (line {}, column {}): {}",
+                m.line, m.col, self.message
+            ),
+            None => write!(f, "{path}: {}", self.message),
+        }
+    }
+}
+
+/// Every numeric parameter a run has. The column name is the spec key path with dots as
+/// underscores and the leading `model.`/`simulation.` dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Slot {
+    TauMs,
+    Eta,
+    J,
+    Delta,
+    InputRHz,
+    InputV,
+    NoiseRHzSigma,
+    NoiseVSigma,
+    InitRHz,
+    InitV,
+    DtMs,
+}
+
+impl Slot {
+    /// All slots, in the order of the summary's parameter columns.
+    pub const ALL: [Slot; 11] = [
+        Slot::TauMs,
+        Slot::Eta,
+        Slot::J,
+        Slot::Delta,
+        Slot::InputRHz,
+        Slot::InputV,
+        Slot::NoiseRHzSigma,
+        Slot::NoiseVSigma,
+        Slot::InitRHz,
+        Slot::InitV,
+        Slot::DtMs,
+    ];
+
+    /// Column name in the output, also the name used in `sweep.zip`.
+    pub fn column(self) -> &'static str {
+        match self {
+            Slot::TauMs => "tau_ms",
+            Slot::Eta => "eta",
+            Slot::J => "J",
+            Slot::Delta => "delta",
+            Slot::InputRHz => "input_r_hz",
+            Slot::InputV => "input_v",
+            Slot::NoiseRHzSigma => "noise_r_hz_sigma",
+            Slot::NoiseVSigma => "noise_v_sigma",
+            Slot::InitRHz => "init_r_hz",
+            Slot::InitV => "init_v",
+            Slot::DtMs => "dt_ms",
+        }
+    }
+
+    fn from_column(name: &str) -> Option<Slot> {
+        Slot::ALL.into_iter().find(|s| s.column() == name)
+    }
+}
+
+/// One numeric parameter: its slot, its values and where the spec set it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub slot: Slot,
+    pub axis: Axis,
+    /// `None` for a default the spec did not mention.
+    pub mark: Option<Mark>,
+}
+
+/// How a run's initial value of a variable is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum InitDist {
+    /// The value of the `init_r_hz`/`init_v` parameter (a number or an axis).
+    Param,
+    /// Drawn uniformly from `[lo, hi)`.
+    Uniform { lo: f64, hi: f64 },
+    /// Drawn from a normal distribution.
+    Normal { mean: f64, std: f64 },
+}
+
+/// Integration scheme (DESIGN.md section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    ExpEuler,
+    Euler,
+    Heun,
+    Rk4,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::ExpEuler => "exp_euler",
+            Method::Euler => "euler",
+            Method::Heun => "heun",
+            Method::Rk4 => "rk4",
+        }
+    }
+}
+
+/// Which runs record traces.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TraceRuns {
+    None,
+    All,
+    Every(u64),
+    /// Sorted, without duplicates.
+    Ids(Vec<u64>),
+}
+
+impl TraceRuns {
+    pub fn contains(&self, run_id: u64) -> bool {
+        match self {
+            TraceRuns::None => false,
+            TraceRuns::All => true,
+            TraceRuns::Every(k) => run_id.is_multiple_of(*k),
+            TraceRuns::Ids(ids) => ids.binary_search(&run_id).is_ok(),
+        }
+    }
+}
+
+/// Trace output: one row every `stride` steps for the selected runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Traces {
+    pub every_ms: f64,
+    pub runs: TraceRuns,
+}
+
+/// A validated sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// The YAML text as given (copied to the output directory and metadata).
+    pub text: String,
+    pub name: Option<String>,
+    /// Every parameter exactly once: first those the spec mentions, in document order,
+    /// then defaults. Axis order for point ids is the order of the swept ones here.
+    pub params: Vec<Param>,
+    pub init_r_hz: InitDist,
+    pub init_v: InitDist,
+    /// White noise on r (Hz per sqrt(ms)) is present.
+    pub noise_r_hz: bool,
+    /// White noise on v (per sqrt(ms)) is present.
+    pub noise_v: bool,
+    pub duration_ms: f64,
+    pub transient_ms: f64,
+    pub method: Method,
+    pub seed: u64,
+    pub replicates: u32,
+    /// Groups of slots that advance together.
+    pub zip: Vec<Vec<Slot>>,
+    pub traces: Option<Traces>,
+}
+
+impl Spec {
+    /// The parameter in `slot`, if the run has it (noise sigmas exist only when asked for).
+    pub fn param(&self, slot: Slot) -> Option<&Param> {
+        self.params.iter().find(|p| p.slot == slot)
+    }
+
+    /// The fixed step in ms.
+    pub fn dt_ms(&self) -> f64 {
+        match self.param(Slot::DtMs).map(|p| &p.axis) {
+            Some(Axis::Fixed(dt)) => *dt,
+            _ => unreachable!("dt_ms is validated to be a single number"),
+        }
+    }
+
+    /// Number of steps per run: the smallest k with k*dt >= duration (up to rounding).
+    pub fn steps(&self) -> u64 {
+        steps_to(self.duration_ms, self.dt_ms())
+    }
+
+    /// First step whose post-step state enters the statistics (t >= transient_ms), at least 1.
+    pub fn first_stat_step(&self) -> u64 {
+        steps_to(self.transient_ms, self.dt_ms()).max(1)
+    }
+
+    /// Steps between trace rows.
+    pub fn trace_stride(&self) -> Option<u64> {
+        self.traces
+            .as_ref()
+            .map(|t| (t.every_ms / self.dt_ms()).round() as u64)
+    }
+}
+
+/// Smallest k with k*dt >= t, tolerating rounding in t/dt (500/0.01 = 50000.000000000004).
+fn steps_to(t: f64, dt: f64) -> u64 {
+    let x = t / dt;
+    let nearest = x.round();
+    if (x - nearest).abs() <= 1e-9 * nearest.max(1.0) {
+        nearest as u64
+    } else {
+        x.ceil() as u64
+    }
+}
+
+fn is_multiple(a: f64, b: f64) -> bool {
+    let x = a / b;
+    x.round() >= 1.0 && (x - x.round()).abs() <= 1e-9 * x.round()
+}
+
+impl std::str::FromStr for Spec {
+    type Err = SpecError;
+    fn from_str(text: &str) -> Result<Spec, SpecError> {
+        parse(text)
+    }
+}
+
+/// Parses and validates a spec.
+pub fn parse(text: &str) -> Result<Spec, SpecError> {
+    let root = yaml::parse(text)?;
+    let mut b = SpecBuilder::new(text);
+    let top = entries(
+        &root,
+        "",
+        &[
+            "name",
+            "model",
+            "init",
+            "input",
+            "noise",
+            "simulation",
+            "sweep",
+            "output",
+        ],
+    )?;
+    for (key, node) in top {
+        match key.as_str() {
+            "name" => b.spec.name = Some(string(node, "name")?),
+            "model" => b.model(node)?,
+            "init" => b.init(node)?,
+            "input" => b.input(node)?,
+            "noise" => b.noise(node)?,
+            "simulation" => b.simulation(node)?,
+            "sweep" => b.sweep(node)?,
+            "output" => b.output(node)?,
+            _ => unreachable!(),
+        }
+    }
+    b.finish()
+}
+
+struct SpecBuilder {
+    spec: Spec,
+    zip_node: Option<Node>,
+    traces_node: Option<Node>,
+    transient_mark: Option<Mark>,
+}
+
+impl SpecBuilder {
+    fn new(text: &str) -> SpecBuilder {
+        SpecBuilder {
+            spec: Spec {
+                text: text.to_string(),
+                name: None,
+                params: Vec::new(),
+                init_r_hz: InitDist::Uniform { lo: 0.0, hi: 0.05 },
+                init_v: InitDist::Uniform { lo: 0.0, hi: 0.05 },
+                noise_r_hz: false,
+                noise_v: false,
+                duration_ms: 100.0,
+                transient_ms: 0.0,
+                method: Method::ExpEuler,
+                seed: 0,
+                replicates: 1,
+                zip: Vec::new(),
+                traces: None,
+            },
+            zip_node: None,
+            traces_node: None,
+            transient_mark: None,
+        }
+    }
+
+    fn push(&mut self, slot: Slot, node: &Node, path: &str) -> Result<&Axis, SpecError> {
+        let axis = axis(node, path)?;
+        self.spec.params.push(Param {
+            slot,
+            axis,
+            mark: Some(node.mark),
+        });
+        Ok(&self.spec.params.last().unwrap().axis)
+    }
+
+    fn model(&mut self, node: &Node) -> Result<(), SpecError> {
+        for (key, value) in entries(node, "model", &["tau_ms", "eta", "J", "delta"])? {
+            let path = yaml::join("model", key);
+            match key.as_str() {
+                "tau_ms" => {
+                    let (lo, _) = self.push(Slot::TauMs, value, &path)?.range();
+                    if lo <= 0.0 {
+                        return Err(at(value, &path, format!("tau_ms must be > 0, got {lo}")));
+                    }
+                }
+                "eta" => drop(self.push(Slot::Eta, value, &path)?),
+                "J" => drop(self.push(Slot::J, value, &path)?),
+                "delta" => {
+                    let (lo, _) = self.push(Slot::Delta, value, &path)?.range();
+                    if lo < 0.0 {
+                        return Err(at(value, &path, format!("delta must be >= 0, got {lo}")));
+                    }
+                }
+                _ => unreachable!(),
+            }
+        }
+        Ok(())
+    }
+
+    fn init(&mut self, node: &Node) -> Result<(), SpecError> {
+        for (key, value) in entries(node, "init", &["r_hz", "v"])? {
+            let path = yaml::join("init", key);
+            let (slot, dist) = match key.as_str() {
+                "r_hz" => (Slot::InitRHz, &mut self.spec.init_r_hz),
+                _ => (Slot::InitV, &mut self.spec.init_v),
+            };
+            if let Value::Map(m) = &value.value
+                && let [(form, args)] = m.as_slice()
+                && (form == "uniform" || form == "normal")
+            {
+                let form_path = yaml::join(&path, form);
+                let [a, b] = pair(args, &form_path)?;
+                *dist = if form == "uniform" {
+                    if a > b {
+                        return Err(at(
+                            args,
+                            &form_path,
+                            format!("uniform [lo, hi] needs lo <= hi, got [{a}, {b}]"),
+                        ));
+                    }
+                    InitDist::Uniform { lo: a, hi: b }
+                } else {
+                    if b < 0.0 {
+                        return Err(at(
+                            args,
+                            &form_path,
+                            format!("normal [mean, std] needs std >= 0, got {b}"),
+                        ));
+                    }
+                    InitDist::Normal { mean: a, std: b }
+                };
+            } else {
+                *dist = InitDist::Param;
+                self.push(slot, value, &path)
+                    .map_err(|e| hint(e, "or {uniform: [lo, hi]} or {normal: [mean, std]}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn input(&mut self, node: &Node) -> Result<(), SpecError> {
+        for (key, value) in entries(node, "input", &["r_hz", "v"])? {
+            let path = yaml::join("input", key);
+            if let Value::Map(m) = &value.value
+                && let [(form, _)] = m.as_slice()
+                && matches!(form.as_str(), "step" | "pulse" | "sine")
+            {
+                return Err(at(
+                    value,
+                    &path,
+                    format!(
+                        "time-varying inputs ({form}) are not available in this version; give a constant or an axis"
+                    ),
+                ));
+            }
+            let slot = if key == "r_hz" {
+                Slot::InputRHz
+            } else {
+                Slot::InputV
+            };
+            self.push(slot, value, &path)?;
+        }
+        Ok(())
+    }
+
+    fn noise(&mut self, node: &Node) -> Result<(), SpecError> {
+        for (key, value) in entries(node, "noise", &["r_hz", "v"])? {
+            let path = yaml::join("noise", key);
+            for (kind, args) in entries(value, &path, &["white", "ou"])? {
+                let kind_path = yaml::join(&path, kind);
+                if kind == "ou" {
+                    return Err(at(
+                        args,
+                        &kind_path,
+                        "ou noise is not available in this version; use white",
+                    ));
+                }
+                for (arg, v) in entries(args, &kind_path, &["sigma"])? {
+                    let arg_path = yaml::join(&kind_path, arg);
+                    let slot = if key == "r_hz" {
+                        Slot::NoiseRHzSigma
+                    } else {
+                        Slot::NoiseVSigma
+                    };
+                    let (lo, _) = self.push(slot, v, &arg_path)?.range();
+                    if lo < 0.0 {
+                        return Err(at(v, &arg_path, format!("sigma must be >= 0, got {lo}")));
+                    }
+                }
+                if self.spec.param(Slot::NoiseRHzSigma).is_none() && key == "r_hz"
+                    || self.spec.param(Slot::NoiseVSigma).is_none() && key == "v"
+                {
+                    return Err(at(args, &kind_path, "white noise needs sigma"));
+                }
+                if key == "r_hz" {
+                    self.spec.noise_r_hz = true;
+                } else {
+                    self.spec.noise_v = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn simulation(&mut self, node: &Node) -> Result<(), SpecError> {
+        for (key, value) in entries(
+            node,
+            "simulation",
+            &["dt_ms", "duration_ms", "transient_ms", "method"],
+        )? {
+            let path = yaml::join("simulation", key);
+            match key.as_str() {
+                "dt_ms" => {
+                    if !matches!(value.value, Value::Number { .. }) {
+                        return Err(at(
+                            value,
+                            &path,
+                            "dt_ms as an axis is not available in this version; give one number",
+                        ));
+                    }
+                    let dt = self.push(Slot::DtMs, value, &path)?.get(0);
+                    if dt <= 0.0 {
+                        return Err(at(value, &path, format!("dt_ms must be > 0, got {dt}")));
+                    }
+                }
+                "duration_ms" => {
+                    self.spec.duration_ms = number(value, &path)?;
+                    if self.spec.duration_ms <= 0.0 {
+                        return Err(at(value, &path, "duration_ms must be > 0"));
+                    }
+                }
+                "transient_ms" => {
+                    self.spec.transient_ms = number(value, &path)?;
+                    self.transient_mark = Some(value.mark);
+                    if self.spec.transient_ms < 0.0 {
+                        return Err(at(value, &path, "transient_ms must be >= 0"));
+                    }
+                }
+                "method" => {
+                    self.spec.method = match string(value, &path)?.as_str() {
+                        "exp_euler" => Method::ExpEuler,
+                        m @ ("euler" | "heun" | "rk4") => {
+                            return Err(at(
+                                value,
+                                &path,
+                                format!(
+                                    "method {m} is not available in this version; use exp_euler"
+                                ),
+                            ));
+                        }
+                        other => {
+                            return Err(at(
+                                value,
+                                &path,
+                                format!(
+                                    "unknown method `{other}`; expected exp_euler, euler, heun or rk4"
+                                ),
+                            ));
+                        }
+                    }
+                }
+                _ => unreachable!(),
+            }
+        }
+        Ok(())
+    }
+
+    fn sweep(&mut self, node: &Node) -> Result<(), SpecError> {
+        for (key, value) in entries(node, "sweep", &["seed", "replicates", "zip"])? {
+            let path = yaml::join("sweep", key);
+            match key.as_str() {
+                "seed" => self.spec.seed = integer(value, &path, u64::MAX)?,
+                "replicates" => {
+                    self.spec.replicates = integer(value, &path, u32::MAX as u64)? as u32;
+                    if self.spec.replicates == 0 {
+                        return Err(at(value, &path, "replicates must be >= 1"));
+                    }
+                }
+                "zip" => self.zip_node = Some(value.clone()),
+                _ => unreachable!(),
+            }
+        }
+        Ok(())
+    }
+
+    fn output(&mut self, node: &Node) -> Result<(), SpecError> {
+        for (key, value) in entries(node, "output", &["traces"])? {
+            if key == "traces" && value.value != Value::Null {
+                self.traces_node = Some(value.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Spec, SpecError> {
+        for slot in Slot::ALL {
+            let default = match slot {
+                Slot::TauMs => 1.0,
+                Slot::Eta => -5.0,
+                Slot::J => 15.0,
+                Slot::Delta => 1.0,
+                Slot::InputRHz | Slot::InputV => 0.0,
+                Slot::DtMs => 0.01,
+                // Absent unless given as numbers: drawn values are not parameters.
+                Slot::InitRHz | Slot::InitV | Slot::NoiseRHzSigma | Slot::NoiseVSigma => continue,
+            };
+            if self.spec.param(slot).is_none() {
+                self.spec.params.push(Param {
+                    slot,
+                    axis: Axis::Fixed(default),
+                    mark: None,
+                });
+            }
+        }
+        if self.spec.transient_ms >= self.spec.duration_ms {
+            return Err(SpecError::new(
+                "simulation.transient_ms",
+                self.transient_mark,
+                format!(
+                    "transient_ms ({}) must be smaller than duration_ms ({})",
+                    self.spec.transient_ms, self.spec.duration_ms
+                ),
+            ));
+        }
+        if let Some(node) = self.zip_node.take() {
+            self.spec.zip = self.zip(&node)?;
+        }
+        if let Some(node) = self.traces_node.take() {
+            self.spec.traces = Some(self.traces(&node)?);
+        }
+        Ok(self.spec)
+    }
+
+    fn zip(&self, node: &Node) -> Result<Vec<Vec<Slot>>, SpecError> {
+        let Value::Seq(groups) = &node.value else {
+            return Err(at(
+                node,
+                "sweep.zip",
+                format!(
+                    "expected a list of lists of axis names, got {}",
+                    node.value.kind()
+                ),
+            ));
+        };
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for (g, group) in groups.iter().enumerate() {
+            let gpath = format!("sweep.zip[{g}]");
+            let Value::Seq(names) = &group.value else {
+                return Err(at(
+                    group,
+                    &gpath,
+                    format!("expected a list of axis names, got {}", group.value.kind()),
+                ));
+            };
+            if names.len() < 2 {
+                return Err(at(group, &gpath, "a zip group needs at least two axes"));
+            }
+            let mut slots = Vec::new();
+            let mut len = None;
+            for (i, name_node) in names.iter().enumerate() {
+                let npath = format!("{gpath}[{i}]");
+                let name = string(name_node, &npath)?;
+                let slot = Slot::from_column(&name).ok_or_else(|| {
+                    at(name_node, &npath, format!("unknown parameter `{name}` (names are column names such as eta, J, delta, noise_v_sigma, init_r_hz)"))
+                })?;
+                let param = self
+                    .spec
+                    .param(slot)
+                    .filter(|p| p.axis.is_swept())
+                    .ok_or_else(|| {
+                        at(
+                            name_node,
+                            &npath,
+                            format!("`{name}` is not an axis in this spec"),
+                        )
+                    })?;
+                if seen.contains(&slot) {
+                    return Err(at(
+                        name_node,
+                        &npath,
+                        format!("`{name}` appears in more than one zip position"),
+                    ));
+                }
+                seen.push(slot);
+                let n = param.axis.len();
+                match len {
+                    None => len = Some((n, name)),
+                    Some((m, ref first)) if m != n => {
+                        return Err(at(
+                            name_node,
+                            &npath,
+                            format!(
+                                "zipped axes need equal lengths: `{first}` has {m} values, `{name}` has {n}"
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
+                slots.push(slot);
+            }
+            out.push(slots);
+        }
+        Ok(out)
+    }
+
+    fn traces(&self, node: &Node) -> Result<Traces, SpecError> {
+        let mut every_ms = None;
+        let mut runs = TraceRuns::None;
+        for (key, value) in entries(node, "output.traces", &["every_ms", "runs"])? {
+            let path = yaml::join("output.traces", key);
+            if key == "every_ms" {
+                let e = number(value, &path)?;
+                let dt = self.spec.dt_ms();
+                if e <= 0.0 || !is_multiple(e, dt) {
+                    return Err(at(
+                        value,
+                        &path,
+                        format!("every_ms ({e}) must be a positive multiple of dt_ms ({dt})"),
+                    ));
+                }
+                every_ms = Some(e);
+            } else {
+                runs = trace_runs(value, &path)?;
+            }
+        }
+        Ok(Traces {
+            every_ms: every_ms.unwrap_or_else(|| self.spec.dt_ms()),
+            runs,
+        })
+    }
+}
+
+fn trace_runs(node: &Node, path: &str) -> Result<TraceRuns, SpecError> {
+    let expected = "expected none, all, {every: k} or {ids: [..]}";
+    match &node.value {
+        Value::String(s) if s == "none" => Ok(TraceRuns::None),
+        Value::String(s) if s == "all" => Ok(TraceRuns::All),
+        Value::Null => Ok(TraceRuns::None),
+        Value::Map(m) if m.len() == 1 && m[0].0 == "every" => {
+            let p = yaml::join(path, "every");
+            let k = integer(&m[0].1, &p, u64::MAX)?;
+            if k == 0 {
+                return Err(at(&m[0].1, &p, "every must be >= 1"));
+            }
+            Ok(TraceRuns::Every(k))
+        }
+        Value::Map(m) if m.len() == 1 && m[0].0 == "ids" => {
+            let p = yaml::join(path, "ids");
+            let Value::Seq(items) = &m[0].1.value else {
+                return Err(at(&m[0].1, &p, "expected a list of run ids"));
+            };
+            let mut ids = items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| integer(n, &format!("{p}[{i}]"), u64::MAX))
+                .collect::<Result<Vec<_>, _>>()?;
+            ids.sort_unstable();
+            ids.dedup();
+            Ok(TraceRuns::Ids(ids))
+        }
+        other => Err(at(node, path, format!("{expected}, got {}", other.kind()))),
+    }
+}
+
+fn at(node: &Node, path: &str, message: impl Into<String>) -> SpecError {
+    SpecError::new(path, Some(node.mark), message)
+}
+
+fn hint(mut e: SpecError, extra: &str) -> SpecError {
+    if e.message.starts_with("expected a number") {
+        e.message = format!("{} {extra}", e.message);
+    }
+    e
+}
+
+/// The entries of a mapping (null counts as empty), refusing keys not in `allowed`.
+fn entries<'a>(
+    node: &'a Node,
+    path: &str,
+    allowed: &[&str],
+) -> Result<&'a [(String, Node)], SpecError> {
+    match &node.value {
+        Value::Null => Ok(&[]),
+        Value::Map(entries) => {
+            for (key, value) in entries {
+                if !allowed.contains(&key.as_str()) {
+                    return Err(at(
+                        value,
+                        &yaml::join(path, key),
+                        format!(
+                            "unknown key `{key}`; expected one of: {}",
+                            allowed.join(", ")
+                        ),
+                    ));
+                }
+            }
+            Ok(entries)
+        }
+        other => Err(at(
+            node,
+            path,
+            format!(
+                "expected a mapping with keys {}, got {}",
+                allowed.join(", "),
+                other.kind()
+            ),
+        )),
+    }
+}
+
+fn number(node: &Node, path: &str) -> Result<f64, SpecError> {
+    match &node.value {
+        Value::Number { value, .. } if value.is_nan() => Err(at(node, path, "NaN is not allowed")),
+        Value::Number { value, .. } if value.is_infinite() => {
+            Err(at(node, path, "infinite values are not allowed"))
+        }
+        Value::Number { value, .. } => Ok(*value),
+        other => Err(at(
+            node,
+            path,
+            format!("expected a number, got {}", other.kind()),
+        )),
+    }
+}
+
+fn integer(node: &Node, path: &str, max: u64) -> Result<u64, SpecError> {
+    let bad = || {
+        at(
+            node,
+            path,
+            format!("expected a whole number from 0 to {max}"),
+        )
+    };
+    match &node.value {
+        Value::Number { text, value } => {
+            let parsed = text.parse::<u64>().ok().or_else(|| {
+                (value.fract() == 0.0 && *value >= 0.0 && *value < 2f64.powi(53))
+                    .then_some(*value as u64)
+            });
+            parsed.filter(|v| *v <= max).ok_or_else(bad)
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn string(node: &Node, path: &str) -> Result<String, SpecError> {
+    match &node.value {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(at(
+            node,
+            path,
+            format!("expected a string, got {}", other.kind()),
+        )),
+    }
+}
+
+fn pair(node: &Node, path: &str) -> Result<[f64; 2], SpecError> {
+    match &node.value {
+        Value::Seq(items) if items.len() == 2 => Ok([
+            number(&items[0], &format!("{path}[0]"))?,
+            number(&items[1], &format!("{path}[1]"))?,
+        ]),
+        _ => Err(at(node, path, "expected a list of two numbers")),
+    }
+}
+
+/// Reads a number or an axis form.
+fn axis(node: &Node, path: &str) -> Result<Axis, SpecError> {
+    match &node.value {
+        Value::Number { .. } => Ok(Axis::Fixed(number(node, path)?)),
+        Value::Seq(items) => {
+            if items.is_empty() {
+                return Err(at(node, path, "an axis needs at least one value"));
+            }
+            let values = items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| number(n, &format!("{path}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Axis::List(values))
+        }
+        Value::Map(m)
+            if m.len() == 1 && matches!(m[0].0.as_str(), "linspace" | "geomspace" | "arange") =>
+        {
+            let (form, args) = (&m[0].0, &m[0].1);
+            let fpath = yaml::join(path, form);
+            let Value::Seq(items) = &args.value else {
+                return Err(at(
+                    args,
+                    &fpath,
+                    format!(
+                        "expected [start, stop, {}]",
+                        if form == "arange" { "step" } else { "num" }
+                    ),
+                ));
+            };
+            if items.len() != 3 {
+                return Err(at(
+                    args,
+                    &fpath,
+                    format!("expected three numbers, got {}", items.len()),
+                ));
+            }
+            let start = number(&items[0], &format!("{fpath}[0]"))?;
+            let stop = number(&items[1], &format!("{fpath}[1]"))?;
+            if form == "arange" {
+                let step = number(&items[2], &format!("{fpath}[2]"))?;
+                return Axis::arange(start, stop, step).map_err(|m| at(args, &fpath, m));
+            }
+            let num = integer(&items[2], &format!("{fpath}[2]"), 1 << 53)?;
+            if num == 0 {
+                return Err(at(
+                    &items[2],
+                    &format!("{fpath}[2]"),
+                    "an axis needs at least one value (num >= 1)",
+                ));
+            }
+            if form == "linspace" {
+                Ok(Axis::Linspace { start, stop, num })
+            } else {
+                if start == 0.0 || stop == 0.0 || (start < 0.0) != (stop < 0.0) {
+                    return Err(at(
+                        args,
+                        &fpath,
+                        "geomspace needs start and stop non-zero and of the same sign",
+                    ));
+                }
+                Ok(Axis::Geomspace { start, stop, num })
+            }
+        }
+        other => Err(at(
+            node,
+            path,
+            format!(
+                "expected a number, a list, or {{linspace|geomspace|arange: [..]}}, got {}",
+                other.kind()
+            ),
+        )),
+    }
+}

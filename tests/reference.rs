@@ -1,0 +1,109 @@
+//! The kernel against brainmass 0.1.1 trajectories (tests/data, copied from the reference
+//! set; see tests/data/README.md). At tau = 1 ms the models coincide once
+//! delta = delta_Hz / 1000; every row must agree within 1e-9 * max(1, |ref|).
+
+use mpr_sweep::integrate::Isa;
+use mpr_sweep::plan::Plan;
+use mpr_sweep::simulate::{Simulator, TracePoint};
+use mpr_sweep::spec;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+
+fn reference(case: &str) -> Vec<[f64; 3]> {
+    let text = std::fs::read_to_string(format!("{DATA}/ref_{case}.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let v: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+            [v[0], v[1], v[2]]
+        })
+        .collect()
+}
+
+/// The parameters of a case from cases.json (read with a minimal scan: the file is flat).
+fn case_spec(case: &str) -> String {
+    let json = std::fs::read_to_string(format!("{DATA}/cases.json")).unwrap();
+    let start = json.find(&format!("\"{case}\": {{")).expect("case in cases.json");
+    let body = &json[start..start + json[start..].find('}').unwrap()];
+    let get = |key: &str| -> f64 {
+        let k = body.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("{key}"));
+        let rest = &body[k + key.len() + 3..];
+        rest[..rest.find([',', '\n']).unwrap()].trim().parse().unwrap()
+    };
+    assert_eq!(get("tau_ms"), 1.0, "reference cases are at tau = 1 ms");
+    format!(
+        "model: {{tau_ms: 1.0, eta: {}, J: {}, delta: {}}}\n\
+         init: {{r_hz: {}, v: {}}}\n\
+         input: {{r_hz: {}, v: {}}}\n\
+         simulation: {{dt_ms: {}, duration_ms: {}}}\n\
+         output: {{traces: {{every_ms: {}, runs: all}}}}\n",
+        get("eta"),
+        get("J"),
+        get("delta_Hz") / 1000.0,
+        get("r0_Hz"),
+        get("v0"),
+        get("r_inp_Hz"),
+        get("v_inp"),
+        get("dt_ms"),
+        get("T_ms"),
+        get("dt_ms"),
+    )
+}
+
+fn simulate(case: &str, isa: Isa) -> Vec<TracePoint> {
+    let spec = spec::parse(&case_spec(case)).unwrap();
+    let plan = Plan::new(&spec).unwrap();
+    let mut results = Simulator::new(&plan, isa).simulate(0..1);
+    results.pop().unwrap().trace
+}
+
+fn check(case: &str) {
+    let want = reference(case);
+    let mut isas = vec![Isa::Portable];
+    if Isa::detect() == Isa::Avx2Fma {
+        isas.push(Isa::Avx2Fma);
+    }
+    for isa in isas {
+        let got = simulate(case, isa);
+        assert_eq!(got.len(), want.len(), "{case}: rows");
+        let mut worst = 0.0f64;
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g.t_ms - w[0]).abs() < 1e-12, "{case} row {i}: t {} vs {}", g.t_ms, w[0]);
+            for (ours, theirs, name) in [(g.r_hz, w[1], "r"), (g.v, w[2], "v")] {
+                let err = (ours - theirs).abs() / theirs.abs().max(1.0);
+                worst = worst.max(err);
+                assert!(
+                    err <= 1e-9,
+                    "{case} ({}) row {i} {name}: ours {ours} brainmass {theirs} (rel. err {err:.2e})",
+                    isa.name()
+                );
+            }
+        }
+        eprintln!("{case} ({}): worst relative error {worst:.2e}", isa.name());
+    }
+}
+
+#[test]
+fn exp_euler_tiny_delta_resting_state() {
+    check("a");
+}
+
+#[test]
+fn exp_euler_tiny_delta_higher_eta() {
+    check("b");
+}
+
+#[test]
+fn exp_euler_low_coupling() {
+    check("d");
+}
+
+#[test]
+fn exp_euler_papers_default_parameters() {
+    check("h_canon");
+}
+
+#[test]
+fn exp_euler_with_constant_rate_input() {
+    check("h_canon_rinp");
+}

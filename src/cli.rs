@@ -269,9 +269,7 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
     );
     println!(
         "estimated time: ~{} on {threads} threads ({} path, ~{:.1} ns per run-step per core)",
-        progress::clock(std::time::Duration::from_secs_f64(
-            seconds.clamp(0.0, 1e12)
-        )),
+        progress::clock(std::time::Duration::from_secs_f64(seconds.clamp(0.0, 1e12))),
         isa.name(),
         NS_PER_RUN_STEP * slowdown
     );

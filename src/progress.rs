@@ -38,6 +38,7 @@ impl Progress {
     fn stop_thread(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
@@ -51,16 +52,18 @@ impl Drop for Progress {
 
 fn report(total: u64, steps: u64, done: &AtomicU64, stop: &AtomicBool) {
     let terminal = std::io::stderr().is_terminal();
-    let (tick, every) = if terminal {
-        (Duration::from_millis(200), Duration::from_millis(200))
+    let tick = Duration::from_millis(200);
+    let every = if terminal {
+        tick
     } else {
-        (Duration::from_millis(200), Duration::from_secs(5))
+        Duration::from_secs(5)
     };
     let start = Instant::now();
     let mut last = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(tick);
-        if last.elapsed() < every {
+        // Parked rather than slept, so that `finish` wakes the reporter at once.
+        std::thread::park_timeout(tick);
+        if stop.load(Ordering::Relaxed) || last.elapsed() < every {
             continue;
         }
         last = Instant::now();

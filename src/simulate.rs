@@ -153,7 +153,13 @@ impl<'a> Simulator<'a> {
                         .take_while(|&(step, _)| step <= finite)
                         .map(|(step, i)| TracePoint {
                             t_ms: step as f64 * dt,
-                            r_hz: scratch[i * 2 * LANES + l] * 1e3,
+                            // Row 0 is the initial state as drawn: kHz and back may move
+                            // it by an ulp.
+                            r_hz: if i == 0 {
+                                row.init_r_hz
+                            } else {
+                                scratch[i * 2 * LANES + l] * 1e3
+                            },
                             v: scratch[i * 2 * LANES + LANES + l],
                         })
                         .collect()

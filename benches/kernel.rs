@@ -1,0 +1,62 @@
+//! Kernel throughput: one lane batch of the W1 workload (eta, J, delta spread over the
+//! lanes; r0 = 100 Hz, v0 = -2; dt = 0.01 ms; 10,000 steps), per instruction-set path,
+//! with and without white noise on v. Divan reports items/s; one item is one run-step, so
+//! ns per run-step = 1e9 / (items/s).
+//!
+//!     cargo bench --bench kernel
+
+use divan::counter::ItemsCount;
+use mpr_sweep::integrate::{self, Batch, Isa, LANES, Schedule};
+use mpr_sweep::model::NodeParams;
+use mpr_sweep::noise::Xoshiro;
+
+const STEPS: u64 = 10_000;
+
+fn batch(sigma_v: f64) -> Batch {
+    let mut b = Batch::default();
+    for l in 0..LANES {
+        let f = l as f64 / (LANES - 1) as f64;
+        let p = NodeParams::from_user(
+            1.0,
+            -10.0 + 10.0 * f,
+            30.0 * (1.0 - f),
+            [0.5, 1.0, 2.0, 4.0][l % 4],
+            0.0,
+            0.0,
+        );
+        b.coef.set_lane(l, &p, 0.0, sigma_v, 0.01);
+        b.r0[l] = 0.1;
+        b.v0[l] = -2.0;
+        b.rng.set_lane(l, &Xoshiro::from_run(2026, l as u64));
+    }
+    b
+}
+
+fn isas() -> Vec<Isa> {
+    let mut v = vec![Isa::Portable];
+    if Isa::detect() == Isa::Avx2Fma {
+        v.push(Isa::Avx2Fma);
+    }
+    v
+}
+
+#[divan::bench(args = isas(), consts = [false, true])]
+fn exp_euler<const NOISE: bool>(bencher: divan::Bencher, isa: &Isa) {
+    let schedule = Schedule {
+        dt: 0.01,
+        steps: STEPS,
+        first_stat_step: 1,
+        trace_stride: 0,
+        noise_r: false,
+        noise_v: NOISE,
+    };
+    let b = batch(if NOISE { 0.5 } else { 0.0 });
+    let mut trace = Vec::new();
+    bencher
+        .counter(ItemsCount::new(LANES as u64 * STEPS))
+        .bench_local(|| integrate::integrate(*isa, &schedule, divan::black_box(&b), &mut trace));
+}
+
+fn main() {
+    divan::main();
+}

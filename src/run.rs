@@ -190,6 +190,29 @@ fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Er
     }
     for d in dirs {
         fs::create_dir_all(&d).map_err(io_err(&d))?;
+        refuse_other_layouts(&d, opts)?;
+    }
+    Ok(())
+}
+
+/// Parts of another shard count would overlap ours and count runs twice in a reader;
+/// `--overwrite` removes them, otherwise the run is refused.
+fn refuse_other_layouts(dir: &std::path::Path, opts: &RunOptions) -> Result<(), Error> {
+    let ours = format!("-of-{:05}.parquet", opts.shard.count);
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let path = entry.map_err(io_err(dir))?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if !name.starts_with("part-") || !name.ends_with(".parquet") || name.ends_with(&ours) {
+            continue;
+        }
+        if !opts.overwrite {
+            return Err(Error::Usage(format!(
+                "{} holds parts of another shard count ({}); a sweep directory must use one --shard I/N layout (or use --overwrite)",
+                dir.display(),
+                name
+            )));
+        }
+        fs::remove_file(&path).map_err(io_err(&path))?;
     }
     Ok(())
 }

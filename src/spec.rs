@@ -6,7 +6,7 @@
 use std::fmt;
 
 use crate::axis::Axis;
-use crate::yaml::{self, Node, Value};
+use crate::yaml::{self, Key, Node, Value};
 
 /// A position in the spec text (1-based line and column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,7 +200,15 @@ pub struct Spec {
     pub traces: Option<Traces>,
 }
 
+/// The most steps a run may have: step counts stay exact in f64.
+pub const MAX_STEPS: u64 = 1 << 53;
+
 impl Spec {
+    /// dt before defaults are filled in (validation runs before `finish` adds them).
+    fn dt_ms_or_default(&self) -> f64 {
+        self.param(Slot::DtMs).map_or(0.01, |p| p.axis.get(0))
+    }
+
     /// The parameter in `slot`, if the run has it (noise sigmas exist only when asked for).
     pub fn param(&self, slot: Slot) -> Option<&Param> {
         self.params.iter().find(|p| p.slot == slot)
@@ -257,7 +265,8 @@ impl std::str::FromStr for Spec {
 
 /// Parses and validates a spec.
 pub fn parse(text: &str) -> Result<Spec, SpecError> {
-    let root = yaml::parse(text)?;
+    // A UTF-8 byte order mark (as some Windows editors write) is not part of the document.
+    let root = yaml::parse(text.strip_prefix('\u{feff}').unwrap_or(text))?;
     let mut b = SpecBuilder::new(text);
     let top = entries(
         &root,
@@ -294,6 +303,7 @@ struct SpecBuilder {
     zip_node: Option<Node>,
     traces_node: Option<Node>,
     transient_mark: Option<Mark>,
+    duration_mark: Option<Mark>,
 }
 
 impl SpecBuilder {
@@ -318,6 +328,7 @@ impl SpecBuilder {
             zip_node: None,
             traces_node: None,
             transient_mark: None,
+            duration_mark: None,
         }
     }
 
@@ -483,6 +494,7 @@ impl SpecBuilder {
                 }
                 "duration_ms" => {
                     self.spec.duration_ms = number(value, &path)?;
+                    self.duration_mark = Some(value.mark);
                     if self.spec.duration_ms <= 0.0 {
                         return Err(at(value, &path, "duration_ms must be > 0"));
                     }
@@ -551,6 +563,14 @@ impl SpecBuilder {
     }
 
     fn finish(mut self) -> Result<Spec, SpecError> {
+        let steps = self.spec.duration_ms / self.spec.dt_ms_or_default();
+        if steps > MAX_STEPS as f64 {
+            return Err(SpecError::new(
+                "simulation.duration_ms",
+                self.duration_mark,
+                format!("duration_ms / dt_ms = {steps:.3e} steps; at most 2^53 are supported"),
+            ));
+        }
         for slot in Slot::ALL {
             let default = match slot {
                 Slot::TauMs => 1.0,
@@ -737,15 +757,15 @@ fn entries<'a>(
     node: &'a Node,
     path: &str,
     allowed: &[&str],
-) -> Result<&'a [(String, Node)], SpecError> {
+) -> Result<&'a [(Key, Node)], SpecError> {
     match &node.value {
         Value::Null => Ok(&[]),
         Value::Map(entries) => {
-            for (key, value) in entries {
+            for (key, _) in entries {
                 if !allowed.contains(&key.as_str()) {
-                    return Err(at(
-                        value,
+                    return Err(SpecError::new(
                         &yaml::join(path, key),
+                        Some(key.mark),
                         format!(
                             "unknown key `{key}`; expected one of: {}",
                             allowed.join(", ")
@@ -825,6 +845,24 @@ fn pair(node: &Node, path: &str) -> Result<[f64; 2], SpecError> {
 
 /// Reads a number or an axis form.
 fn axis(node: &Node, path: &str) -> Result<Axis, SpecError> {
+    let axis = axis_form(node, path)?;
+    // The forms are monotone, so the ends and their neighbours show any overflow (a
+    // linspace from -1e308 to 1e308 has an infinite step).
+    let n = axis.len();
+    if [0, 1, n.saturating_sub(2), n - 1]
+        .into_iter()
+        .any(|i| i < n && !axis.get(i).is_finite())
+    {
+        return Err(at(
+            node,
+            path,
+            "the axis has values beyond the range of f64",
+        ));
+    }
+    Ok(axis)
+}
+
+fn axis_form(node: &Node, path: &str) -> Result<Axis, SpecError> {
     match &node.value {
         Value::Number { .. } => Ok(Axis::Fixed(number(node, path)?)),
         Value::Seq(items) => {
@@ -895,5 +933,56 @@ fn axis(node: &Node, path: &str) -> Result<Axis, SpecError> {
                 other.kind()
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> SpecError {
+        parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn defaults_make_an_empty_spec_one_run() {
+        let s = parse("").unwrap();
+        assert_eq!(
+            (s.steps(), s.first_stat_step(), s.replicates),
+            (10_000, 1, 1)
+        );
+        assert_eq!(s.param(Slot::Eta).unwrap().axis, Axis::Fixed(-5.0));
+        assert_eq!(s.init_r_hz, InitDist::Uniform { lo: 0.0, hi: 0.05 });
+        assert!(s.param(Slot::InitRHz).is_none() && s.param(Slot::NoiseVSigma).is_none());
+    }
+
+    #[test]
+    fn overflowing_axes_and_step_counts_are_refused() {
+        let e = err("model:\n  eta: {linspace: [-1e308, 1e308, 3]}\n");
+        assert_eq!(
+            (e.path.as_str(), e.mark),
+            ("model.eta", Some(Mark { line: 2, col: 8 }))
+        );
+        let e = err("simulation:\n  duration_ms: 1e300\n");
+        assert_eq!(e.path, "simulation.duration_ms");
+        assert!(e.message.contains("2^53"), "{e}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored_and_keys_are_located() {
+        assert!(parse("\u{feff}model: {eta: -4}\n").is_ok());
+        let e = err("model:\n  eta: 1\n  foo: 2\n");
+        assert_eq!(
+            (e.path.as_str(), e.mark),
+            ("model.foo", Some(Mark { line: 3, col: 3 }))
+        );
+    }
+
+    #[test]
+    fn steps_tolerate_rounding_of_duration_over_dt() {
+        let s = parse("simulation: {dt_ms: 0.01, duration_ms: 500, transient_ms: 100}\n").unwrap();
+        assert_eq!((s.steps(), s.first_stat_step()), (50_000, 10_000));
+        let s = parse("simulation: {dt_ms: 0.01, duration_ms: 1.234}\n").unwrap();
+        assert_eq!(s.steps(), 124);
     }
 }

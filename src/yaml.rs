@@ -39,7 +39,45 @@ pub enum Value {
     String(String),
     Seq(Vec<Node>),
     /// Entries in document order.
-    Map(Vec<(String, Node)>),
+    Map(Vec<(Key, Node)>),
+}
+
+/// A mapping key and where it stands (errors about a key point at the key itself).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    pub name: String,
+    pub mark: Mark,
+}
+
+impl Key {
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl PartialEq<str> for Key {
+    fn eq(&self, other: &str) -> bool {
+        self.name == other
+    }
+}
+
+impl PartialEq<&str> for Key {
+    fn eq(&self, other: &&str) -> bool {
+        self.name == *other
+    }
 }
 
 impl Value {
@@ -213,7 +251,7 @@ impl<'a> Builder<'a> {
             }
             Event::MappingStart(anchor, tag) => {
                 reject_tag(tag, path, mark)?;
-                let mut entries: Vec<(String, Node)> = Vec::new();
+                let mut entries: Vec<(Key, Node)> = Vec::new();
                 loop {
                     let (event, key_mark) = self.next()?;
                     if matches!(event, Event::MappingEnd) {
@@ -232,12 +270,18 @@ impl<'a> Builder<'a> {
                         }
                     };
                     let child_path = join(path, &key);
-                    if entries.iter().any(|(k, _)| *k == key) {
+                    if entries.iter().any(|(k, _)| k.name == key) {
                         return Err(SpecError::new(&child_path, Some(key_mark), "duplicate key"));
                     }
                     let (event, value_mark) = self.next()?;
                     let value = self.node(event, value_mark, &child_path, depth + 1)?;
-                    entries.push((key, value));
+                    entries.push((
+                        Key {
+                            name: key,
+                            mark: key_mark,
+                        },
+                        value,
+                    ));
                 }
                 let node = Node {
                     value: Value::Map(entries),

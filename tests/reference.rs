@@ -23,12 +23,19 @@ fn reference(case: &str) -> Vec<[f64; 3]> {
 /// The parameters of a case from cases.json (read with a minimal scan: the file is flat).
 fn case_spec(case: &str) -> String {
     let json = std::fs::read_to_string(format!("{DATA}/cases.json")).unwrap();
-    let start = json.find(&format!("\"{case}\": {{")).expect("case in cases.json");
+    let start = json
+        .find(&format!("\"{case}\": {{"))
+        .expect("case in cases.json");
     let body = &json[start..start + json[start..].find('}').unwrap()];
     let get = |key: &str| -> f64 {
-        let k = body.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("{key}"));
+        let k = body
+            .find(&format!("\"{key}\":"))
+            .unwrap_or_else(|| panic!("{key}"));
         let rest = &body[k + key.len() + 3..];
-        rest[..rest.find([',', '\n']).unwrap()].trim().parse().unwrap()
+        rest[..rest.find([',', '\n']).unwrap()]
+            .trim()
+            .parse()
+            .unwrap()
     };
     assert_eq!(get("tau_ms"), 1.0, "reference cases are at tau = 1 ms");
     format!(
@@ -68,7 +75,12 @@ fn check(case: &str) {
         assert_eq!(got.len(), want.len(), "{case}: rows");
         let mut worst = 0.0f64;
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!((g.t_ms - w[0]).abs() < 1e-12, "{case} row {i}: t {} vs {}", g.t_ms, w[0]);
+            assert!(
+                (g.t_ms - w[0]).abs() < 1e-12,
+                "{case} row {i}: t {} vs {}",
+                g.t_ms,
+                w[0]
+            );
             for (ours, theirs, name) in [(g.r_hz, w[1], "r"), (g.v, w[2], "v")] {
                 let err = (ours - theirs).abs() / theirs.abs().max(1.0);
                 worst = worst.max(err);

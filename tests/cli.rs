@@ -1,0 +1,934 @@
+//! End-to-end tests of the `mpr-sweep` command line (DESIGN.md sections 3, 5 and 6): exit
+//! statuses, spec errors with key paths and positions, `plan` output, and what `run` writes
+//! to its result directory. Every spec is tiny, so the whole file runs in a few seconds.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use assert_cmd::Command;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use tempfile::TempDir;
+
+/// Slurm variables that change `run`'s defaults; a test run inside a Slurm job must not
+/// pick them up.
+const SLURM_VARS: [&str; 7] = [
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_ARRAY_TASK_MIN",
+    "SLURM_ARRAY_TASK_MAX",
+    "SLURM_ARRAY_TASK_STEP",
+    "SLURM_ARRAY_TASK_COUNT",
+    "SLURM_CPUS_PER_TASK",
+    "SLURM_CPUS_ON_NODE",
+];
+
+/// A small valid spec: 2 points x 2 replicates = 4 runs of 100 steps.
+const SMALL: &str = "\
+name: cli-small
+model:
+  eta: [-5, -4]
+simulation: {duration_ms: 1}
+sweep: {replicates: 2}
+";
+
+/// The paper's bistability map from DESIGN.md section 3, planned but never run.
+const BIG: &str = "\
+model:
+  eta: {linspace: [-10, 0, 101]}
+  J: {linspace: [0, 30, 61]}
+  delta: [0.5, 1.0, 2.0]
+sweep: {replicates: 4}
+";
+
+const WHOLE_PART: &str = "summary/part-00000-of-00001.parquet";
+
+fn mpr_sweep() -> Command {
+    let mut cmd = Command::cargo_bin("mpr-sweep").expect("the mpr-sweep binary is built");
+    for var in SLURM_VARS {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// What a finished command did.
+struct Outcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    fn describe(&self) -> String {
+        format!(
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    #[track_caller]
+    fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "{}", self.describe());
+        self
+    }
+}
+
+fn exec<I, S>(args: I) -> Outcome
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = mpr_sweep().args(args).output().expect("mpr-sweep starts");
+    Outcome {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
+    }
+}
+
+fn write_spec(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn plan(spec: &Path, extra: &[&str]) -> Outcome {
+    let mut args = vec![OsStr::new("plan"), spec.as_os_str()];
+    args.extend(extra.iter().map(OsStr::new));
+    exec(args)
+}
+
+fn run(spec: &Path, out: &Path, extra: &[&str]) -> Outcome {
+    let mut args = vec![
+        OsStr::new("run"),
+        spec.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    exec(args)
+}
+
+fn plan_json(spec: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--json"];
+    args.extend_from_slice(extra);
+    let out = plan(spec, &args);
+    out.expect_code(0);
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("plan --json is not JSON ({e}):\n{}", out.stdout))
+}
+
+/// Every file under `dir`, recursively, relative to `dir`, sorted.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if dir.is_dir() {
+        walk(dir, dir, &mut out);
+    }
+    out.sort();
+    out
+}
+
+/// Parquet parts under `DIR/summary`, as names.
+fn summary_parts(dir: &Path) -> Vec<String> {
+    let summary = dir.join("summary");
+    let Ok(entries) = fs::read_dir(&summary) else {
+        return Vec::new();
+    };
+    let mut parts: Vec<String> = entries
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".parquet"))
+        .collect();
+    parts.sort();
+    parts
+}
+
+#[track_caller]
+fn assert_no_hidden_files(dir: &Path) {
+    let hidden: Vec<_> = files_under(dir)
+        .into_iter()
+        .filter(|p| {
+            p.components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    assert!(
+        hidden.is_empty(),
+        "temporary files left in {}: {hidden:?}",
+        dir.display()
+    );
+}
+
+/// Rows and `mpr_sweep.*` key-value metadata of a Parquet part.
+fn part_info(path: &Path) -> (i64, Vec<(String, String)>) {
+    let reader = SerializedFileReader::new(fs::File::open(path).unwrap())
+        .unwrap_or_else(|e| panic!("{} is not a Parquet file: {e}", path.display()));
+    let meta = reader.metadata().file_metadata();
+    let kv = meta
+        .key_value_metadata()
+        .map(|kv| {
+            kv.iter()
+                .filter(|k| k.key.starts_with("mpr_sweep."))
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    (meta.num_rows(), kv)
+}
+
+fn kv<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn last_line(text: &str) -> &str {
+    text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("")
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Exit statuses and spec errors
+// ---------------------------------------------------------------------------------------
+
+/// A spec the tool must refuse: its text, the key path and position of the error, and a
+/// piece of the message.
+struct Bad {
+    what: &'static str,
+    text: &'static str,
+    path: &'static str,
+    /// `(line, column)` where the error is at a known place; `None` to check only the path.
+    at: Option<(usize, usize)>,
+    message: &'static str,
+}
+
+const BAD_SPECS: &[Bad] = &[
+    Bad {
+        what: "unknown key",
+        text: "model:\n  eta: 1\n  foo: 2\n",
+        path: "model.foo",
+        // Where exactly is checked by `unknown_key_error_points_at_the_key`.
+        at: None,
+        message: "unknown key `foo`",
+    },
+    Bad {
+        what: "unknown top-level key",
+        text: "modle: {eta: 1}\n",
+        path: "modle",
+        at: None,
+        message: "unknown key `modle`",
+    },
+    Bad {
+        what: "wrong type (string for a number)",
+        text: "model:\n  eta: abc\n",
+        path: "model.eta",
+        at: Some((2, 8)),
+        message: "got a string",
+    },
+    Bad {
+        what: "wrong type (fraction for a whole number)",
+        text: "sweep:\n  replicates: 1.5\n",
+        path: "sweep.replicates",
+        at: Some((2, 15)),
+        message: "whole number",
+    },
+    Bad {
+        what: "wrong type (list for the whole spec)",
+        text: "- 1\n- 2\n",
+        path: "spec",
+        at: Some((1, 1)),
+        message: "expected a mapping",
+    },
+    Bad {
+        what: "empty axis",
+        text: "model:\n  J: []\n",
+        path: "model.J",
+        at: Some((2, 6)),
+        message: "at least one value",
+    },
+    Bad {
+        what: "empty linspace",
+        text: "model:\n  J: {linspace: [0, 1, 0]}\n",
+        path: "model.J.linspace[2]",
+        at: Some((2, 24)),
+        message: "at least one value",
+    },
+    Bad {
+        what: "NaN",
+        text: "model:\n  eta: .nan\n",
+        path: "model.eta",
+        at: Some((2, 8)),
+        message: "NaN",
+    },
+    Bad {
+        what: "NaN inside an axis",
+        text: "model:\n  delta: [1, .nan]\n",
+        path: "model.delta[1]",
+        at: Some((2, 14)),
+        message: "NaN",
+    },
+    Bad {
+        what: "tau_ms = 0",
+        text: "model:\n  tau_ms: 0\n",
+        path: "model.tau_ms",
+        at: Some((2, 11)),
+        message: "tau_ms must be > 0",
+    },
+    Bad {
+        what: "tau_ms <= 0 inside an axis",
+        text: "model:\n  tau_ms: [1, 0.5, -1]\n",
+        path: "model.tau_ms",
+        at: Some((2, 11)),
+        message: "tau_ms must be > 0",
+    },
+    Bad {
+        what: "delta < 0",
+        text: "model:\n  delta: -1\n",
+        path: "model.delta",
+        at: Some((2, 10)),
+        message: "delta must be >= 0",
+    },
+    Bad {
+        what: "dt_ms = 0",
+        text: "simulation:\n  dt_ms: 0\n",
+        path: "simulation.dt_ms",
+        at: Some((2, 10)),
+        message: "dt_ms must be > 0",
+    },
+    Bad {
+        what: "transient_ms = duration_ms",
+        text: "simulation:\n  duration_ms: 2\n  transient_ms: 2\n",
+        path: "simulation.transient_ms",
+        at: Some((3, 17)),
+        message: "must be smaller than duration_ms",
+    },
+    Bad {
+        what: "transient_ms > duration_ms, transient first",
+        text: "simulation:\n  transient_ms: 5\n  duration_ms: 2\n",
+        path: "simulation.transient_ms",
+        at: Some((2, 17)),
+        message: "must be smaller than duration_ms",
+    },
+    Bad {
+        what: "every_ms not a multiple of dt_ms",
+        text: "simulation:\n  duration_ms: 2\noutput:\n  traces:\n    every_ms: 0.015\n",
+        path: "output.traces.every_ms",
+        at: Some((5, 15)),
+        message: "multiple of dt_ms",
+    },
+    Bad {
+        what: "zip groups of unequal length",
+        text: "model:\n  eta: [1, 2]\n  J: [1, 2, 3]\nsweep:\n  zip: [[eta, J]]\n",
+        path: "sweep.zip[0][1]",
+        at: Some((5, 15)),
+        message: "equal lengths",
+    },
+    Bad {
+        what: "zip naming a fixed parameter",
+        text: "model:\n  eta: [1, 2]\n  J: 3\nsweep:\n  zip: [[eta, J]]\n",
+        path: "sweep.zip[0][1]",
+        at: Some((5, 15)),
+        message: "not an axis",
+    },
+    Bad {
+        what: "zip naming no parameter at all",
+        text: "model:\n  eta: [1, 2]\nsweep:\n  zip:\n    - [eta, gamma]\n",
+        path: "sweep.zip[0][1]",
+        at: Some((5, 13)),
+        message: "unknown parameter `gamma`",
+    },
+    Bad {
+        what: "duplicate key",
+        text: "model:\n  eta: 1\n  eta: 2\n",
+        path: "model.eta",
+        at: Some((3, 3)),
+        message: "duplicate key",
+    },
+    Bad {
+        what: "invalid YAML (bad indentation)",
+        text: "model:\n  eta: 1\n   J: 2\n",
+        path: "spec",
+        at: Some((3, 5)),
+        message: "invalid YAML",
+    },
+    Bad {
+        what: "invalid YAML (unclosed flow list)",
+        text: "model: {eta: [1, 2}\n",
+        path: "spec",
+        at: None,
+        message: "invalid YAML",
+    },
+    // 2. Things refused in this version.
+    Bad {
+        what: "method rk4",
+        text: "simulation:\n  method: rk4\n",
+        path: "simulation.method",
+        at: Some((2, 11)),
+        message: "not available in this version",
+    },
+    Bad {
+        what: "OU noise",
+        text: "noise: {v: {ou: {sigma: 1, tau_ms: 5}}}\n",
+        path: "noise.v.ou",
+        at: Some((1, 17)),
+        message: "not available in this version",
+    },
+    Bad {
+        what: "pulse input",
+        text: "input: {v: {pulse: {start_ms: 100, stop_ms: 150, amplitude: 3.0}}}\n",
+        path: "input.v",
+        at: Some((1, 12)),
+        message: "not available in this version",
+    },
+    Bad {
+        what: "dt_ms as an axis",
+        text: "simulation: {dt_ms: [0.01, 0.02]}\n",
+        path: "simulation.dt_ms",
+        at: Some((1, 21)),
+        message: "not available in this version",
+    },
+];
+
+#[track_caller]
+fn assert_spec_error(out: &Outcome, spec: &Path, bad: &Bad) {
+    let what = bad.what;
+    assert_eq!(
+        out.code,
+        Some(2),
+        "{what}: bad spec must exit 2\n{}",
+        out.describe()
+    );
+    let head = match bad.at {
+        Some((line, col)) => format!(
+            "mpr-sweep: error: {}: {} (line {line}, column {col}): ",
+            spec.display(),
+            bad.path
+        ),
+        None => format!("mpr-sweep: error: {}: {} (line ", spec.display(), bad.path),
+    };
+    assert!(
+        out.stderr.starts_with(&head),
+        "{what}: stderr must start with {head:?}\n{}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains(bad.message),
+        "{what}: stderr must contain {:?}\n{}",
+        bad.message,
+        out.describe()
+    );
+    assert_eq!(
+        out.stderr.lines().count(),
+        1,
+        "{what}: one message\n{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{what}: nothing on stdout\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn bad_specs_exit_2_naming_key_path_and_position_and_write_nothing() {
+    let tmp = TempDir::new().unwrap();
+    for (i, bad) in BAD_SPECS.iter().enumerate() {
+        let spec = write_spec(tmp.path(), &format!("bad-{i}.yaml"), bad.text);
+        assert_spec_error(&plan(&spec, &[]), &spec, bad);
+        let out_dir = tmp.path().join(format!("out-{i}"));
+        assert_spec_error(&run(&spec, &out_dir, &[]), &spec, bad);
+        assert!(
+            summary_parts(&out_dir).is_empty(),
+            "{}: a refused spec wrote {:?}",
+            bad.what,
+            summary_parts(&out_dir)
+        );
+        assert!(
+            files_under(&out_dir).is_empty(),
+            "{}: a refused spec wrote {:?}",
+            bad.what,
+            files_under(&out_dir)
+        );
+    }
+}
+
+#[test]
+fn bad_spec_does_not_touch_an_existing_result_directory() {
+    let tmp = TempDir::new().unwrap();
+    let good = write_spec(tmp.path(), "good.yaml", SMALL);
+    let out_dir = tmp.path().join("out");
+    run(&good, &out_dir, &["--quiet"]).expect_code(0);
+    let before: Vec<_> = files_under(&out_dir)
+        .into_iter()
+        .map(|p| (fs::read(out_dir.join(&p)).unwrap(), p))
+        .collect();
+    let bad = write_spec(tmp.path(), "bad.yaml", "model:\n  eta: .nan\n");
+    let out = run(&bad, &out_dir, &["--overwrite"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("model.eta"), "{}", out.describe());
+    let after: Vec<_> = files_under(&out_dir)
+        .into_iter()
+        .map(|p| (fs::read(out_dir.join(&p)).unwrap(), p))
+        .collect();
+    assert!(
+        before == after,
+        "a refused spec changed {}",
+        out_dir.display()
+    );
+}
+
+/// The position of an unknown key is the key's own, like a duplicate key's, not its
+/// value's (which for a block mapping starts on the next line).
+#[test]
+fn unknown_key_error_points_at_the_key() {
+    let tmp = TempDir::new().unwrap();
+    let cases = [
+        (
+            "modle:\n  eta: 1\n",
+            "modle (line 1, column 1): unknown key",
+        ),
+        (
+            "model:\n  eta: 1\n  foo: 2\n",
+            "model.foo (line 3, column 3): unknown key",
+        ),
+        (
+            "model:\n  foo:\n    bar: 1\n",
+            "model.foo (line 2, column 3): unknown key",
+        ),
+    ];
+    for (i, (text, expected)) in cases.iter().enumerate() {
+        let spec = write_spec(tmp.path(), &format!("s{i}.yaml"), text);
+        let out = plan(&spec, &[]);
+        out.expect_code(2);
+        assert!(
+            out.stderr.contains(expected),
+            "spec {text:?}: expected {expected:?}\n{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
+fn missing_spec_file_exits_2_naming_it() {
+    let tmp = TempDir::new().unwrap();
+    let missing = tmp.path().join("no-such-spec.yaml");
+    let out = plan(&missing, &[]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "mpr-sweep: error: {}: cannot read spec",
+            missing.display()
+        )),
+        "{}",
+        out.describe()
+    );
+    let out_dir = tmp.path().join("out");
+    let out = run(&missing, &out_dir, &[]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains(&missing.display().to_string()),
+        "{}",
+        out.describe()
+    );
+    assert!(!out_dir.exists(), "run created {}", out_dir.display());
+}
+
+#[test]
+fn usage_errors_exit_2_and_write_nothing() {
+    let tmp = TempDir::new().unwrap();
+    let spec = write_spec(tmp.path(), "s.yaml", SMALL);
+    let cases: [(&[&str], &str); 6] = [
+        (&["--shard", "3/3"], "3/3"),
+        (&["--shard", "x"], "'x'"),
+        (&["--shard", "1/0"], "1/0"),
+        (&["--isa", "bogus"], "bogus"),
+        (&["--threads", "0"], "--threads"),
+        (&["--frobnicate"], "--frobnicate"),
+    ];
+    for (i, (args, needle)) in cases.iter().enumerate() {
+        let out_dir = tmp.path().join(format!("out-{i}"));
+        let out = run(&spec, &out_dir, args);
+        assert_eq!(out.code, Some(2), "{args:?}\n{}", out.describe());
+        assert!(
+            out.stderr.contains(needle),
+            "{args:?}: stderr must mention {needle:?}\n{}",
+            out.describe()
+        );
+        assert!(
+            !out_dir.exists(),
+            "{args:?}: run created {}",
+            out_dir.display()
+        );
+    }
+    // `run` without --out and `plan --shards 0` are usage errors too.
+    let out = exec([OsStr::new("run"), spec.as_os_str()]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("--out"), "{}", out.describe());
+    let out = plan(&spec, &["--shards", "0"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("--shards"), "{}", out.describe());
+    let out = exec(["frobnicate"]);
+    out.expect_code(2);
+}
+
+#[test]
+fn plan_and_run_of_a_small_valid_spec_exit_0() {
+    let tmp = TempDir::new().unwrap();
+    let spec = write_spec(tmp.path(), "s.yaml", SMALL);
+    let out = plan(&spec, &[]);
+    out.expect_code(0);
+    assert!(out.stderr.is_empty(), "{}", out.describe());
+    assert!(
+        out.stdout.contains("sweep: cli-small"),
+        "{}",
+        out.describe()
+    );
+    let out_dir = tmp.path().join("out");
+    run(&spec, &out_dir, &[]).expect_code(0);
+    assert!(out_dir.join(WHOLE_PART).is_file());
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. plan output
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn plan_text_shows_points_runs_and_steps() {
+    let tmp = TempDir::new().unwrap();
+    let spec = write_spec(tmp.path(), "big.yaml", BIG);
+    let out = plan(&spec, &[]);
+    out.expect_code(0);
+    let text = &out.stdout;
+    assert!(
+        text.contains("points: 18483  x  replicates: 4  =  runs: 73932"),
+        "{text}"
+    );
+    assert!(text.contains("steps per run: 10000 "), "{text}");
+    assert!(text.contains("100 ms at dt 0.01 ms"), "{text}");
+    // Axes in spec order with their lengths.
+    let axis_lines: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .map(|l| l.split_whitespace().take(2).collect())
+        .collect();
+    assert_eq!(
+        axis_lines,
+        [["eta", "101"], ["J", "61"], ["delta", "3"]],
+        "{text}"
+    );
+}
+
+#[test]
+fn plan_json_has_counts_axes_and_shards() {
+    let tmp = TempDir::new().unwrap();
+    let spec = write_spec(tmp.path(), "big.yaml", BIG);
+    let json = plan_json(&spec, &[]);
+    assert_eq!(json["runs"], 73932, "{json:#}");
+    assert_eq!(json["points"], 18483, "{json:#}");
+    assert_eq!(json["replicates"], 4, "{json:#}");
+    assert_eq!(json["steps_per_run"], 10000, "{json:#}");
+    assert_eq!(json["dt_ms"], 0.01, "{json:#}");
+    assert_eq!(json["duration_ms"], 100.0, "{json:#}");
+    assert_eq!(json["method"], "exp_euler", "{json:#}");
+    let axes: Vec<(String, u64)> = json["axes"]
+        .as_array()
+        .expect("axes is a list")
+        .iter()
+        .map(|a| {
+            let names: Vec<&str> = a["names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap())
+                .collect();
+            (names.join("+"), a["len"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        axes,
+        [
+            ("eta".to_string(), 101),
+            ("J".to_string(), 61),
+            ("delta".to_string(), 3)
+        ]
+    );
+
+    let json = plan_json(&spec, &["--shards", "4"]);
+    let runs = json["runs"].as_u64().unwrap();
+    let shards: Vec<(u64, u64)> = json["shard_runs"]
+        .as_array()
+        .expect("shard_runs is a list")
+        .iter()
+        .map(|r| (r[0].as_u64().unwrap(), r[1].as_u64().unwrap()))
+        .collect();
+    assert_eq!(shards.len(), 4, "{json:#}");
+    assert_eq!(shards[0].0, 0);
+    assert_eq!(shards[3].1, runs);
+    for w in shards.windows(2) {
+        assert_eq!(w[0].1, w[1].0, "shards must be contiguous: {shards:?}");
+    }
+    for (i, &(a, b)) in shards.iter().enumerate() {
+        let i = i as u64;
+        assert_eq!((a, b), (i * runs / 4, (i + 1) * runs / 4), "shard {i}");
+    }
+}
+
+#[test]
+fn plan_json_puts_a_zip_group_on_one_axis() {
+    let tmp = TempDir::new().unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        "zip.yaml",
+        "model:\n  eta: [-6, -5, -4]\n  delta: [0.5, 1.0]\n  J: [10, 15, 20]\nsweep:\n  zip: [[eta, J]]\n  replicates: 3\n",
+    );
+    let json = plan_json(&spec, &[]);
+    assert_eq!(json["points"], 6, "{json:#}");
+    assert_eq!(json["runs"], 18, "{json:#}");
+    assert_eq!(json["axes"][0]["names"], serde_json::json!(["eta", "J"]));
+    assert_eq!(json["axes"][0]["len"], 3);
+    assert_eq!(json["axes"][1]["names"], serde_json::json!(["delta"]));
+    assert_eq!(json["axes"].as_array().unwrap().len(), 2, "{json:#}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. The empty spec
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn empty_spec_is_one_default_run() {
+    let tmp = TempDir::new().unwrap();
+    let spec = write_spec(tmp.path(), "empty.yaml", "");
+    let out = plan(&spec, &[]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("points: 1  x  replicates: 1  =  runs: 1"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout.contains("axes: none"), "{}", out.describe());
+    let json = plan_json(&spec, &[]);
+    assert_eq!(json["runs"], 1);
+    assert_eq!(json["steps_per_run"], 10000);
+    assert_eq!(json["axes"], serde_json::json!([]));
+
+    // It runs (100 ms at 0.01 ms: 10^4 steps) and its spec.yaml is the empty text.
+    let out_dir = tmp.path().join("out");
+    run(&spec, &out_dir, &["--quiet"]).expect_code(0);
+    assert_eq!(fs::read(out_dir.join("spec.yaml")).unwrap(), b"");
+    let (rows, meta) = part_info(&out_dir.join(WHOLE_PART));
+    assert_eq!(rows, 1);
+    assert_eq!(kv(&meta, "mpr_sweep.runs"), Some("0..1"), "{meta:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. run
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn run_writes_spec_and_one_summary_part() {
+    let tmp = TempDir::new().unwrap();
+    let spec = write_spec(tmp.path(), "s.yaml", SMALL);
+    let out_dir = tmp.path().join("out");
+    let out = run(&spec, &out_dir, &[]);
+    out.expect_code(0);
+    assert_eq!(
+        fs::read(out_dir.join("spec.yaml")).unwrap(),
+        SMALL.as_bytes()
+    );
+    assert_eq!(
+        files_under(&out_dir),
+        [PathBuf::from("spec.yaml"), PathBuf::from(WHOLE_PART)],
+        "no traces were asked for"
+    );
+    let (rows, meta) = part_info(&out_dir.join(WHOLE_PART));
+    assert_eq!(rows, 4);
+    assert_eq!(kv(&meta, "mpr_sweep.shard"), Some("0/1"), "{meta:?}");
+    assert_eq!(kv(&meta, "mpr_sweep.runs"), Some("0..4"), "{meta:?}");
+    assert_eq!(kv(&meta, "mpr_sweep.spec"), Some(SMALL), "{meta:?}");
+    assert_no_hidden_files(&out_dir);
+    // The final line reports the runs and the speed.
+    let last = last_line(&out.stderr);
+    assert!(
+        last.contains("4 runs") && last.contains("run-steps/s"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stdout.is_empty(), "{}", out.describe());
+}
+
+#[test]
+fn run_with_traces_writes_a_trace_part() {
+    let tmp = TempDir::new().unwrap();
+    let text = "model: {eta: [-5, -4]}\nsimulation: {duration_ms: 1}\noutput:\n  traces: {every_ms: 0.1, runs: all}\n";
+    let spec = write_spec(tmp.path(), "s.yaml", text);
+    let out_dir = tmp.path().join("out");
+    run(&spec, &out_dir, &["--quiet"]).expect_code(0);
+    let (rows, _) = part_info(&out_dir.join("traces/part-00000-of-00001.parquet"));
+    // 2 runs x (initial state + 10 rows at 0.1 ms over 1 ms).
+    assert_eq!(rows, 2 * 11);
+    assert_no_hidden_files(&out_dir);
+}
+
+#[test]
+fn run_one_shard_writes_its_own_part() {
+    let tmp = TempDir::new().unwrap();
+    // 3 points x 2 replicates = 6 runs; shard 1 of 3 holds runs 2..4.
+    let text =
+        "model:\n  eta: [-6, -5, -4]\nsimulation: {duration_ms: 1}\nsweep: {replicates: 2}\n";
+    let spec = write_spec(tmp.path(), "s.yaml", text);
+    let out_dir = tmp.path().join("out");
+    let out = run(&spec, &out_dir, &["--shard", "1/3"]);
+    out.expect_code(0);
+    assert_eq!(
+        summary_parts(&out_dir),
+        ["part-00001-of-00003.parquet"],
+        "{}",
+        out.describe()
+    );
+    let (rows, meta) = part_info(&out_dir.join("summary/part-00001-of-00003.parquet"));
+    assert_eq!(rows, 2);
+    assert_eq!(kv(&meta, "mpr_sweep.shard"), Some("1/3"), "{meta:?}");
+    assert_eq!(kv(&meta, "mpr_sweep.runs"), Some("2..4"), "{meta:?}");
+    assert!(
+        last_line(&out.stderr).contains("2 runs"),
+        "{}",
+        out.describe()
+    );
+    assert_no_hidden_files(&out_dir);
+}
+
+#[test]
+fn rerun_is_refused_without_resume_and_skipped_with_it() {
+    let tmp = TempDir::new().unwrap();
+    let spec = write_spec(tmp.path(), "s.yaml", SMALL);
+    let out_dir = tmp.path().join("out");
+    let part = out_dir.join(WHOLE_PART);
+    run(&spec, &out_dir, &["--quiet"]).expect_code(0);
+    // Backdate the part so that any rewrite shows in its mtime.
+    let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    fs::File::options()
+        .write(true)
+        .open(&part)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let bytes = fs::read(&part).unwrap();
+
+    let out = run(&spec, &out_dir, &[]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("--resume"), "{}", out.describe());
+    assert_eq!(fs::read(&part).unwrap(), bytes);
+    assert_eq!(fs::metadata(&part).unwrap().modified().unwrap(), old);
+
+    let out = run(&spec, &out_dir, &["--resume"]);
+    out.expect_code(0);
+    assert!(out.stderr.contains("skipped"), "{}", out.describe());
+    assert_eq!(fs::read(&part).unwrap(), bytes, "--resume rewrote the part");
+    assert_eq!(
+        fs::metadata(&part).unwrap().modified().unwrap(),
+        old,
+        "--resume touched the part"
+    );
+    assert_eq!(
+        fs::read(out_dir.join("spec.yaml")).unwrap(),
+        SMALL.as_bytes()
+    );
+    assert_no_hidden_files(&out_dir);
+}
+
+#[test]
+fn another_spec_is_refused_without_overwrite_and_replaces_with_it() {
+    let tmp = TempDir::new().unwrap();
+    let first = write_spec(tmp.path(), "a.yaml", SMALL);
+    let other_text = "model:\n  eta: [-5, -3, -1]\nsimulation: {duration_ms: 1}\n";
+    let other = write_spec(tmp.path(), "b.yaml", other_text);
+    let out_dir = tmp.path().join("out");
+    let part = out_dir.join(WHOLE_PART);
+    run(&first, &out_dir, &["--quiet"]).expect_code(0);
+    let bytes = fs::read(&part).unwrap();
+
+    for flags in [&[][..], &["--resume"][..]] {
+        let out = run(&other, &out_dir, flags);
+        out.expect_code(2);
+        assert!(
+            out.stderr.contains("--overwrite"),
+            "{flags:?}\n{}",
+            out.describe()
+        );
+        assert_eq!(
+            fs::read(&part).unwrap(),
+            bytes,
+            "{flags:?} changed the part"
+        );
+        assert_eq!(
+            fs::read(out_dir.join("spec.yaml")).unwrap(),
+            SMALL.as_bytes()
+        );
+    }
+
+    run(&other, &out_dir, &["--overwrite", "--quiet"]).expect_code(0);
+    assert_eq!(
+        fs::read(out_dir.join("spec.yaml")).unwrap(),
+        other_text.as_bytes()
+    );
+    let (rows, meta) = part_info(&part);
+    assert_eq!(rows, 3, "the part holds the new spec's 3 runs");
+    assert_eq!(kv(&meta, "mpr_sweep.spec"), Some(other_text));
+    assert_eq!(summary_parts(&out_dir), ["part-00000-of-00001.parquet"]);
+    assert_no_hidden_files(&out_dir);
+}
+
+#[test]
+fn out_pointing_at_a_regular_file_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    let spec = write_spec(tmp.path(), "s.yaml", SMALL);
+    let file = tmp.path().join("not-a-dir");
+    fs::write(&file, "keep me").unwrap();
+    let out = run(&spec, &file, &[]);
+    assert_ne!(out.code, Some(0), "{}", out.describe());
+    assert!(out.code.is_some(), "killed by a signal\n{}", out.describe());
+    assert!(
+        out.stderr.contains(&file.display().to_string()),
+        "stderr must name {}\n{}",
+        file.display(),
+        out.describe()
+    );
+    assert_eq!(fs::read(&file).unwrap(), b"keep me");
+}
+
+#[test]
+fn quiet_run_prints_nothing() {
+    let tmp = TempDir::new().unwrap();
+    let spec = write_spec(tmp.path(), "s.yaml", SMALL);
+    let out_dir = tmp.path().join("out");
+    let out = run(&spec, &out_dir, &["--quiet"]);
+    out.expect_code(0);
+    assert_eq!(out.stderr, "", "{}", out.describe());
+    assert_eq!(out.stdout, "", "{}", out.describe());
+    assert!(out_dir.join(WHOLE_PART).is_file());
+    assert_no_hidden_files(&out_dir);
+}
+
+/// YAML allows a byte order mark at the start of the stream (editors on Windows write
+/// one); it is not part of the first key.
+#[test]
+fn spec_with_a_utf8_byte_order_mark_is_accepted() {
+    let tmp = TempDir::new().unwrap();
+    let text = "\u{feff}model:\n  eta: [-5, -4]\n";
+    let spec = write_spec(tmp.path(), "bom.yaml", text);
+    let out = plan(&spec, &["--json"]);
+    out.expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["runs"], 2, "{json:#}");
+}

@@ -1,12 +1,12 @@
 //! Kernel throughput: one lane batch of the W1 workload (eta, J, delta spread over the
-//! lanes; r0 = 100 Hz, v0 = -2; dt = 0.01 ms; 10,000 steps), per instruction-set path,
-//! with and without white noise on v. Divan reports items/s; one item is one run-step, so
+//! lanes; r0 = 0.1 Hz, v0 = -2; dt = 0.01 ms; 10,000 steps), per method and
+//! instruction-set path, with and without white noise on v (sigma 0.5). Divan reports items/s; one item is one run-step, so
 //! ns per run-step = 1e9 / (items/s).
 //!
 //!     cargo bench --bench kernel
 
 use divan::counter::ItemsCount;
-use mpr_sweep::integrate::{self, Batch, Isa, LANES, Schedule};
+use mpr_sweep::integrate::{self, Batch, Isa, LANES, Method, Schedule};
 use mpr_sweep::model::NodeParams;
 use mpr_sweep::noise::Xoshiro;
 
@@ -32,29 +32,61 @@ fn batch(sigma_v: f64) -> Batch {
     b
 }
 
-fn isas() -> Vec<Isa> {
-    let mut v = vec![Isa::Portable];
-    if Isa::detect() == Isa::Avx2Fma {
-        v.push(Isa::Avx2Fma);
-    }
-    v
+/// One benchmark configuration, shown as `method/isa[/noise]`.
+struct Case {
+    method: Method,
+    isa: Isa,
+    noise: bool,
 }
 
-#[divan::bench(args = isas(), consts = [false, true])]
-fn exp_euler<const NOISE: bool>(bencher: divan::Bencher, isa: &Isa) {
+impl std::fmt::Display for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let noise = if self.noise { "/white-v" } else { "" };
+        write!(f, "{}/{}{noise}", self.method.name(), self.isa.name())
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let mut isas = vec![Isa::Portable];
+    if Isa::detect() == Isa::Avx2Fma {
+        isas.push(Isa::Avx2Fma);
+    }
+    let mut out = Vec::new();
+    for method in [Method::ExpEuler, Method::Euler, Method::Heun, Method::Rk4] {
+        for &isa in &isas {
+            for noise in [false, true] {
+                // rk4 takes no white noise.
+                if !(noise && method == Method::Rk4) {
+                    out.push(Case { method, isa, noise });
+                }
+            }
+        }
+    }
+    out
+}
+
+#[divan::bench(args = cases())]
+fn kernel(bencher: divan::Bencher, case: &Case) {
     let schedule = Schedule {
         dt: 0.01,
         steps: STEPS,
         first_stat_step: 1,
         trace_stride: 0,
-        noise_r: false,
-        noise_v: NOISE,
+        white: [false, case.noise],
     };
-    let b = batch(if NOISE { 0.5 } else { 0.0 });
+    let b = batch(if case.noise { 0.5 } else { 0.0 });
     let mut trace = Vec::new();
     bencher
         .counter(ItemsCount::new(LANES as u64 * STEPS))
-        .bench_local(|| integrate::integrate(*isa, &schedule, divan::black_box(&b), &mut trace));
+        .bench_local(|| {
+            integrate::integrate(
+                case.isa,
+                case.method,
+                &schedule,
+                divan::black_box(&b),
+                &mut trace,
+            )
+        });
 }
 
 fn main() {

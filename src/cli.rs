@@ -165,15 +165,24 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
     let plan = Plan::new(&spec).map_err(Error::from)?;
     let threads = default_threads();
     let isa = Isa::detect();
-    let steps = spec.steps();
-    let run_steps = plan.runs as f64 * steps as f64;
+    let dts = spec.dt_values();
+    let steps = spec.max_steps();
+    // Each dt value gets an equal share of the runs (exact for a product grid).
+    let mean_steps = dts
+        .iter()
+        .map(|&dt| spec.timing(dt).steps as f64)
+        .sum::<f64>()
+        / dts.len() as f64;
+    let run_steps = plan.runs as f64 * mean_steps;
     let slowdown = if isa == Isa::Avx2Fma { 1.0 } else { 3.0 };
     let seconds = run_steps * NS_PER_RUN_STEP * slowdown * 1e-9 / threads as f64;
-    let summary_cols = 3 + mpr_sweep::output::param_slots(&spec).len() + 2 + 12;
+    let summary_cols = 3 + mpr_sweep::output::param_slots(&spec).len() + 2 + 12 + 6;
     // Compressed sizes: measured zstd ratios are about 0.6 (summary) and 0.5 (traces).
     let summary_bytes = plan.runs as f64 * summary_cols as f64 * 8.0 * 0.6;
-    let (trace_rows, trace_bytes) = match (&spec.traces, spec.trace_stride()) {
-        (Some(t), Some(stride)) => {
+    let (trace_rows, trace_bytes) = match &spec.traces {
+        Some(t) => {
+            let stride = spec.timing(dts[0]).trace_stride;
+            let steps = spec.timing(dts[0]).steps;
             let traced = match &t.runs {
                 spec::TraceRuns::None => 0,
                 spec::TraceRuns::All => plan.runs,
@@ -183,7 +192,7 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
             let rows = traced as f64 * (1 + steps / stride) as f64;
             (rows, rows * 32.0 * 0.5)
         }
-        _ => (0.0, 0.0),
+        None => (0.0, 0.0),
     };
     let axes: Vec<_> = plan
         .dims
@@ -219,7 +228,7 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
             "replicates": spec.replicates,
             "runs": plan.runs,
             "steps_per_run": steps,
-            "dt_ms": spec.dt_ms(),
+            "dt_ms": if dts.len() == 1 { serde_json::json!(dts[0]) } else { serde_json::json!(dts) },
             "duration_ms": spec.duration_ms,
             "transient_ms": spec.transient_ms,
             "method": spec.method.name(),
@@ -254,10 +263,17 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
         "points: {}  x  replicates: {}  =  runs: {}",
         plan.points, spec.replicates, plan.runs
     );
+    let dt_text = match dts.as_slice() {
+        [dt] => format!("dt {dt} ms"),
+        _ => format!(
+            "dt from {} ms",
+            dts.iter().cloned().fold(f64::INFINITY, f64::min)
+        ),
+    };
     println!(
-        "steps per run: {steps} ({} ms at dt {} ms, statistics from {} ms), method {}",
+        "steps per run: {}{steps} ({} ms at {dt_text}, statistics from {} ms), method {}",
+        if dts.len() > 1 { "up to " } else { "" },
         spec.duration_ms,
-        spec.dt_ms(),
         spec.transient_ms,
         spec.method.name()
     );

@@ -57,7 +57,7 @@ impl NodeParams {
     ///
     /// With x = tau*r and D = delta/pi + I_r tau^2, a fixed point has v = -D/(2x) and x a
     /// positive root of `pi^2 x^4 - J x^3 - (eta + I_v) x^2 - D^2/4 = 0` (for I_r = 0 this
-    /// is the quartic of Montbrió et al. 2015 and does not depend on tau). Needs D > 0.
+    /// is the quartic of Montbrió et al. 2015 and does not depend on tau).
     pub fn fixed_points(&self) -> Vec<FixedPoint> {
         let tau = self.tau_ms;
         let d = self.delta / PI + self.input_r * tau * tau;
@@ -82,6 +82,65 @@ impl NodeParams {
             })
             .collect()
     }
+
+    /// The fixed points reduced to what the summary reports.
+    pub fn stable_states(&self) -> StableStates {
+        let all = self.fixed_points();
+        let stable: Vec<FixedPoint> = all.iter().copied().filter(|f| f.stable).collect();
+        StableStates {
+            count: all.len().min(u8::MAX as usize) as u8,
+            low: stable.first().copied(),
+            high: (stable.len() > 1).then(|| stable[stable.len() - 1]),
+        }
+    }
+}
+
+/// The stable states of a node with constant inputs: what the `fp_*` summary columns hold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StableStates {
+    /// Number of fixed points, stable or not.
+    pub count: u8,
+    /// The stable fixed point of lowest rate.
+    pub low: Option<FixedPoint>,
+    /// The stable fixed point of highest rate, when there are two.
+    pub high: Option<FixedPoint>,
+}
+
+/// Which stable state a run ended in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Low,
+    High,
+    /// Within 0.1 % of neither.
+    None,
+}
+
+impl Settled {
+    pub fn name(self) -> &'static str {
+        match self {
+            Settled::Low => "low",
+            Settled::High => "high",
+            Settled::None => "none",
+        }
+    }
+}
+
+impl StableStates {
+    /// The stable state `(r_hz, v)` is within 0.1 % of (in both r and v), if any.
+    pub fn settled(&self, r_hz: f64, v: f64) -> Settled {
+        let near = |fp: &Option<FixedPoint>| {
+            fp.is_some_and(|f| {
+                (r_hz - f.r_hz).abs() <= 1e-3 * f.r_hz.abs() && (v - f.v).abs() <= 1e-3 * f.v.abs()
+            })
+        };
+        if near(&self.low) {
+            Settled::Low
+        } else if near(&self.high) {
+            Settled::High
+        } else {
+            Settled::None
+        }
+    }
 }
 
 /// A fixed point in user units.
@@ -92,12 +151,26 @@ pub struct FixedPoint {
     pub stable: bool,
 }
 
-/// Positive roots of `a4 x^4 + a3 x^3 + a2 x^2 + a0` (a4 > 0, a0 < 0), ascending.
+/// Positive roots of `a4 x^4 + a3 x^3 + a2 x^2 + a0` (a4 > 0, a0 <= 0), ascending.
 ///
 /// The derivative vanishes at 0 and at the roots of `4 a4 x^2 + 3 a3 x + 2 a2`, so the
 /// positive axis splits into at most three monotone pieces; each holds at most one root,
 /// found by bisection to full precision.
 fn positive_quartic_roots(a4: f64, a3: f64, a2: f64, a0: f64) -> Vec<f64> {
+    if a0 == 0.0 {
+        // delta = 0 and no rate input: x^2 (a4 x^2 + a3 x + a2) = 0, and x = 0 is no rate.
+        let disc = a3 * a3 - 4.0 * a4 * a2;
+        if disc < 0.0 {
+            return Vec::new();
+        }
+        let s = disc.sqrt();
+        let mut roots: Vec<f64> = [(-a3 - s) / (2.0 * a4), (-a3 + s) / (2.0 * a4)]
+            .into_iter()
+            .filter(|&x| x > 0.0)
+            .collect();
+        roots.dedup();
+        return roots;
+    }
     let g = |x: f64| (((a4 * x + a3) * x + a2) * x) * x + a0;
     let mut cuts = vec![0.0];
     let (qa, qb, qc) = (4.0 * a4, 3.0 * a3, 2.0 * a2);

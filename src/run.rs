@@ -15,7 +15,7 @@ use crate::output::{
 use crate::plan::{Plan, Shard};
 use crate::progress::Progress;
 use crate::simulate::{RunResult, Simulator};
-use crate::spec::Spec;
+use crate::spec::{Slot, Spec};
 
 /// Run-steps computed between writes: bounds memory and keeps every thread busy.
 const BLOCK_RUN_STEPS: u64 = 1 << 26;
@@ -36,7 +36,8 @@ pub struct RunOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunReport {
     pub runs: std::ops::Range<u64>,
-    pub steps_per_run: u64,
+    /// Steps integrated, summed over the runs.
+    pub run_steps: f64,
     pub elapsed: Duration,
     /// The part existed and `--resume` skipped it.
     pub skipped: bool,
@@ -45,8 +46,7 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn run_steps_per_second(&self) -> f64 {
-        (self.runs.end - self.runs.start) as f64 * self.steps_per_run as f64
-            / self.elapsed.as_secs_f64().max(1e-9)
+        self.run_steps / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 
@@ -61,7 +61,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunReport, Error> {
         if opts.resume {
             return Ok(RunReport {
                 runs,
-                steps_per_run: spec.steps(),
+                run_steps: 0.0,
                 elapsed: Duration::ZERO,
                 skipped: true,
                 diverged: 0,
@@ -89,26 +89,30 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunReport, Error> {
         .build()
         .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", opts.threads)))?;
     let simulator = Simulator::new(&plan, opts.isa);
-    let steps = spec.steps();
+    let steps = spec.max_steps();
     let block_runs = block_runs(steps, opts.threads);
     let progress = Progress::start(runs.end - runs.start, steps, opts.quiet);
     let mut diverged = 0;
+    let mut run_steps = 0.0;
     let mut block_start = runs.start;
     while block_start < runs.end {
         let block_end = block_start.saturating_add(block_runs).min(runs.end);
-        let batches: Vec<u64> = (block_start..block_end).step_by(LANES).collect();
-        let results: Vec<Vec<RunResult>> = pool.install(|| {
+        let batches = simulator.batches(block_start..block_end);
+        let mut results: Vec<RunResult> = pool.install(|| {
             batches
                 .par_iter()
-                .map_init(Vec::new, |scratch, &b| {
-                    let out =
-                        simulator.simulate_batch(b..(b + LANES as u64).min(block_end), scratch);
+                .map_init(Vec::new, |scratch, batch| {
+                    let out = simulator.simulate_batch(batch, scratch);
                     progress.advance(out.len() as u64);
                     out
                 })
+                .flatten()
                 .collect()
         });
-        for result in results.iter().flatten() {
+        // Batches of a dt axis interleave run ids; rows are written in run-id order.
+        results.sort_by_key(|r| r.row.address.run_id);
+        for result in &results {
+            run_steps += spec.timing(result.row.values.get(Slot::DtMs)).steps as f64;
             summary.push(&result.row)?;
             diverged +=
                 matches!(result.row.outcome, crate::output::Outcome::Diverged { .. }) as u64;
@@ -127,7 +131,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunReport, Error> {
     summary.finish()?;
     Ok(RunReport {
         runs,
-        steps_per_run: steps,
+        run_steps,
         elapsed: start.elapsed(),
         skipped: false,
         diverged,

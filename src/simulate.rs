@@ -1,14 +1,15 @@
-//! From planned runs to results: fills lane batches, calls the kernel, and turns lanes back
-//! into per-run rows in user units. No I/O here.
+//! From planned runs to results: groups runs into lane batches, fills them, calls the
+//! kernel, and turns lanes back into per-run rows in user units. No I/O here.
 
+use std::f64::consts::TAU;
 use std::ops::Range;
 
-use crate::integrate::{self, Batch, Isa, LANES, Schedule};
+use crate::integrate::{self, Batch, Isa, LANES, Lanes, Ou, Schedule, Waveform};
 use crate::model::NodeParams;
 use crate::noise::Xoshiro;
 use crate::output::{Outcome, SummaryRow};
-use crate::plan::Plan;
-use crate::spec::{InitDist, Slot};
+use crate::plan::{Plan, Values};
+use crate::spec::{InitDist, InputForm, NoiseKind, Slot, Var};
 
 /// One trace row in user units.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,84 +30,104 @@ pub struct RunResult {
 /// Simulates runs of a plan on one instruction-set path.
 pub struct Simulator<'a> {
     plan: &'a Plan<'a>,
-    schedule: Schedule,
     isa: Isa,
+    /// `dt_ms` is an axis: runs must be grouped by their step.
+    dt_swept: bool,
 }
 
 impl<'a> Simulator<'a> {
     pub fn new(plan: &'a Plan<'a>, isa: Isa) -> Simulator<'a> {
-        let spec = plan.spec;
-        let schedule = Schedule {
-            dt: spec.dt_ms(),
-            steps: spec.steps(),
-            first_stat_step: spec.first_stat_step(),
-            trace_stride: spec.trace_stride().unwrap_or(0),
-            noise_r: spec.noise_r_hz,
-            noise_v: spec.noise_v,
-        };
+        let dt_swept = plan
+            .spec
+            .param(Slot::DtMs)
+            .is_some_and(|p| p.axis.is_swept());
         Simulator {
             plan,
-            schedule,
             isa,
+            dt_swept,
         }
     }
 
-    pub fn schedule(&self) -> &Schedule {
-        &self.schedule
+    /// Splits `runs` into lane batches whose runs share a step size, in run-id order of
+    /// each batch's first run. Without a `dt_ms` axis these are consecutive runs.
+    pub fn batches(&self, runs: Range<u64>) -> Vec<Vec<u64>> {
+        if !self.dt_swept {
+            return runs
+                .clone()
+                .step_by(LANES)
+                .map(|b| (b..(b + LANES as u64).min(runs.end)).collect())
+                .collect();
+        }
+        let mut open: Vec<(u64, Vec<u64>)> = Vec::new();
+        let mut done = Vec::new();
+        for run_id in runs {
+            let dt = self.values(run_id).get(Slot::DtMs).to_bits();
+            let i = match open.iter().position(|(d, _)| *d == dt) {
+                Some(i) => i,
+                None => {
+                    open.push((dt, Vec::with_capacity(LANES)));
+                    open.len() - 1
+                }
+            };
+            open[i].1.push(run_id);
+            if open[i].1.len() == LANES {
+                done.push(open.swap_remove(i).1);
+            }
+        }
+        done.extend(open.into_iter().map(|(_, b)| b));
+        done.sort_by_key(|b| b[0]);
+        done
     }
 
-    /// Simulates `runs` in batches of [`LANES`], in order.
+    /// Simulates `runs` and returns the results in run-id order.
     pub fn simulate(&self, runs: Range<u64>) -> Vec<RunResult> {
         let mut scratch = Vec::new();
-        let mut out = Vec::with_capacity((runs.end - runs.start) as usize);
-        let mut start = runs.start;
-        while start < runs.end {
-            let end = (start + LANES as u64).min(runs.end);
-            out.extend(self.simulate_batch(start..end, &mut scratch));
-            start = end;
-        }
+        let mut out: Vec<RunResult> = self
+            .batches(runs)
+            .iter()
+            .flat_map(|b| self.simulate_batch(b, &mut scratch))
+            .collect();
+        out.sort_by_key(|r| r.row.address.run_id);
         out
     }
 
-    /// Simulates at most [`LANES`] consecutive runs as one batch. `scratch` is the trace
-    /// buffer, reused across calls.
-    pub fn simulate_batch(&self, runs: Range<u64>, scratch: &mut Vec<f64>) -> Vec<RunResult> {
-        let n = (runs.end - runs.start) as usize;
+    fn values(&self, run_id: u64) -> Values {
+        self.plan.values(self.plan.address(run_id).point_id)
+    }
+
+    /// Simulates 1 to [`LANES`] runs that share a step size as one batch. `scratch` is the
+    /// trace buffer, reused across calls.
+    pub fn simulate_batch(&self, runs: &[u64], scratch: &mut Vec<f64>) -> Vec<RunResult> {
+        let n = runs.len();
         assert!(n > 0 && n <= LANES, "a batch holds 1 to {LANES} runs");
         let spec = self.plan.spec;
-        let dt = self.schedule.dt;
+        let dt = self.values(runs[0]).get(Slot::DtMs);
+        let timing = spec.timing(dt);
         let mut batch = Batch::default();
         let mut rows = Vec::with_capacity(n);
         let mut traced = [false; LANES];
+        let mut lanes = LaneInputs::new(spec.input, spec.noise);
         for l in 0..LANES {
             // Lanes past the last run repeat the first one; their results are dropped.
-            let run_id = if l < n {
-                runs.start + l as u64
-            } else {
-                runs.start
-            };
+            let run_id = if l < n { runs[l] } else { runs[0] };
             let address = self.plan.address(run_id);
             let values = self.plan.values(address.point_id);
+            debug_assert_eq!(values.get(Slot::DtMs), dt, "a batch shares one dt");
             let mut rng = Xoshiro::from_run(spec.seed, run_id);
             let init_r_hz = draw(spec.init_r_hz, values.get(Slot::InitRHz), &mut rng);
             let init_v = draw(spec.init_v, values.get(Slot::InitV), &mut rng);
-            let node = NodeParams::from_user(
-                values.get(Slot::TauMs),
-                values.get(Slot::Eta),
-                values.get(Slot::J),
-                values.get(Slot::Delta),
-                values.get(Slot::InputRHz),
-                values.get(Slot::InputV),
-            );
-            let sigma =
-                |on: bool, slot: Slot, scale: f64| if on { values.get(slot) * scale } else { 0.0 };
-            batch.coef.set_lane(
-                l,
-                &node,
-                sigma(spec.noise_r_hz, Slot::NoiseRHzSigma, 1e-3),
-                sigma(spec.noise_v, Slot::NoiseVSigma, 1.0),
-                dt,
-            );
+            let node = node_params(&values, spec.input);
+            let sigma = |var: Var, scale: f64| {
+                if spec.noise[var as usize] == NoiseKind::White {
+                    values.get(Slot::noise(var, "sigma").unwrap()) * scale
+                } else {
+                    0.0
+                }
+            };
+            batch
+                .coef
+                .set_lane(l, &node, sigma(Var::RHz, 1e-3), sigma(Var::V, 1.0), dt);
+            lanes.set_lane(l, &values, dt);
             batch.r0[l] = init_r_hz * 1e-3;
             batch.v0[l] = init_v;
             batch.rng.set_lane(l, &rng);
@@ -115,21 +136,31 @@ impl<'a> Simulator<'a> {
                     .traces
                     .as_ref()
                     .is_some_and(|t| t.runs.contains(run_id));
+                let constant =
+                    spec.input == [InputForm::Constant; 2] && !spec.noise.contains(&NoiseKind::Ou);
                 rows.push(SummaryRow {
                     address,
                     values,
                     init_r_hz,
                     init_v,
                     outcome: Outcome::Diverged { at_ms: f64::NAN },
+                    stable_states: constant.then(|| node.stable_states()),
                 });
             }
         }
-        let mut schedule = self.schedule;
-        if !traced.iter().any(|&t| t) {
-            schedule.trace_stride = 0;
-        }
-        let result = integrate::integrate(self.isa, &schedule, &batch, scratch);
-        let stat_count = schedule.steps + 1 - schedule.first_stat_step;
+        batch.drive = lanes.into_drive();
+        let schedule = Schedule {
+            dt,
+            steps: timing.steps,
+            first_stat_step: timing.first_stat_step,
+            trace_stride: if traced.iter().any(|&t| t) {
+                timing.trace_stride
+            } else {
+                0
+            },
+            white: [Var::RHz, Var::V].map(|v| spec.noise[v as usize] == NoiseKind::White),
+        };
+        let result = integrate::integrate(self.isa, spec.method, &schedule, &batch, scratch);
         let rows_recorded = scratch.len() / (2 * LANES);
         rows.into_iter()
             .enumerate()
@@ -141,9 +172,9 @@ impl<'a> Simulator<'a> {
                     }
                 } else {
                     Outcome::Finished {
-                        r_hz: result.r.summary(l, stat_count).scaled(1e3),
+                        r_hz: result.r.summary(l, schedule.stat_count()).scaled(1e3),
                         r_hz_final: result.r_final[l] * 1e3,
-                        v: result.v.summary(l, stat_count),
+                        v: result.v.summary(l, schedule.stat_count()),
                         v_final: result.v_final[l],
                     }
                 };
@@ -169,6 +200,106 @@ impl<'a> Simulator<'a> {
                 RunResult { row, trace }
             })
             .collect()
+    }
+}
+
+/// The node's parameters; time-varying inputs contribute no constant part.
+fn node_params(values: &Values, input: [InputForm; 2]) -> NodeParams {
+    let constant = |var: Var| match input[var as usize] {
+        InputForm::Constant => values.get(var.input_slot()),
+        _ => 0.0,
+    };
+    NodeParams::from_user(
+        values.get(Slot::TauMs),
+        values.get(Slot::Eta),
+        values.get(Slot::J),
+        values.get(Slot::Delta),
+        constant(Var::RHz),
+        constant(Var::V),
+    )
+}
+
+/// Per-lane waveform and OU parameters while a batch is filled, in kernel units.
+struct LaneInputs {
+    input: [InputForm; 2],
+    noise: [NoiseKind; 2],
+    p: [[Lanes; 4]; 2],
+    ou: [Ou; 2],
+}
+
+impl LaneInputs {
+    fn new(input: [InputForm; 2], noise: [NoiseKind; 2]) -> LaneInputs {
+        LaneInputs {
+            input,
+            noise,
+            p: [[[0.0; LANES]; 4]; 2],
+            ou: [Ou::new(); 2],
+        }
+    }
+
+    fn set_lane(&mut self, l: usize, values: &Values, dt: f64) {
+        for var in Var::BOTH {
+            let x = var as usize;
+            // Rate inputs are given in Hz/ms; the kernel works in kHz/ms.
+            let scale = if var == Var::RHz { 1e-3 } else { 1.0 };
+            let get = |key: &str| values.get(Slot::input(var, key).expect("input slot"));
+            let p = match self.input[x] {
+                InputForm::Constant => [0.0; 4],
+                InputForm::Step => [
+                    get("at_ms"),
+                    get("before") * scale,
+                    get("after") * scale,
+                    0.0,
+                ],
+                InputForm::Pulse => [
+                    get("start_ms"),
+                    get("stop_ms"),
+                    get("amplitude") * scale,
+                    0.0,
+                ],
+                InputForm::Sine => [
+                    get("amplitude") * scale,
+                    TAU * get("freq_hz") * 1e-3,
+                    get("phase"),
+                    get("offset") * scale,
+                ],
+            };
+            for (i, value) in p.into_iter().enumerate() {
+                self.p[x][i][l] = value;
+            }
+            if self.noise[x] == NoiseKind::Ou {
+                let sigma = values.get(Slot::noise(var, "sigma").expect("noise slot")) * scale;
+                let tau = values.get(Slot::noise(var, "tau_ms").expect("noise slot"));
+                self.ou[x].set_lane(l, sigma, tau, dt);
+            }
+        }
+    }
+
+    fn into_drive(self) -> integrate::Drive {
+        let waveform = [0, 1].map(|x| {
+            let [a, b, c, d] = self.p[x];
+            match self.input[x] {
+                InputForm::Constant => Waveform::None,
+                InputForm::Step => Waveform::Step {
+                    at: a,
+                    before: b,
+                    after: c,
+                },
+                InputForm::Pulse => Waveform::Pulse {
+                    start: a,
+                    stop: b,
+                    amplitude: c,
+                },
+                InputForm::Sine => Waveform::Sine {
+                    amplitude: a,
+                    omega: b,
+                    phase: c,
+                    offset: d,
+                },
+            }
+        });
+        let ou = [0, 1].map(|x| (self.noise[x] == NoiseKind::Ou).then_some(self.ou[x]));
+        integrate::Drive { waveform, ou }
     }
 }
 

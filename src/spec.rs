@@ -52,8 +52,9 @@ impl fmt::Display for SpecError {
     }
 }
 
-/// Every numeric parameter a run has. The column name is the spec key path with dots as
-/// underscores and the leading `model.`/`simulation.` dropped.
+/// Every numeric parameter a run can have. The column name is the spec key path with dots
+/// as underscores, the leading `model.`/`simulation.` dropped and the form name (`white`,
+/// `ou`, `step`, `pulse`, `sine`) left out: `input.v.pulse.amplitude` is `input_v_amplitude`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Slot {
     TauMs,
@@ -61,9 +62,29 @@ pub enum Slot {
     J,
     Delta,
     InputRHz,
+    InputRHzAtMs,
+    InputRHzBefore,
+    InputRHzAfter,
+    InputRHzStartMs,
+    InputRHzStopMs,
+    InputRHzAmplitude,
+    InputRHzFreqHz,
+    InputRHzPhase,
+    InputRHzOffset,
     InputV,
+    InputVAtMs,
+    InputVBefore,
+    InputVAfter,
+    InputVStartMs,
+    InputVStopMs,
+    InputVAmplitude,
+    InputVFreqHz,
+    InputVPhase,
+    InputVOffset,
     NoiseRHzSigma,
+    NoiseRHzTauMs,
     NoiseVSigma,
+    NoiseVTauMs,
     InitRHz,
     InitV,
     DtMs,
@@ -71,15 +92,35 @@ pub enum Slot {
 
 impl Slot {
     /// All slots, in the order of the summary's parameter columns.
-    pub const ALL: [Slot; 11] = [
+    pub const ALL: [Slot; 31] = [
         Slot::TauMs,
         Slot::Eta,
         Slot::J,
         Slot::Delta,
         Slot::InputRHz,
+        Slot::InputRHzAtMs,
+        Slot::InputRHzBefore,
+        Slot::InputRHzAfter,
+        Slot::InputRHzStartMs,
+        Slot::InputRHzStopMs,
+        Slot::InputRHzAmplitude,
+        Slot::InputRHzFreqHz,
+        Slot::InputRHzPhase,
+        Slot::InputRHzOffset,
         Slot::InputV,
+        Slot::InputVAtMs,
+        Slot::InputVBefore,
+        Slot::InputVAfter,
+        Slot::InputVStartMs,
+        Slot::InputVStopMs,
+        Slot::InputVAmplitude,
+        Slot::InputVFreqHz,
+        Slot::InputVPhase,
+        Slot::InputVOffset,
         Slot::NoiseRHzSigma,
+        Slot::NoiseRHzTauMs,
         Slot::NoiseVSigma,
+        Slot::NoiseVTauMs,
         Slot::InitRHz,
         Slot::InitV,
         Slot::DtMs,
@@ -93,9 +134,29 @@ impl Slot {
             Slot::J => "J",
             Slot::Delta => "delta",
             Slot::InputRHz => "input_r_hz",
+            Slot::InputRHzAtMs => "input_r_hz_at_ms",
+            Slot::InputRHzBefore => "input_r_hz_before",
+            Slot::InputRHzAfter => "input_r_hz_after",
+            Slot::InputRHzStartMs => "input_r_hz_start_ms",
+            Slot::InputRHzStopMs => "input_r_hz_stop_ms",
+            Slot::InputRHzAmplitude => "input_r_hz_amplitude",
+            Slot::InputRHzFreqHz => "input_r_hz_freq_hz",
+            Slot::InputRHzPhase => "input_r_hz_phase",
+            Slot::InputRHzOffset => "input_r_hz_offset",
             Slot::InputV => "input_v",
+            Slot::InputVAtMs => "input_v_at_ms",
+            Slot::InputVBefore => "input_v_before",
+            Slot::InputVAfter => "input_v_after",
+            Slot::InputVStartMs => "input_v_start_ms",
+            Slot::InputVStopMs => "input_v_stop_ms",
+            Slot::InputVAmplitude => "input_v_amplitude",
+            Slot::InputVFreqHz => "input_v_freq_hz",
+            Slot::InputVPhase => "input_v_phase",
+            Slot::InputVOffset => "input_v_offset",
             Slot::NoiseRHzSigma => "noise_r_hz_sigma",
+            Slot::NoiseRHzTauMs => "noise_r_hz_tau_ms",
             Slot::NoiseVSigma => "noise_v_sigma",
+            Slot::NoiseVTauMs => "noise_v_tau_ms",
             Slot::InitRHz => "init_r_hz",
             Slot::InitV => "init_v",
             Slot::DtMs => "dt_ms",
@@ -105,6 +166,87 @@ impl Slot {
     fn from_column(name: &str) -> Option<Slot> {
         Slot::ALL.into_iter().find(|s| s.column() == name)
     }
+
+    /// The slot of an input form's parameter (`input.<var>.<form>.<key>`).
+    pub fn input(var: Var, key: &str) -> Option<Slot> {
+        let name = format!("input_{}_{key}", var.name());
+        Slot::from_column(&name)
+    }
+
+    /// The slot of a noise parameter (`noise.<var>.<kind>.<key>`).
+    pub fn noise(var: Var, key: &str) -> Option<Slot> {
+        Slot::from_column(&format!("noise_{}_{key}", var.name()))
+    }
+}
+
+/// The two state variables, as they are named in the spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Var {
+    RHz = 0,
+    V = 1,
+}
+
+impl Var {
+    pub const BOTH: [Var; 2] = [Var::RHz, Var::V];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Var::RHz => "r_hz",
+            Var::V => "v",
+        }
+    }
+
+    fn parse(key: &str) -> Var {
+        if key == "r_hz" { Var::RHz } else { Var::V }
+    }
+
+    /// The slot of the constant input on this variable.
+    pub fn input_slot(self) -> Slot {
+        match self {
+            Var::RHz => Slot::InputRHz,
+            Var::V => Slot::InputV,
+        }
+    }
+}
+
+/// The time course of an input (DESIGN.md section 2), evaluated at each step's start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputForm {
+    /// `input.<var>: x` (default 0).
+    Constant,
+    /// `{step: {at_ms, before, after}}`: `before` for t < at_ms, then `after`.
+    Step,
+    /// `{pulse: {start_ms, stop_ms, amplitude}}`: `amplitude` for start_ms <= t < stop_ms.
+    Pulse,
+    /// `{sine: {amplitude, freq_hz, phase, offset}}`: `offset + amplitude sin(2 pi freq t + phase)`.
+    Sine,
+}
+
+impl InputForm {
+    /// The keys of the form, with defaults for the optional ones.
+    fn keys(self) -> &'static [(&'static str, Option<f64>)] {
+        match self {
+            InputForm::Constant => &[],
+            InputForm::Step => &[("at_ms", None), ("before", Some(0.0)), ("after", None)],
+            InputForm::Pulse => &[("start_ms", None), ("stop_ms", None), ("amplitude", None)],
+            InputForm::Sine => &[
+                ("amplitude", None),
+                ("freq_hz", None),
+                ("phase", Some(0.0)),
+                ("offset", Some(0.0)),
+            ],
+        }
+    }
+}
+
+/// Noise on one variable (DESIGN.md section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoiseKind {
+    None,
+    /// Additive Wiener noise on the state, `sigma` per sqrt(ms).
+    White,
+    /// An Ornstein–Uhlenbeck input with stationary std `sigma` and correlation `tau_ms`.
+    Ou,
 }
 
 /// One numeric parameter: its slot, its values and where the spec set it.
@@ -127,25 +269,7 @@ pub enum InitDist {
     Normal { mean: f64, std: f64 },
 }
 
-/// Integration scheme (DESIGN.md section 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    ExpEuler,
-    Euler,
-    Heun,
-    Rk4,
-}
-
-impl Method {
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::ExpEuler => "exp_euler",
-            Method::Euler => "euler",
-            Method::Heun => "heun",
-            Method::Rk4 => "rk4",
-        }
-    }
-}
+pub use crate::integrate::Method;
 
 /// Which runs record traces.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,10 +310,10 @@ pub struct Spec {
     pub params: Vec<Param>,
     pub init_r_hz: InitDist,
     pub init_v: InitDist,
-    /// White noise on r (Hz per sqrt(ms)) is present.
-    pub noise_r_hz: bool,
-    /// White noise on v (per sqrt(ms)) is present.
-    pub noise_v: bool,
+    /// Input form on r and v, indexed by [`Var`].
+    pub input: [InputForm; 2],
+    /// Noise on r and v, indexed by [`Var`].
+    pub noise: [NoiseKind; 2],
     pub duration_ms: f64,
     pub transient_ms: f64,
     pub method: Method,
@@ -206,7 +330,7 @@ pub const MAX_STEPS: u64 = 1 << 53;
 impl Spec {
     /// dt before defaults are filled in (validation runs before `finish` adds them).
     fn dt_ms_or_default(&self) -> f64 {
-        self.param(Slot::DtMs).map_or(0.01, |p| p.axis.get(0))
+        self.param(Slot::DtMs).map_or(0.01, |p| p.axis.range().0)
     }
 
     /// The parameter in `slot`, if the run has it (noise sigmas exist only when asked for).
@@ -214,31 +338,47 @@ impl Spec {
         self.params.iter().find(|p| p.slot == slot)
     }
 
-    /// The fixed step in ms.
-    pub fn dt_ms(&self) -> f64 {
-        match self.param(Slot::DtMs).map(|p| &p.axis) {
-            Some(Axis::Fixed(dt)) => *dt,
-            _ => unreachable!("dt_ms is validated to be a single number"),
+    /// The values `dt_ms` takes: one, or each value of its axis.
+    pub fn dt_values(&self) -> Vec<f64> {
+        let axis = &self.param(Slot::DtMs).expect("dt_ms has a default").axis;
+        (0..axis.len()).map(|i| axis.get(i)).collect()
+    }
+
+    /// Step counts of a run with step `dt_ms`.
+    pub fn timing(&self, dt_ms: f64) -> Timing {
+        Timing {
+            steps: steps_to(self.duration_ms, dt_ms),
+            first_stat_step: steps_to(self.transient_ms, dt_ms).max(1),
+            trace_stride: self
+                .traces
+                .as_ref()
+                .map_or(0, |t| (t.every_ms / dt_ms).round() as u64),
         }
     }
 
-    /// Number of steps per run: the smallest k with k*dt >= duration (up to rounding).
-    pub fn steps(&self) -> u64 {
-        steps_to(self.duration_ms, self.dt_ms())
-    }
-
-    /// First step whose post-step state enters the statistics (t >= transient_ms), at least 1.
-    pub fn first_stat_step(&self) -> u64 {
-        steps_to(self.transient_ms, self.dt_ms()).max(1)
-    }
-
-    /// Steps between trace rows.
-    pub fn trace_stride(&self) -> Option<u64> {
-        self.traces
-            .as_ref()
-            .map(|t| (t.every_ms / self.dt_ms()).round() as u64)
+    /// The most steps any run of the sweep takes (at the smallest dt).
+    pub fn max_steps(&self) -> u64 {
+        self.dt_values()
+            .into_iter()
+            .map(|dt| self.timing(dt).steps)
+            .max()
+            .unwrap_or(0)
     }
 }
+
+/// Step counts of a run, which depend on its dt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// The smallest k with k*dt >= duration (up to rounding).
+    pub steps: u64,
+    /// First step whose post-step state enters the statistics (t >= transient_ms), >= 1.
+    pub first_stat_step: u64,
+    /// Steps between trace rows; 0 without traces.
+    pub trace_stride: u64,
+}
+
+/// The most values `dt_ms` may take as an axis: every value gets its own lane batches.
+pub const MAX_DT_VALUES: u64 = 10_000;
 
 /// Smallest k with k*dt >= t, tolerating rounding in t/dt (500/0.01 = 50000.000000000004).
 fn steps_to(t: f64, dt: f64) -> u64 {
@@ -304,6 +444,8 @@ struct SpecBuilder {
     traces_node: Option<Node>,
     transient_mark: Option<Mark>,
     duration_mark: Option<Mark>,
+    method_mark: Option<Mark>,
+    noise_marks: [Option<Mark>; 2],
 }
 
 impl SpecBuilder {
@@ -315,8 +457,8 @@ impl SpecBuilder {
                 params: Vec::new(),
                 init_r_hz: InitDist::Uniform { lo: 0.0, hi: 0.05 },
                 init_v: InitDist::Uniform { lo: 0.0, hi: 0.05 },
-                noise_r_hz: false,
-                noise_v: false,
+                input: [InputForm::Constant; 2],
+                noise: [NoiseKind::None; 2],
                 duration_ms: 100.0,
                 transient_ms: 0.0,
                 method: Method::ExpEuler,
@@ -329,6 +471,8 @@ impl SpecBuilder {
             traces_node: None,
             transient_mark: None,
             duration_mark: None,
+            method_mark: None,
+            noise_marks: [None; 2],
         }
     }
 
@@ -409,64 +553,94 @@ impl SpecBuilder {
 
     fn input(&mut self, node: &Node) -> Result<(), SpecError> {
         for (key, value) in entries(node, "input", &["r_hz", "v"])? {
+            let var = Var::parse(key);
             let path = yaml::join("input", key);
-            if let Value::Map(m) = &value.value
-                && let [(form, _)] = m.as_slice()
-                && matches!(form.as_str(), "step" | "pulse" | "sine")
-            {
-                return Err(at(
-                    value,
-                    &path,
-                    format!(
-                        "time-varying inputs ({form}) are not available in this version; give a constant or an axis"
-                    ),
-                ));
-            }
-            let slot = if key == "r_hz" {
-                Slot::InputRHz
-            } else {
-                Slot::InputV
+            let Value::Map(forms) = &value.value else {
+                self.push(var.input_slot(), value, &path)
+                    .map_err(|e| hint(e, "or {step: {..}}, {pulse: {..}} or {sine: {..}}"))?;
+                continue;
             };
-            self.push(slot, value, &path)?;
+            let form = match forms.as_slice() {
+                [(f, _)] if f == "step" => InputForm::Step,
+                [(f, _)] if f == "pulse" => InputForm::Pulse,
+                [(f, _)] if f == "sine" => InputForm::Sine,
+                // An axis form (linspace, ...) or an error message about one.
+                _ => {
+                    self.push(var.input_slot(), value, &path)
+                        .map_err(|e| hint(e, "or {step: {..}}, {pulse: {..}} or {sine: {..}}"))?;
+                    continue;
+                }
+            };
+            let (form_key, args) = (&forms[0].0, &forms[0].1);
+            let form_path = yaml::join(&path, form_key);
+            let allowed: Vec<&str> = form.keys().iter().map(|(k, _)| *k).collect();
+            let given = entries(args, &form_path, &allowed)?;
+            for &(k, default) in form.keys() {
+                let slot = Slot::input(var, k).expect("input keys have slots");
+                match given.iter().find(|(g, _)| g == k) {
+                    Some((_, v)) => {
+                        let p = yaml::join(&form_path, k);
+                        let (lo, _) = self.push(slot, v, &p)?.range();
+                        if k == "freq_hz" && lo < 0.0 {
+                            return Err(at(v, &p, format!("freq_hz must be >= 0, got {lo}")));
+                        }
+                    }
+                    None => match default {
+                        Some(d) => self.spec.params.push(Param {
+                            slot,
+                            axis: Axis::Fixed(d),
+                            mark: None,
+                        }),
+                        None => {
+                            return Err(at(args, &form_path, format!("{form_key} needs `{k}`")));
+                        }
+                    },
+                }
+            }
+            self.spec.input[var as usize] = form;
         }
         Ok(())
     }
 
     fn noise(&mut self, node: &Node) -> Result<(), SpecError> {
         for (key, value) in entries(node, "noise", &["r_hz", "v"])? {
+            let var = Var::parse(key);
             let path = yaml::join("noise", key);
-            for (kind, args) in entries(value, &path, &["white", "ou"])? {
-                let kind_path = yaml::join(&path, kind);
-                if kind == "ou" {
+            let kinds = entries(value, &path, &["white", "ou"])?;
+            let [(kind_key, args)] = kinds else {
+                return Err(at(
+                    value,
+                    &path,
+                    "give one of white: {sigma} or ou: {sigma, tau_ms}",
+                ));
+            };
+            let kind_path = yaml::join(&path, kind_key);
+            let (kind, keys): (NoiseKind, &[&str]) = if kind_key == "white" {
+                (NoiseKind::White, &["sigma"])
+            } else {
+                (NoiseKind::Ou, &["sigma", "tau_ms"])
+            };
+            let given = entries(args, &kind_path, keys)?;
+            for &k in keys {
+                let Some((_, v)) = given.iter().find(|(g, _)| g == k) else {
                     return Err(at(
                         args,
                         &kind_path,
-                        "ou noise is not available in this version; use white",
+                        format!("{kind_key} noise needs `{k}`"),
                     ));
+                };
+                let p = yaml::join(&kind_path, k);
+                let slot = Slot::noise(var, k).expect("noise keys have slots");
+                let (lo, _) = self.push(slot, v, &p)?.range();
+                if k == "sigma" && lo < 0.0 {
+                    return Err(at(v, &p, format!("sigma must be >= 0, got {lo}")));
                 }
-                for (arg, v) in entries(args, &kind_path, &["sigma"])? {
-                    let arg_path = yaml::join(&kind_path, arg);
-                    let slot = if key == "r_hz" {
-                        Slot::NoiseRHzSigma
-                    } else {
-                        Slot::NoiseVSigma
-                    };
-                    let (lo, _) = self.push(slot, v, &arg_path)?.range();
-                    if lo < 0.0 {
-                        return Err(at(v, &arg_path, format!("sigma must be >= 0, got {lo}")));
-                    }
-                }
-                if self.spec.param(Slot::NoiseRHzSigma).is_none() && key == "r_hz"
-                    || self.spec.param(Slot::NoiseVSigma).is_none() && key == "v"
-                {
-                    return Err(at(args, &kind_path, "white noise needs sigma"));
-                }
-                if key == "r_hz" {
-                    self.spec.noise_r_hz = true;
-                } else {
-                    self.spec.noise_v = true;
+                if k == "tau_ms" && lo <= 0.0 {
+                    return Err(at(v, &p, format!("tau_ms must be > 0, got {lo}")));
                 }
             }
+            self.spec.noise[var as usize] = kind;
+            self.noise_marks[var as usize] = Some(kind_key.mark);
         }
         Ok(())
     }
@@ -480,16 +654,17 @@ impl SpecBuilder {
             let path = yaml::join("simulation", key);
             match key.as_str() {
                 "dt_ms" => {
-                    if !matches!(value.value, Value::Number { .. }) {
+                    let axis = self.push(Slot::DtMs, value, &path)?;
+                    let (lo, _) = axis.range();
+                    if axis.len() > MAX_DT_VALUES {
                         return Err(at(
                             value,
                             &path,
-                            "dt_ms as an axis is not available in this version; give one number",
+                            format!("dt_ms takes at most {MAX_DT_VALUES} values"),
                         ));
                     }
-                    let dt = self.push(Slot::DtMs, value, &path)?.get(0);
-                    if dt <= 0.0 {
-                        return Err(at(value, &path, format!("dt_ms must be > 0, got {dt}")));
+                    if lo <= 0.0 {
+                        return Err(at(value, &path, format!("dt_ms must be > 0, got {lo}")));
                     }
                 }
                 "duration_ms" => {
@@ -507,17 +682,12 @@ impl SpecBuilder {
                     }
                 }
                 "method" => {
+                    self.method_mark = Some(value.mark);
                     self.spec.method = match string(value, &path)?.as_str() {
                         "exp_euler" => Method::ExpEuler,
-                        m @ ("euler" | "heun" | "rk4") => {
-                            return Err(at(
-                                value,
-                                &path,
-                                format!(
-                                    "method {m} is not available in this version; use exp_euler"
-                                ),
-                            ));
-                        }
+                        "euler" => Method::Euler,
+                        "heun" => Method::Heun,
+                        "rk4" => Method::Rk4,
                         other => {
                             return Err(at(
                                 value,
@@ -571,23 +741,39 @@ impl SpecBuilder {
                 format!("duration_ms / dt_ms = {steps:.3e} steps; at most 2^53 are supported"),
             ));
         }
-        for slot in Slot::ALL {
-            let default = match slot {
-                Slot::TauMs => 1.0,
-                Slot::Eta => -5.0,
-                Slot::J => 15.0,
-                Slot::Delta => 1.0,
-                Slot::InputRHz | Slot::InputV => 0.0,
-                Slot::DtMs => 0.01,
-                // Absent unless given as numbers: drawn values are not parameters.
-                Slot::InitRHz | Slot::InitV | Slot::NoiseRHzSigma | Slot::NoiseVSigma => continue,
-            };
+        let defaults = [
+            (Slot::TauMs, 1.0),
+            (Slot::Eta, -5.0),
+            (Slot::J, 15.0),
+            (Slot::Delta, 1.0),
+            (Slot::DtMs, 0.01),
+        ];
+        let constant_inputs = Var::BOTH
+            .into_iter()
+            .filter(|v| self.spec.input[*v as usize] == InputForm::Constant)
+            .map(|v| (v.input_slot(), 0.0));
+        for (slot, default) in defaults
+            .into_iter()
+            .chain(constant_inputs)
+            .collect::<Vec<_>>()
+        {
             if self.spec.param(slot).is_none() {
                 self.spec.params.push(Param {
                     slot,
                     axis: Axis::Fixed(default),
                     mark: None,
                 });
+            }
+        }
+        if self.spec.method == Method::Rk4 {
+            for var in Var::BOTH {
+                if self.spec.noise[var as usize] == NoiseKind::White {
+                    return Err(SpecError::new(
+                        &format!("noise.{}.white", var.name()),
+                        self.noise_marks[var as usize],
+                        "white noise cannot be used with method rk4 (no strong-order scheme here); use heun, euler or exp_euler, or ou noise",
+                    ));
+                }
             }
         }
         if self.spec.transient_ms >= self.spec.duration_ms {
@@ -685,12 +871,12 @@ impl SpecBuilder {
     fn traces(&self, node: &Node) -> Result<Traces, SpecError> {
         let mut every_ms = None;
         let mut runs = TraceRuns::None;
+        let dts = self.spec.dt_values();
         for (key, value) in entries(node, "output.traces", &["every_ms", "runs"])? {
             let path = yaml::join("output.traces", key);
             if key == "every_ms" {
                 let e = number(value, &path)?;
-                let dt = self.spec.dt_ms();
-                if e <= 0.0 || !is_multiple(e, dt) {
+                if let Some(dt) = dts.iter().find(|&&dt| e <= 0.0 || !is_multiple(e, dt)) {
                     return Err(at(
                         value,
                         &path,
@@ -702,10 +888,18 @@ impl SpecBuilder {
                 runs = trace_runs(value, &path)?;
             }
         }
-        Ok(Traces {
-            every_ms: every_ms.unwrap_or_else(|| self.spec.dt_ms()),
-            runs,
-        })
+        let every_ms = match (every_ms, dts.as_slice()) {
+            (Some(e), _) => e,
+            (None, [dt]) => *dt,
+            (None, _) => {
+                return Err(at(
+                    node,
+                    "output.traces",
+                    "with dt_ms as an axis, give every_ms (a multiple of every dt value)",
+                ));
+            }
+        };
+        Ok(Traces { every_ms, runs })
     }
 }
 
@@ -948,7 +1142,11 @@ mod tests {
     fn defaults_make_an_empty_spec_one_run() {
         let s = parse("").unwrap();
         assert_eq!(
-            (s.steps(), s.first_stat_step(), s.replicates),
+            (
+                s.timing(0.01).steps,
+                s.timing(0.01).first_stat_step,
+                s.replicates
+            ),
             (10_000, 1, 1)
         );
         assert_eq!(s.param(Slot::Eta).unwrap().axis, Axis::Fixed(-5.0));
@@ -981,8 +1179,9 @@ mod tests {
     #[test]
     fn steps_tolerate_rounding_of_duration_over_dt() {
         let s = parse("simulation: {dt_ms: 0.01, duration_ms: 500, transient_ms: 100}\n").unwrap();
-        assert_eq!((s.steps(), s.first_stat_step()), (50_000, 10_000));
+        let t = s.timing(0.01);
+        assert_eq!((t.steps, t.first_stat_step), (50_000, 10_000));
         let s = parse("simulation: {dt_ms: 0.01, duration_ms: 1.234}\n").unwrap();
-        assert_eq!(s.steps(), 124);
+        assert_eq!(s.max_steps(), 124);
     }
 }

@@ -367,34 +367,118 @@ const BAD_SPECS: &[Bad] = &[
         at: None,
         message: "invalid YAML",
     },
-    // 2. Things refused in this version.
+    // 2. Methods, noise, time-varying inputs and dt as an axis.
     Bad {
-        what: "method rk4",
-        text: "simulation:\n  method: rk4\n",
+        what: "white noise with rk4, method first",
+        text: "simulation:\n  method: rk4\nnoise:\n  v: {white: {sigma: 0.1}}\n",
+        path: "noise.v.white",
+        at: Some((4, 7)),
+        message: "white noise cannot be used with method rk4",
+    },
+    Bad {
+        what: "white noise with rk4, noise first",
+        text: "noise:\n  r_hz:\n    white: {sigma: 0.1}\nsimulation: {method: rk4}\n",
+        path: "noise.r_hz.white",
+        at: Some((3, 5)),
+        message: "white noise cannot be used with method rk4",
+    },
+    Bad {
+        what: "OU noise without tau_ms",
+        text: "noise:\n  v:\n    ou: {sigma: 1}\n",
+        path: "noise.v.ou",
+        at: Some((3, 9)),
+        message: "ou noise needs `tau_ms`",
+    },
+    Bad {
+        what: "OU noise with tau_ms = 0",
+        text: "noise:\n  v:\n    ou: {sigma: 1, tau_ms: 0}\n",
+        path: "noise.v.ou.tau_ms",
+        at: Some((3, 28)),
+        message: "tau_ms must be > 0",
+    },
+    Bad {
+        what: "OU noise with tau_ms <= 0 inside an axis",
+        text: "noise:\n  r_hz:\n    ou: {sigma: 1, tau_ms: [5, -1]}\n",
+        path: "noise.r_hz.ou.tau_ms",
+        at: Some((3, 28)),
+        message: "tau_ms must be > 0",
+    },
+    Bad {
+        what: "unknown noise kind",
+        text: "noise:\n  v:\n    pink: {sigma: 1}\n",
+        path: "noise.v.pink",
+        at: Some((3, 5)),
+        message: "unknown key `pink`",
+    },
+    Bad {
+        what: "pulse without amplitude",
+        text: "input:\n  v:\n    pulse: {start_ms: 10, stop_ms: 20}\n",
+        path: "input.v.pulse",
+        at: Some((3, 12)),
+        message: "pulse needs `amplitude`",
+    },
+    Bad {
+        what: "step without after",
+        text: "input:\n  r_hz: {step: {at_ms: 10}}\n",
+        path: "input.r_hz.step",
+        at: Some((2, 16)),
+        message: "step needs `after`",
+    },
+    Bad {
+        what: "step with an unknown key",
+        text: "input:\n  v:\n    step: {at_ms: 10, after: 1, when: 2}\n",
+        path: "input.v.step.when",
+        at: Some((3, 33)),
+        message: "unknown key `when`",
+    },
+    Bad {
+        what: "sine with a negative freq_hz",
+        text: "input:\n  v:\n    sine: {amplitude: 1, freq_hz: -5}\n",
+        path: "input.v.sine.freq_hz",
+        at: Some((3, 35)),
+        message: "freq_hz must be >= 0",
+    },
+    Bad {
+        what: "sine with a negative freq_hz inside an axis",
+        text: "input:\n  v:\n    sine: {amplitude: 1, freq_hz: [10, -5]}\n",
+        path: "input.v.sine.freq_hz",
+        at: Some((3, 35)),
+        message: "freq_hz must be >= 0",
+    },
+    Bad {
+        what: "dt_ms axis with traces but no every_ms",
+        text: "simulation:\n  dt_ms: [0.01, 0.02]\noutput:\n  traces: {runs: all}\n",
+        path: "output.traces",
+        at: Some((4, 11)),
+        message: "give every_ms",
+    },
+    Bad {
+        what: "every_ms not a multiple of one of the dt values",
+        text: "simulation:\n  dt_ms: [0.01, 0.004]\noutput:\n  traces: {every_ms: 0.01, runs: all}\n",
+        path: "output.traces.every_ms",
+        at: Some((4, 22)),
+        message: "multiple of dt_ms (0.004)",
+    },
+    Bad {
+        what: "dt_ms <= 0 inside an axis",
+        text: "simulation:\n  dt_ms: [0.01, 0]\n",
+        path: "simulation.dt_ms",
+        at: Some((2, 10)),
+        message: "dt_ms must be > 0",
+    },
+    Bad {
+        what: "zip naming the constant input of a variable with a pulse",
+        text: "input:\n  v: {pulse: {start_ms: 1, stop_ms: 2, amplitude: [1, 2]}}\nsweep:\n  zip: [[input_v_amplitude, input_v]]\n",
+        path: "sweep.zip[0][1]",
+        at: Some((4, 29)),
+        message: "`input_v` is not an axis",
+    },
+    Bad {
+        what: "unknown method",
+        text: "simulation:\n  method: rk5\n",
         path: "simulation.method",
         at: Some((2, 11)),
-        message: "not available in this version",
-    },
-    Bad {
-        what: "OU noise",
-        text: "noise: {v: {ou: {sigma: 1, tau_ms: 5}}}\n",
-        path: "noise.v.ou",
-        at: Some((1, 17)),
-        message: "not available in this version",
-    },
-    Bad {
-        what: "pulse input",
-        text: "input: {v: {pulse: {start_ms: 100, stop_ms: 150, amplitude: 3.0}}}\n",
-        path: "input.v",
-        at: Some((1, 12)),
-        message: "not available in this version",
-    },
-    Bad {
-        what: "dt_ms as an axis",
-        text: "simulation: {dt_ms: [0.01, 0.02]}\n",
-        path: "simulation.dt_ms",
-        at: Some((1, 21)),
-        message: "not available in this version",
+        message: "unknown method `rk5`",
     },
 ];
 
@@ -596,6 +680,173 @@ fn plan_and_run_of_a_small_valid_spec_exit_0() {
     let out_dir = tmp.path().join("out");
     run(&spec, &out_dir, &[]).expect_code(0);
     assert!(out_dir.join(WHOLE_PART).is_file());
+}
+
+/// Specs that earlier versions refused and that must now plan and run: each method, OU
+/// noise, every input form and `dt_ms` as an axis. Each is tiny (at most a few thousand
+/// run-steps).
+const NOW_VALID: &[(&str, &str, u64)] = &[
+    (
+        "method rk4",
+        "simulation:\n  method: rk4\n  duration_ms: 1\n",
+        1,
+    ),
+    (
+        "method rk4 with OU noise",
+        "noise: {v: {ou: {sigma: 1, tau_ms: 5}}}\nsimulation: {method: rk4, duration_ms: 1}\n",
+        1,
+    ),
+    (
+        "method heun with white noise",
+        "noise: {v: {white: {sigma: 0.1}}}\nsimulation: {method: heun, duration_ms: 1}\n",
+        1,
+    ),
+    (
+        "method euler",
+        "simulation: {method: euler, duration_ms: 1}\n",
+        1,
+    ),
+    (
+        "OU noise",
+        "noise: {v: {ou: {sigma: 1, tau_ms: 5}}}\nsimulation: {duration_ms: 1}\n",
+        1,
+    ),
+    (
+        "OU noise on r_hz with a tau_ms axis",
+        "noise:\n  r_hz: {ou: {sigma: 10, tau_ms: [1, 5, 20]}}\nsimulation: {duration_ms: 1}\n",
+        3,
+    ),
+    (
+        "pulse input",
+        "input: {v: {pulse: {start_ms: 0.2, stop_ms: 0.5, amplitude: 3.0}}}\nsimulation: {duration_ms: 1}\n",
+        1,
+    ),
+    (
+        "pulse input of DESIGN.md section 3",
+        "input: {v: {pulse: {start_ms: 100, stop_ms: 150, amplitude: 3.0}}}\n",
+        1,
+    ),
+    (
+        "step input without before, swept after",
+        "input:\n  r_hz:\n    step: {at_ms: 0.5, after: [0, 100]}\nsimulation: {duration_ms: 1}\n",
+        2,
+    ),
+    (
+        "sine input without phase and offset",
+        "input:\n  v:\n    sine: {amplitude: 1, freq_hz: 40}\nsimulation: {duration_ms: 1}\n",
+        1,
+    ),
+    (
+        "new parameters in a zip group",
+        "input: {v: {pulse: {start_ms: 0.2, stop_ms: 0.5, amplitude: [1, 2]}}}\nnoise: {v: {ou: {sigma: 1, tau_ms: [2, 4]}}}\nsimulation: {duration_ms: 1}\nsweep: {zip: [[input_v_amplitude, noise_v_tau_ms]]}\n",
+        2,
+    ),
+    (
+        "dt_ms in a zip group",
+        "model: {eta: [-5, -4]}\nsimulation: {dt_ms: [0.01, 0.02], duration_ms: 1}\nsweep: {zip: [[eta, dt_ms]]}\n",
+        2,
+    ),
+    (
+        "dt_ms as an axis",
+        "simulation: {dt_ms: [0.01, 0.02], duration_ms: 1}\n",
+        2,
+    ),
+    (
+        "dt_ms as an axis with traces",
+        "simulation: {dt_ms: [0.01, 0.02], duration_ms: 1}\noutput: {traces: {every_ms: 0.1, runs: all}}\n",
+        2,
+    ),
+];
+
+#[test]
+fn methods_ou_noise_time_varying_inputs_and_dt_axes_plan_and_run() {
+    let tmp = TempDir::new().unwrap();
+    for (i, &(what, text, runs)) in NOW_VALID.iter().enumerate() {
+        let spec = write_spec(tmp.path(), &format!("ok-{i}.yaml"), text);
+        let out = plan(&spec, &[]);
+        assert_eq!(out.code, Some(0), "{what}: plan\n{}", out.describe());
+        assert!(out.stderr.is_empty(), "{what}: plan\n{}", out.describe());
+        let json = plan_json(&spec, &[]);
+        assert_eq!(json["runs"], runs, "{what}: {json:#}");
+        let out_dir = tmp.path().join(format!("out-{i}"));
+        let out = run(&spec, &out_dir, &["--quiet"]);
+        assert_eq!(out.code, Some(0), "{what}: run\n{}", out.describe());
+        let (rows, meta) = part_info(&out_dir.join(WHOLE_PART));
+        assert_eq!(rows, runs as i64, "{what}");
+        assert_eq!(
+            kv(&meta, "mpr_sweep.runs"),
+            Some(format!("0..{runs}").as_str()),
+            "{what}: {meta:?}"
+        );
+        assert_eq!(
+            out_dir.join("traces").is_dir(),
+            text.contains("traces"),
+            "{what}: {:?}",
+            files_under(&out_dir)
+        );
+        assert_no_hidden_files(&out_dir);
+    }
+}
+
+#[test]
+fn plan_json_names_the_method_and_lists_dt_values_of_an_axis() {
+    let tmp = TempDir::new().unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        "rk4.yaml",
+        "simulation: {method: rk4, dt_ms: 0.02}\n",
+    );
+    let json = plan_json(&spec, &[]);
+    assert_eq!(json["method"], "rk4", "{json:#}");
+    assert_eq!(json["dt_ms"], 0.02, "{json:#}");
+    assert_eq!(json["steps_per_run"], 5000, "{json:#}");
+    for method in ["exp_euler", "euler", "heun"] {
+        let spec = write_spec(
+            tmp.path(),
+            &format!("{method}.yaml"),
+            &format!("simulation: {{method: {method}}}\n"),
+        );
+        assert_eq!(plan_json(&spec, &[])["method"], method);
+    }
+
+    // dt_ms as the last axis: a list of its values, and an axis like any other.
+    let spec = write_spec(
+        tmp.path(),
+        "dt.yaml",
+        "model: {eta: [-5, -4]}\nsimulation:\n  dt_ms: [0.01, 0.005, 0.02]\n  duration_ms: 1\n",
+    );
+    let json = plan_json(&spec, &[]);
+    assert_eq!(
+        json["dt_ms"],
+        serde_json::json!([0.01, 0.005, 0.02]),
+        "{json:#}"
+    );
+    assert_eq!(json["points"], 6, "{json:#}");
+    assert_eq!(json["runs"], 6, "{json:#}");
+    // Steps of the smallest dt: 1 ms / 0.005 ms.
+    assert_eq!(json["steps_per_run"], 200, "{json:#}");
+    let names: Vec<&serde_json::Value> = json["axes"]
+        .as_array()
+        .expect("axes is a list")
+        .iter()
+        .map(|a| &a["names"])
+        .collect();
+    assert_eq!(
+        names,
+        [&serde_json::json!(["eta"]), &serde_json::json!(["dt_ms"])],
+        "{json:#}"
+    );
+    assert_eq!(json["axes"][1]["len"], 3, "{json:#}");
+    // The text plan shows the axis too.
+    let out = plan(&spec, &[]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq(["dt_ms", "3"])),
+        "{}",
+        out.describe()
+    );
 }
 
 // ---------------------------------------------------------------------------------------

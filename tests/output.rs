@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, UInt32Type, UInt64Type};
+use arrow_array::types::{Float64Type, UInt8Type, UInt32Type, UInt64Type};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
@@ -32,6 +32,16 @@ const STATS: [&str; 10] = [
     "v_final",
 ];
 
+/// The analytic stable states, last in the summary, in this order.
+const FP_COLUMNS: [&str; 6] = [
+    "fp_count",
+    "fp_r_hz_low",
+    "fp_r_hz_high",
+    "fp_v_low",
+    "fp_v_high",
+    "fp_settled",
+];
+
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
@@ -43,6 +53,8 @@ enum Col {
     U32(Vec<u32>),
     F64(Vec<Option<u64>>),
     Bool(Vec<Option<bool>>),
+    U8(Vec<Option<u8>>),
+    Str(Vec<Option<String>>),
 }
 
 impl Col {
@@ -52,6 +64,8 @@ impl Col {
             (Col::U32(a), Col::U32(b)) => a.extend(b),
             (Col::F64(a), Col::F64(b)) => a.extend(b),
             (Col::Bool(a), Col::Bool(b)) => a.extend(b),
+            (Col::U8(a), Col::U8(b)) => a.extend(b),
+            (Col::Str(a), Col::Str(b)) => a.extend(b),
             (a, b) => panic!("column types differ: {a:?} vs {b:?}"),
         }
     }
@@ -104,6 +118,8 @@ impl Table {
                 DataType::UInt32 => Col::U32(Vec::new()),
                 DataType::Float64 => Col::F64(Vec::new()),
                 DataType::Boolean => Col::Bool(Vec::new()),
+                DataType::UInt8 => Col::U8(Vec::new()),
+                DataType::Utf8 => Col::Str(Vec::new()),
                 other => panic!("unexpected column type {other}"),
             })
             .collect();
@@ -135,6 +151,22 @@ impl Table {
                         Col::Bool(
                             (0..a.len())
                                 .map(|j| a.is_valid(j).then(|| a.value(j)))
+                                .collect(),
+                        )
+                    }
+                    Col::U8(_) => {
+                        let a = a.as_primitive::<UInt8Type>();
+                        Col::U8(
+                            (0..a.len())
+                                .map(|j| a.is_valid(j).then(|| a.value(j)))
+                                .collect(),
+                        )
+                    }
+                    Col::Str(_) => {
+                        let a = a.as_string::<i32>();
+                        Col::Str(
+                            (0..a.len())
+                                .map(|j| a.is_valid(j).then(|| a.value(j).to_string()))
                                 .collect(),
                         )
                     }
@@ -211,6 +243,26 @@ impl Table {
             .enumerate()
             .map(|(i, x)| x.unwrap_or_else(|| panic!("{name}[{i}] is null")))
             .collect()
+    }
+
+    /// A UInt8 column, nulls as `None`.
+    fn opt_u8s(&self, name: &str) -> Vec<Option<u8>> {
+        match self.col(name) {
+            Col::U8(v) => v.clone(),
+            other => panic!("{name} is not UInt8: {other:?}"),
+        }
+    }
+
+    /// A Utf8 column, nulls as `None`.
+    fn opt_strs(&self, name: &str) -> Vec<Option<String>> {
+        match self.col(name) {
+            Col::Str(v) => v.clone(),
+            other => panic!("{name} is not Utf8: {other:?}"),
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.fields.iter().any(|(n, _, _)| n == name)
     }
 
     fn bools(&self, name: &str) -> Vec<bool> {
@@ -391,6 +443,12 @@ fn summary_schema_is_exact() {
     .chain([
         ("diverged", DataType::Boolean),
         ("diverged_at_ms", DataType::Float64),
+        ("fp_count", DataType::UInt8),
+        ("fp_r_hz_low", DataType::Float64),
+        ("fp_r_hz_high", DataType::Float64),
+        ("fp_v_low", DataType::Float64),
+        ("fp_v_high", DataType::Float64),
+        ("fp_settled", DataType::Utf8),
     ])
     .collect();
     let got: Vec<(&str, DataType)> = t
@@ -400,7 +458,10 @@ fn summary_schema_is_exact() {
         .collect();
     assert_eq!(got, expected);
     for (name, _, nullable) in &t.fields {
-        if STATS.contains(&name.as_str()) || name == "diverged_at_ms" {
+        if STATS.contains(&name.as_str())
+            || name == "diverged_at_ms"
+            || FP_COLUMNS.contains(&name.as_str())
+        {
             assert!(*nullable, "{name} must be nullable");
         }
         if ["run_id", "point_id", "replicate", "diverged"].contains(&name.as_str()) {
@@ -462,8 +523,16 @@ fn summary_parameter_columns_follow_the_grid() {
             assert_ne!(x.to_bits(), y.to_bits(), "two runs drew the same init_r_hz");
         }
     }
-    // Healthy runs: statistics present, not diverged.
+    // Healthy runs: statistics present, not diverged; constant inputs and white noise:
+    // the analytic states are reported.
     assert!(t.bools("diverged").iter().all(|d| !d));
+    assert!(
+        t.opt_u8s("fp_count")
+            .iter()
+            .all(|c| c.is_some_and(|c| c >= 1))
+    );
+    assert!(t.opt_f64s("fp_r_hz_low").iter().all(Option::is_some));
+    assert!(t.opt_strs("fp_settled").iter().all(Option::is_some));
     assert!(t.opt_f64s("diverged_at_ms").iter().all(Option::is_none));
     for s in STATS {
         assert!(t.f64s(s).iter().all(|x| x.is_finite()), "{s}");
@@ -787,8 +856,20 @@ fn diverged_runs_have_null_statistics_and_the_sweep_goes_on() {
     assert_eq!(report.diverged, 2);
     let dt = 0.01;
     let traces = out.traces(Shard::WHOLE);
+    let fp_count = s.opt_u8s("fp_count");
+    let settled = s.opt_strs("fp_settled");
     for i in 0..s.rows {
+        // The fixed points depend on the parameters only: there whether or not the run
+        // diverged (constant inputs, no noise).
+        assert_eq!(fp_count[i], Some(3), "run {i}: fp_count");
+        for name in &FP_COLUMNS[1..5] {
+            assert!(s.opt_f64s(name)[i].is_some(), "run {i}: {name} is null");
+        }
         if diverged[i] {
+            assert_eq!(
+                settled[i], None,
+                "run {i}: fp_settled of a diverged run must be null"
+            );
             let a = at[i].unwrap_or_else(|| panic!("run {i}: diverged_at_ms is null"));
             let k = (a / dt).round();
             assert!(
@@ -823,6 +904,11 @@ fn diverged_runs_have_null_statistics_and_the_sweep_goes_on() {
                 "run {i}: trace ends at {last}, diverged at {a}"
             );
         } else {
+            assert!(
+                matches!(settled[i].as_deref(), Some("low" | "high" | "none")),
+                "run {i}: fp_settled {:?}",
+                settled[i]
+            );
             assert_eq!(at[i], None, "run {i}: healthy run with diverged_at_ms");
             for st in STATS {
                 let x = s.opt_f64s(st)[i];
@@ -840,6 +926,7 @@ fn diverged_runs_have_null_statistics_and_the_sweep_goes_on() {
     let (_o, h) = run_whole(HEALTHY_SPEC, 1, Isa::Portable);
     assert_eq!(h.f64s("init_v"), vec![-2.0, -1.0, 0.5]);
     for (hi, si) in [(0usize, 0usize), (1, 2), (2, 4)] {
+        assert_eq!(h.opt_strs("fp_settled")[hi], settled[si], "fp_settled");
         for st in STATS {
             let (a, b) = (h.opt_f64s(st)[hi], s.opt_f64s(st)[si]);
             assert_eq!(
@@ -1037,6 +1124,498 @@ fn statistics_without_transient_exclude_the_initial_state() {
     run_into(&out, &text, Shard::WHOLE, 1, Isa::Portable);
     let s = out.summary(Shard::WHOLE);
     assert_ne!(s.f64s("r_hz_max")[0], 100.0);
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. Parameters of time-varying inputs and OU noise
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn time_varying_inputs_and_ou_noise_have_their_own_parameter_columns() {
+    let text = "\
+model: {eta: -5}
+input:
+  r_hz: {sine: {amplitude: [10, 20], freq_hz: 40}}
+  v: {pulse: {start_ms: 0.25, stop_ms: 0.5, amplitude: 2}}
+noise:
+  v: {ou: {sigma: 0.5, tau_ms: 3}}
+simulation: {dt_ms: 0.01, duration_ms: 1}
+";
+    let (_out, t) = run_whole(text, 1, Isa::Portable);
+    let params: Vec<&str> = t
+        .names()
+        .into_iter()
+        .take_while(|&n| n != "init_r_hz")
+        .collect();
+    assert_eq!(
+        params,
+        [
+            "run_id",
+            "point_id",
+            "replicate",
+            "tau_ms",
+            "eta",
+            "J",
+            "delta",
+            "input_r_hz_amplitude",
+            "input_r_hz_freq_hz",
+            "input_r_hz_phase",
+            "input_r_hz_offset",
+            "input_v_start_ms",
+            "input_v_stop_ms",
+            "input_v_amplitude",
+            "noise_v_sigma",
+            "noise_v_tau_ms",
+            "dt_ms",
+        ],
+        "a time-varying input has no constant input_* column"
+    );
+    assert!(!t.has("input_v") && !t.has("input_r_hz"));
+    assert_eq!(t.rows, 2);
+    let expect: [(&str, [f64; 2]); 9] = [
+        ("input_r_hz_amplitude", [10.0, 20.0]),
+        ("input_r_hz_freq_hz", [40.0, 40.0]),
+        ("input_r_hz_phase", [0.0, 0.0]),
+        ("input_r_hz_offset", [0.0, 0.0]),
+        ("input_v_start_ms", [0.25, 0.25]),
+        ("input_v_stop_ms", [0.5, 0.5]),
+        ("input_v_amplitude", [2.0, 2.0]),
+        ("noise_v_sigma", [0.5, 0.5]),
+        ("noise_v_tau_ms", [3.0, 3.0]),
+    ];
+    for (name, want) in expect {
+        assert_eq!(t.f64s(name), want, "{name}");
+    }
+    // Every parameter column is non-nullable Float64.
+    for (name, ty, nullable) in &t.fields[3..params.len()] {
+        assert_eq!((ty, *nullable), (&DataType::Float64, false), "{name}");
+    }
+
+    // A step without `before` (default 0) on v, OU noise on r_hz; r_hz keeps its constant.
+    let text = "\
+input:
+  v: {step: {at_ms: 0.5, after: -1}}
+noise:
+  r_hz: {ou: {sigma: 20, tau_ms: [1, 4]}}
+simulation: {dt_ms: 0.01, duration_ms: 1}
+";
+    let (_out, t) = run_whole(text, 1, Isa::Portable);
+    for name in [
+        "input_r_hz",
+        "input_v_at_ms",
+        "input_v_before",
+        "input_v_after",
+        "noise_r_hz_sigma",
+        "noise_r_hz_tau_ms",
+    ] {
+        assert!(t.has(name), "no {name} in {:?}", t.names());
+    }
+    assert!(!t.has("input_v"), "{:?}", t.names());
+    assert_eq!(t.f64s("input_r_hz"), [0.0, 0.0]);
+    assert_eq!(t.f64s("input_v_at_ms"), [0.5, 0.5]);
+    assert_eq!(t.f64s("input_v_before"), [0.0, 0.0]);
+    assert_eq!(t.f64s("input_v_after"), [-1.0, -1.0]);
+    assert_eq!(t.f64s("noise_r_hz_tau_ms"), [1.0, 4.0]);
+    let p = t.names().iter().position(|&n| n == "input_r_hz").unwrap();
+    let q = t
+        .names()
+        .iter()
+        .position(|&n| n == "input_v_at_ms")
+        .unwrap();
+    assert!(
+        p < q,
+        "r_hz's input columns come before v's: {:?}",
+        t.names()
+    );
+}
+
+/// An input that changes only after the run ends, or a sine of amplitude 0, is the
+/// constant input it starts with (up to the order of additions: I_v = 0.5 at eta = -5 is
+/// compared with I_v = 0 at eta = -4.5).
+#[test]
+fn inputs_constant_during_the_run_match_a_constant_input() {
+    let run_with = |eta: f64, input: &str| {
+        let text = format!(
+            "model: {{eta: {eta}, J: 15, delta: 1}}\ninit: {{r_hz: 100, v: -2}}\ninput: {{v: {input}}}\nsimulation: {{dt_ms: 0.01, duration_ms: 5, transient_ms: 1}}\n"
+        );
+        run_whole(&text, 1, Isa::Portable).1
+    };
+    let constant = run_with(-5.0, "0.5");
+    for (eta, input) in [
+        (-5.0, "{step: {at_ms: 10, before: 0.5, after: 3}}"),
+        (-4.5, "{step: {at_ms: 10, after: 3}}"),
+        (-4.5, "{pulse: {start_ms: 6, stop_ms: 7, amplitude: 3}}"),
+        (-5.0, "{sine: {amplitude: 0, freq_hz: 40, offset: 0.5}}"),
+    ] {
+        let t = run_with(eta, input);
+        for st in STATS {
+            let (a, b) = (constant.f64s(st)[0], t.f64s(st)[0]);
+            assert!(
+                rel_close(a, b, 1e-12),
+                "eta {eta}, input {input}: {st} = {b}, with the constant input {a}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. Analytic stable states (fp_* columns)
+// ---------------------------------------------------------------------------------------
+
+/// The fixed-point quartic of DESIGN.md section 9 (tau = 1, x = r in kHz).
+fn quartic(eta: f64, j: f64, delta: f64, x: f64) -> f64 {
+    let pi = std::f64::consts::PI;
+    pi * pi * x.powi(4) - j * x.powi(3) - eta * x * x - delta * delta / (4.0 * pi * pi)
+}
+
+/// Positive roots of the quartic, ascending, by a scan and bisection (independent of the
+/// library's root finder).
+fn fixed_point_rates(eta: f64, j: f64, delta: f64) -> Vec<f64> {
+    let f = |x| quartic(eta, j, delta, x);
+    let grid: Vec<f64> = (0..=200_000)
+        .map(|i| 1e-7 * (1e8f64).powf(i as f64 / 200_000.0))
+        .collect();
+    let mut roots = Vec::new();
+    for w in grid.windows(2) {
+        let (mut a, mut b) = (w[0], w[1]);
+        if f(a) == 0.0 {
+            roots.push(a);
+            continue;
+        }
+        if f(a).signum() == f(b).signum() {
+            continue;
+        }
+        for _ in 0..200 {
+            let m = 0.5 * (a + b);
+            if f(m).signum() == f(a).signum() {
+                a = m;
+            } else {
+                b = m;
+            }
+        }
+        roots.push(0.5 * (a + b));
+    }
+    roots
+}
+
+/// Linear stability at a fixed point from its eigenvalues (DESIGN.md section 9).
+fn is_stable(j: f64, delta: f64, x: f64) -> bool {
+    let pi = std::f64::consts::PI;
+    let re = -delta / (pi * x);
+    let disc = 2.0 * x * (j - 2.0 * pi * pi * x);
+    if disc <= 0.0 {
+        re < 0.0
+    } else {
+        re + disc.sqrt() < 0.0
+    }
+}
+
+/// The paper's bistable point, started near each stable state: 300 ms is plenty to settle.
+const BISTABLE_SPEC: &str = "\
+model: {eta: -5, J: 15, delta: 1}
+init:
+  r_hz: [1000, 0.1]
+  v: [-0.16, -2]
+simulation: {dt_ms: 0.01, duration_ms: 300, transient_ms: 200}
+sweep: {zip: [[init_r_hz, init_v]]}
+";
+
+#[test]
+fn fp_columns_at_the_bistable_point_match_the_analytic_states() {
+    let pi = std::f64::consts::PI;
+    let (eta, j, delta) = (-5.0, 15.0, 1.0);
+    let roots = fixed_point_rates(eta, j, delta);
+    assert_eq!(
+        roots.len(),
+        3,
+        "eta -5, J 15, delta 1 is bistable: {roots:?}"
+    );
+    let stable: Vec<f64> = roots
+        .iter()
+        .copied()
+        .filter(|&x| is_stable(j, delta, x))
+        .collect();
+    assert_eq!(stable.len(), 2, "roots {roots:?}");
+    let (x_low, x_high) = (stable[0], stable[1]);
+
+    let (_out, t) = run_whole(BISTABLE_SPEC, 1, Isa::Portable);
+    assert_eq!(t.rows, 2);
+    assert_eq!(t.f64s("init_r_hz"), [1000.0, 0.1]);
+    assert_eq!(t.f64s("init_v"), [-0.16, -2.0]);
+    assert_eq!(t.opt_u8s("fp_count"), [Some(3), Some(3)]);
+    for name in &FP_COLUMNS[1..5] {
+        let col = t.opt_f64s(name);
+        assert!(col.iter().all(Option::is_some), "{name}: {col:?}");
+        assert_eq!(col[0], col[1], "{name}: same parameters, same fixed points");
+    }
+    let r_low = t.f64s("fp_r_hz_low")[0];
+    let r_high = t.f64s("fp_r_hz_high")[0];
+    let v_low = t.f64s("fp_v_low")[0];
+    let v_high = t.f64s("fp_v_high")[0];
+    assert!(
+        r_low < r_high,
+        "fp_r_hz_low {r_low} >= fp_r_hz_high {r_high}"
+    );
+    assert!(v_low < v_high, "fp_v_low {v_low} >= fp_v_high {v_high}");
+    assert!(
+        rel_close(r_low, 1000.0 * x_low, 1e-9),
+        "fp_r_hz_low {r_low} vs analytic {}",
+        1000.0 * x_low
+    );
+    assert!(
+        rel_close(r_high, 1000.0 * x_high, 1e-9),
+        "fp_r_hz_high {r_high} vs analytic {}",
+        1000.0 * x_high
+    );
+    for (r, v, which) in [(r_low, v_low, "low"), (r_high, v_high, "high")] {
+        let want = -delta / (2.0 * pi * r / 1000.0);
+        assert!(
+            rel_close(v, want, 1e-9),
+            "fp_v_{which} {v} vs -delta/(2 pi x) = {want}"
+        );
+    }
+
+    // Each run ends in the state it started near, and says so.
+    assert_eq!(
+        t.opt_strs("fp_settled"),
+        [Some("high".to_string()), Some("low".to_string())]
+    );
+    let (rf, vf) = (t.f64s("r_hz_final"), t.f64s("v_final"));
+    assert!(rel_close(rf[0], r_high, 1e-3) && rel_close(vf[0], v_high, 1e-3));
+    assert!(rel_close(rf[1], r_low, 1e-3) && rel_close(vf[1], v_low, 1e-3));
+}
+
+#[test]
+fn fp_columns_of_monostable_points_and_white_noise_runs() {
+    // eta -10: only the low state; eta 0: only the high state (both at J 15, delta 1).
+    // The high state is a weakly damped focus: exp_euler at dt 0.01 circles it on a
+    // spurious limit cycle (DESIGN.md section 9), heun settles.
+    let text = "\
+model: {eta: [-10, 0], J: 15, delta: 1}
+init: {r_hz: 10, v: -1}
+noise: {v: {white: {sigma: [0, 0.01]}}}
+simulation: {dt_ms: 0.01, duration_ms: 100, transient_ms: 50, method: heun}
+sweep: {seed: 5}
+";
+    let (_out, t) = run_whole(text, 1, Isa::Portable);
+    assert_eq!(t.rows, 4);
+    let eta = t.f64s("eta");
+    let sigma = t.f64s("noise_v_sigma");
+    let count = t.opt_u8s("fp_count");
+    let settled = t.opt_strs("fp_settled");
+    assert!(t.bools("diverged").iter().all(|d| !d));
+    for i in 0..t.rows {
+        let roots = fixed_point_rates(eta[i], 15.0, 1.0);
+        assert_eq!(roots.len(), 1, "eta {}: {roots:?}", eta[i]);
+        // White noise does not change the inputs: the columns are filled.
+        assert_eq!(
+            count[i],
+            Some(1),
+            "run {i}: eta {}, sigma {}",
+            eta[i],
+            sigma[i]
+        );
+        // The one stable state is in the `low` columns, whatever its rate.
+        let low = t.opt_f64s("fp_r_hz_low")[i].expect("the one stable state");
+        assert!(
+            rel_close(low, 1000.0 * roots[0], 1e-9),
+            "run {i}: {low} vs {roots:?}"
+        );
+        assert!(t.opt_f64s("fp_v_low")[i].is_some());
+        assert_eq!(t.opt_f64s("fp_r_hz_high")[i], None, "run {i}");
+        assert_eq!(t.opt_f64s("fp_v_high")[i], None, "run {i}");
+        let s = settled[i].as_deref();
+        assert!(
+            matches!(s, Some("low" | "none")),
+            "run {i}: fp_settled {s:?}"
+        );
+        if sigma[i] == 0.0 {
+            assert_eq!(s, Some("low"), "run {i}: a deterministic run settles");
+        }
+    }
+}
+
+#[test]
+fn fp_columns_are_null_when_inputs_are_not_constant() {
+    let base = "\
+model: {eta: -5, J: 15, delta: 1}
+init: {r_hz: 10, v: -2}
+simulation: {dt_ms: 0.01, duration_ms: 2}
+";
+    for extra in [
+        "input: {v: {pulse: {start_ms: 0.5, stop_ms: 1, amplitude: 3}}}",
+        "input: {v: {pulse: {start_ms: 10, stop_ms: 20, amplitude: 3}}}",
+        "input: {r_hz: {step: {at_ms: 1, after: 50}}}",
+        "input: {v: {sine: {amplitude: 0.5, freq_hz: 100}}}",
+        "noise: {v: {ou: {sigma: 0.5, tau_ms: 2}}}",
+        "noise: {r_hz: {ou: {sigma: 10, tau_ms: 2}}}",
+        "noise: {v: {ou: {sigma: 0, tau_ms: 2}}}",
+    ] {
+        let text = format!("{base}{extra}\n");
+        let (_out, t) = run_whole(&text, 1, Isa::Portable);
+        assert!(!t.bools("diverged")[0], "{extra}");
+        assert_eq!(t.opt_u8s("fp_count"), [None], "{extra}");
+        for name in &FP_COLUMNS[1..5] {
+            assert_eq!(t.opt_f64s(name), [None], "{extra}: {name}");
+        }
+        assert_eq!(t.opt_strs("fp_settled"), [None], "{extra}");
+        // The run itself has its statistics.
+        for st in STATS {
+            assert!(t.opt_f64s(st)[0].is_some(), "{extra}: {st}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. dt as an axis
+// ---------------------------------------------------------------------------------------
+
+/// 6 x 3 x 2 points x 2 replicates = 72 runs, dt the last axis: runs alternate dt every
+/// two run ids, and each dt has 36 runs (two lane batches of up to 32).
+const DT_AXIS_SPEC: &str = "\
+model:
+  eta: {linspace: [-6, -4, 6]}
+  J: [10, 15, 20]
+init:
+  r_hz: {uniform: [0, 50]}
+  v: {normal: [-2, 0.5]}
+noise:
+  v: {white: {sigma: 0.5}}
+  r_hz: {ou: {sigma: 20, tau_ms: 2}}
+simulation:
+  dt_ms: [0.01, 0.005]
+  duration_ms: 2
+  transient_ms: 0.5
+sweep: {seed: 2026, replicates: 2}
+output: {traces: {every_ms: 0.01, runs: {every: 5}}}
+";
+
+#[test]
+fn sweep_with_a_dt_axis_is_bitwise_reproducible() {
+    let isa = Isa::detect();
+    let spec = spec::parse(DT_AXIS_SPEC).unwrap();
+    let plan = Plan::new(&spec).unwrap();
+    assert_eq!(plan.runs, 72);
+
+    let whole = |threads| {
+        let out = Out::new();
+        run_into(&out, DT_AXIS_SPEC, Shard::WHOLE, threads, isa);
+        let (s, t) = (out.summary(Shard::WHOLE), out.traces(Shard::WHOLE));
+        (out, s, t)
+    };
+    let (_a, one, one_tr) = whole(1);
+    let (_b, two, two_tr) = whole(2);
+    assert_tables_bitwise_equal(&one, &two, "dt axis: threads 1 vs 2");
+    assert_tables_bitwise_equal(&one_tr, &two_tr, "dt axis traces: threads 1 vs 2");
+
+    // Shards put other runs next to each run in its lane batch.
+    for n in [2, 5] {
+        let out = Out::new();
+        let (mut sums, mut traces) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            run_into(&out, DT_AXIS_SPEC, shard(i, n), 2, isa);
+            sums.push(out.summary(shard(i, n)));
+            traces.push(out.traces(shard(i, n)));
+        }
+        let (sums, traces) = (Table::concat(sums), Table::concat(traces));
+        assert_tables_bitwise_equal(&one, &sums, &format!("dt axis: {n} shards vs unsharded"));
+        assert_tables_bitwise_equal(
+            &one_tr,
+            &traces,
+            &format!("dt axis traces: {n} shards vs unsharded"),
+        );
+    }
+
+    // Rows in run id order; parameters follow the grid, dt the fastest axis.
+    assert_eq!(one.u64s("run_id"), (0..72).collect::<Vec<_>>());
+    let point = one.u64s("point_id");
+    let dt = one.f64s("dt_ms");
+    let eta = one.f64s("eta");
+    let j = one.f64s("J");
+    let etas: Vec<f64> = (0..6).map(|i| -6.0 + 2.0 * i as f64 / 5.0).collect();
+    for i in 0..72 {
+        let p = point[i] as usize;
+        assert_eq!(p, i / 2, "run {i}");
+        let want_dt: f64 = [0.01, 0.005][p % 2];
+        assert_eq!(
+            dt[i].to_bits(),
+            want_dt.to_bits(),
+            "dt_ms of run {i}: {}",
+            dt[i]
+        );
+        assert_eq!(j[i], [10.0, 15.0, 20.0][(p / 2) % 3], "J of run {i}");
+        assert!(
+            rel_close(eta[i], etas[p / 6], 1e-15),
+            "eta of run {i}: {}",
+            eta[i]
+        );
+    }
+    assert!(one.bools("diverged").iter().all(|d| !d));
+    assert!(one.f64s("v_std").iter().all(|&x| x > 0.0));
+    // OU noise: the fp columns are null.
+    assert!(one.opt_u8s("fp_count").iter().all(Option::is_none));
+
+    // Traces: every 0.01 ms whatever the run's dt, from the initial state to 2 ms.
+    assert_eq!(
+        distinct_ids(&one_tr),
+        (0..72).step_by(5).collect::<Vec<_>>()
+    );
+    let (r0, v0) = (one.f64s("init_r_hz"), one.f64s("init_v"));
+    let (rf, vf) = (one.f64s("r_hz_final"), one.f64s("v_final"));
+    for run in (0..72u64).step_by(5) {
+        let tr = trace_of(&one_tr, run);
+        let i = run as usize;
+        assert_eq!(tr.len(), 201, "run {run} at dt {}", dt[i]);
+        for (k, &(tm, _, _)) in tr.iter().enumerate() {
+            assert!(
+                (tm - k as f64 * 0.01).abs() <= 1e-9,
+                "run {run} row {k}: t = {tm}"
+            );
+        }
+        assert_eq!((tr[0].1, tr[0].2), (r0[i], v0[i]), "run {run}: first row");
+        assert_eq!(
+            (tr[200].1, tr[200].2),
+            (rf[i], vf[i]),
+            "run {run}: last row"
+        );
+    }
+}
+
+/// A run of a sweep with a dt axis is the same run as in a sweep with that dt fixed, when
+/// its run id and parameters are the same (point 0: the first value of every axis).
+#[test]
+fn runs_at_one_dt_do_not_depend_on_the_dt_axis() {
+    let fixed = DT_AXIS_SPEC
+        .replace("dt_ms: [0.01, 0.005]", "dt_ms: 0.01")
+        .replace("output: {traces: {every_ms: 0.01, runs: {every: 5}}}\n", "");
+    assert!(fixed.contains("dt_ms: 0.01\n") && !fixed.contains("traces"));
+    let swept = DT_AXIS_SPEC.replace("output: {traces: {every_ms: 0.01, runs: {every: 5}}}\n", "");
+    let (_a, f) = run_whole(&fixed, 2, Isa::Portable);
+    let (_b, s) = run_whole(&swept, 2, Isa::Portable);
+    assert_eq!(f.rows, 36);
+    assert_eq!(s.rows, 72);
+    // Runs 0 and 1 are point 0 (replicates 0 and 1) in both sweeps.
+    for name in f.names() {
+        if name == "point_id" {
+            continue;
+        }
+        for i in 0..2 {
+            let (a, b) = (f.col(name), s.col(name));
+            let same = match (a, b) {
+                (Col::U64(x), Col::U64(y)) => x[i] == y[i],
+                (Col::U32(x), Col::U32(y)) => x[i] == y[i],
+                (Col::F64(x), Col::F64(y)) => x[i] == y[i],
+                (Col::Bool(x), Col::Bool(y)) => x[i] == y[i],
+                (Col::U8(x), Col::U8(y)) => x[i] == y[i],
+                (Col::Str(x), Col::Str(y)) => x[i] == y[i],
+                _ => false,
+            };
+            assert!(
+                same,
+                "run {i}: {name} differs: fixed dt {a:?} vs dt axis {b:?}"
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

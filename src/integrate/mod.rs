@@ -6,9 +6,15 @@
 //! AVX2+FMA, and [`Isa::detect`] picks one at run time. The kernel does no I/O and no
 //! allocation inside the time loop.
 
+mod drive;
 pub mod math;
+mod rng;
+mod schemes;
 
-use crate::noise::Xoshiro;
+pub use drive::{Drive, Ou, Waveform};
+pub use rng::{LaneNormals, LaneRng};
+pub use schemes::{Euler, ExpEuler, Heun, Rk4, Scheme};
+
 use crate::stats::Moments;
 
 /// Runs per lane batch. Each step is a long dependent chain (expm1, a division), so many
@@ -47,12 +53,32 @@ impl Isa {
     }
 }
 
+/// Integration scheme (DESIGN.md section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    ExpEuler,
+    Euler,
+    Heun,
+    Rk4,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::ExpEuler => "exp_euler",
+            Method::Euler => "euler",
+            Method::Heun => "heun",
+            Method::Rk4 => "rk4",
+        }
+    }
+}
+
 /// Per-lane coefficients of the right-hand side, in kernel units (r in kHz, t in ms).
 #[derive(Debug, Clone, Copy)]
 pub struct Coefficients {
-    /// `delta/(pi tau^2) + I_r` (kHz/ms).
+    /// `delta/(pi tau^2) + I_r` (kHz/ms), with the constant part of I_r.
     pub r_drive: Lanes,
-    /// `eta + I_v`.
+    /// `eta + I_v`, with the constant part of I_v.
     pub v_drive: Lanes,
     /// `2/tau` (1/ms).
     pub two_inv_tau: Lanes,
@@ -117,82 +143,21 @@ pub struct Schedule {
     pub first_stat_step: u64,
     /// Record the state every this many steps (and at t = 0); 0 records nothing.
     pub trace_stride: u64,
-    pub noise_r: bool,
-    pub noise_v: bool,
+    /// White noise on r and on v.
+    pub white: [bool; 2],
 }
 
 impl Schedule {
+    /// Samples in the statistics of a run that did not diverge.
+    pub fn stat_count(&self) -> u64 {
+        self.steps + 1 - self.first_stat_step
+    }
+
     /// Number of trace rows per run (the initial state included).
     pub fn trace_rows(&self) -> usize {
         self.steps
             .checked_div(self.trace_stride)
             .map_or(0, |rows| 1 + rows as usize)
-    }
-}
-
-/// xoshiro256++ states of all lanes, word-major so the update vectorises.
-#[derive(Debug, Clone, Copy)]
-pub struct LaneRng {
-    s: [[u64; LANES]; 4],
-}
-
-impl Default for LaneRng {
-    fn default() -> LaneRng {
-        LaneRng { s: [[0; LANES]; 4] }
-    }
-}
-
-impl LaneRng {
-    pub fn set_lane(&mut self, l: usize, x: &Xoshiro) {
-        for w in 0..4 {
-            self.s[w][l] = x.s[w];
-        }
-    }
-
-    /// The next output of every lane's stream.
-    #[inline(always)]
-    fn next_u64(&mut self, out: &mut [u64; LANES]) {
-        let [s0, s1, s2, s3] = &mut self.s;
-        for l in 0..LANES {
-            out[l] = (s0[l].wrapping_add(s3[l]))
-                .rotate_left(23)
-                .wrapping_add(s0[l]);
-            let t = s1[l] << 17;
-            s2[l] ^= s0[l];
-            s3[l] ^= s1[l];
-            s1[l] ^= s2[l];
-            s0[l] ^= s3[l];
-            s2[l] ^= t;
-            s3[l] = s3[l].rotate_left(45);
-        }
-    }
-}
-
-/// Standard normals for every lane, from each lane's stream in Box–Muller pairs.
-#[derive(Debug, Clone, Copy)]
-struct LaneNormals {
-    rng: LaneRng,
-    spare: Lanes,
-    has_spare: bool,
-}
-
-impl LaneNormals {
-    #[inline(always)]
-    fn fill(&mut self, out: &mut Lanes) {
-        if self.has_spare {
-            *out = self.spare;
-            self.has_spare = false;
-            return;
-        }
-        let (mut a, mut b) = ([0u64; LANES], [0u64; LANES]);
-        self.rng.next_u64(&mut a);
-        self.rng.next_u64(&mut b);
-        for l in 0..LANES {
-            let u1 = crate::noise::uniform_from_bits(a[l]);
-            let u2 = crate::noise::uniform_from_bits(b[l]);
-            (out[l], self.spare[l]) = crate::noise::box_muller(u1, u2);
-        }
-        self.has_spare = true;
     }
 }
 
@@ -203,6 +168,8 @@ pub struct Batch {
     /// Initial rate (kHz).
     pub r0: Lanes,
     pub v0: Lanes,
+    /// Time-varying inputs and OU noise.
+    pub drive: Drive,
     /// Each lane's stream, positioned after its initial-value draws.
     pub rng: LaneRng,
 }
@@ -213,6 +180,7 @@ impl Default for Batch {
             coef: Coefficients::default(),
             r0: [0.0; LANES],
             v0: [0.0; LANES],
+            drive: Drive::default(),
             rng: LaneRng::default(),
         }
     }
@@ -223,8 +191,6 @@ impl Default for Batch {
 pub struct BatchResult {
     pub r: Moments,
     pub v: Moments,
-    /// Samples in the statistics of a run that did not diverge.
-    pub stat_count: u64,
     /// Post-step states that were finite; a run diverged iff this is below `steps`, and
     /// its first non-finite state is at step `finite_steps + 1` (non-finite is absorbing).
     pub finite_steps: [u64; LANES],
@@ -232,49 +198,34 @@ pub struct BatchResult {
     pub v_final: Lanes,
 }
 
-/// An integration scheme: advances every lane's deterministic dynamics by one step.
-pub trait Scheme {
-    fn step(c: &Coefficients, dt: f64, r: &mut Lanes, v: &mut Lanes);
-}
-
-/// brainstate's exponential Euler (DESIGN.md section 2): each equation linearised in its
-/// own variable with the common factor `A = 2v/tau`, both updates from the old state.
-pub struct ExpEuler;
-
-impl Scheme for ExpEuler {
-    #[inline(always)]
-    fn step(c: &Coefficients, dt: f64, r: &mut Lanes, v: &mut Lanes) {
-        for l in 0..LANES {
-            let (rl, vl) = (r[l], v[l]);
-            let f_r = c.r_drive[l] + c.two_inv_tau[l] * rl * vl;
-            let f_v = (vl * vl + c.v_drive[l] + c.j_tau[l] * rl - c.pi_tau_sq[l] * rl * rl)
-                * c.inv_tau[l];
-            let h = dt * math::phi1(c.two_inv_tau[l] * vl * dt);
-            r[l] = rl + h * f_r;
-            v[l] = vl + h * f_v;
-        }
-    }
-}
-
-/// Integrates one batch. `trace` receives `schedule.trace_rows()` rows, each the r lanes
-/// then the v lanes (kernel units); it is cleared first.
+/// Integrates one batch with `method`. `trace` receives `schedule.trace_rows()` rows, each
+/// the r lanes then the v lanes (kernel units); it is cleared first.
 pub fn integrate(
     isa: Isa,
+    method: Method,
     schedule: &Schedule,
     batch: &Batch,
     trace: &mut Vec<f64>,
 ) -> BatchResult {
     trace.clear();
     trace.reserve(schedule.trace_rows() * 2 * LANES);
-    match (isa, schedule.noise_r, schedule.noise_v) {
-        (Isa::Avx2Fma, false, false) => avx2::run::<ExpEuler, false, false>(schedule, batch, trace),
-        (Isa::Avx2Fma, true, false) => avx2::run::<ExpEuler, true, false>(schedule, batch, trace),
-        (Isa::Avx2Fma, false, true) => avx2::run::<ExpEuler, false, true>(schedule, batch, trace),
-        (Isa::Avx2Fma, true, true) => avx2::run::<ExpEuler, true, true>(schedule, batch, trace),
-        (Isa::Portable, false, false) => kernel::<ExpEuler, false, false>(schedule, batch, trace),
-        (Isa::Portable, true, false) => kernel::<ExpEuler, true, false>(schedule, batch, trace),
-        (Isa::Portable, false, true) => kernel::<ExpEuler, false, true>(schedule, batch, trace),
-        (Isa::Portable, true, true) => kernel::<ExpEuler, true, true>(schedule, batch, trace),
+    match method {
+        Method::ExpEuler => dispatch::<ExpEuler>(isa, schedule, batch, trace),
+        Method::Euler => dispatch::<Euler>(isa, schedule, batch, trace),
+        Method::Heun => dispatch::<Heun>(isa, schedule, batch, trace),
+        Method::Rk4 => dispatch::<Rk4>(isa, schedule, batch, trace),
+    }
+}
+
+fn dispatch<S: Scheme>(
+    isa: Isa,
+    schedule: &Schedule,
+    batch: &Batch,
+    trace: &mut Vec<f64>,
+) -> BatchResult {
+    match isa {
+        Isa::Avx2Fma => avx2::run::<S>(schedule, batch, trace),
+        Isa::Portable => kernel::<S>(schedule, batch, trace),
     }
 }
 
@@ -283,37 +234,29 @@ mod avx2 {
     use super::*;
 
     /// The kernel compiled with AVX2+FMA enabled.
-    pub fn run<S: Scheme, const NR: bool, const NV: bool>(
-        schedule: &Schedule,
-        batch: &Batch,
-        trace: &mut Vec<f64>,
-    ) -> BatchResult {
+    pub fn run<S: Scheme>(schedule: &Schedule, batch: &Batch, trace: &mut Vec<f64>) -> BatchResult {
         assert!(
             Isa::detect() == Isa::Avx2Fma,
             "AVX2+FMA kernel requested on a CPU without it"
         );
         // SAFETY: the CPU supports AVX2 and FMA (checked above).
-        unsafe { run_avx2::<S, NR, NV>(schedule, batch, trace) }
+        unsafe { run_avx2::<S>(schedule, batch, trace) }
     }
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2<S: Scheme, const NR: bool, const NV: bool>(
+    unsafe fn run_avx2<S: Scheme>(
         schedule: &Schedule,
         batch: &Batch,
         trace: &mut Vec<f64>,
     ) -> BatchResult {
-        kernel::<S, NR, NV>(schedule, batch, trace)
+        kernel::<S>(schedule, batch, trace)
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 mod avx2 {
     use super::*;
-    pub fn run<S: Scheme, const NR: bool, const NV: bool>(
-        _: &Schedule,
-        _: &Batch,
-        _: &mut Vec<f64>,
-    ) -> BatchResult {
+    pub fn run<S: Scheme>(_: &Schedule, _: &Batch, _: &mut Vec<f64>) -> BatchResult {
         unreachable!("Isa::detect never selects AVX2 off x86-64")
     }
 }
@@ -325,27 +268,29 @@ fn record(trace: &mut Vec<f64>, r: &Lanes, v: &Lanes) {
 }
 
 /// The one kernel body, inlined into each ISA's entry point.
+///
+/// Per step k (from the state at t = (k-1) dt): inputs at t, white-noise increments, the
+/// scheme's step, then the OU states advance. Normals are drawn in the order white r,
+/// white v, OU r, OU v (each only when present).
 #[inline(always)]
-fn kernel<S: Scheme, const NR: bool, const NV: bool>(
-    schedule: &Schedule,
-    batch: &Batch,
-    trace: &mut Vec<f64>,
-) -> BatchResult {
+fn kernel<S: Scheme>(schedule: &Schedule, batch: &Batch, trace: &mut Vec<f64>) -> BatchResult {
     let Schedule {
         dt,
         steps,
         first_stat_step,
         trace_stride,
-        ..
+        white,
     } = *schedule;
     let c = &batch.coef;
+    let drive = &batch.drive;
+    let driven = drive.is_active();
     let (mut r, mut v) = (batch.r0, batch.v0);
-    let mut normals = LaneNormals {
-        rng: batch.rng,
-        spare: [0.0; LANES],
-        has_spare: false,
-    };
-    let (mut xi_r, mut xi_v) = ([0.0; LANES], [0.0; LANES]);
+    let mut normals = LaneNormals::new(batch.rng);
+    let mut xi = [0.0; LANES];
+    let mut dw = [[0.0; LANES]; 2];
+    let mut inputs = [[0.0; LANES]; 2];
+    let mut ou_state = [[0.0; LANES]; 2];
+    let noise_scale = [&c.noise_r, &c.noise_v];
     let mut finite = [0u64; LANES];
     let mut mr = Moments::starting_at(&r);
     let mut mv = Moments::starting_at(&v);
@@ -353,23 +298,25 @@ fn kernel<S: Scheme, const NR: bool, const NV: bool>(
         record(trace, &r, &v);
     }
     let mut until_trace = trace_stride;
-    let mut executed = 0;
     for k in 1..=steps {
-        if NR {
-            normals.fill(&mut xi_r);
+        if driven {
+            drive.eval((k - 1) as f64 * dt, &ou_state, &mut inputs);
         }
-        if NV {
-            normals.fill(&mut xi_v);
-        }
-        S::step(c, dt, &mut r, &mut v);
-        if NR {
-            for l in 0..LANES {
-                r[l] += c.noise_r[l] * xi_r[l];
+        for x in 0..2 {
+            if white[x] {
+                normals.fill(&mut xi);
+                for l in 0..LANES {
+                    dw[x][l] = noise_scale[x][l] * xi[l];
+                }
             }
         }
-        if NV {
-            for l in 0..LANES {
-                v[l] += c.noise_v[l] * xi_v[l];
+        S::step(
+            c, dt, &mut r, &mut v, &inputs[0], &inputs[1], &dw[0], &dw[1],
+        );
+        for x in 0..2 {
+            if let Some(ou) = &drive.ou[x] {
+                normals.fill(&mut xi);
+                ou.advance(&mut ou_state[x], &xi);
             }
         }
         for l in 0..LANES {
@@ -391,7 +338,6 @@ fn kernel<S: Scheme, const NR: bool, const NV: bool>(
                 until_trace = trace_stride;
             }
         }
-        executed = k;
         // Stop early once every lane has diverged: nothing left to compute.
         if k % 1024 == 0 && finite.iter().all(|&f| f < k) {
             break;
@@ -400,7 +346,6 @@ fn kernel<S: Scheme, const NR: bool, const NV: bool>(
     BatchResult {
         r: mr,
         v: mv,
-        stat_count: executed + 1 - first_stat_step.min(executed + 1),
         finite_steps: finite,
         r_final: r,
         v_final: v,

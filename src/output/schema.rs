@@ -12,6 +12,9 @@ use crate::spec::{Slot, Spec};
 /// Statistic columns per variable, after the parameters.
 pub const STAT_COLUMNS: [&str; 5] = ["mean", "std", "min", "max", "final"];
 
+/// The analytic stable states (null unless the inputs are constant).
+pub const FP_COLUMNS: [&str; 4] = ["fp_r_hz_low", "fp_r_hz_high", "fp_v_low", "fp_v_high"];
+
 /// The parameter slots that get a column, in column order (initial values excluded: their
 /// columns hold the drawn values and always exist).
 pub fn param_slots(spec: &Spec) -> Vec<Slot> {
@@ -22,7 +25,7 @@ pub fn param_slots(spec: &Spec) -> Vec<Slot> {
 }
 
 /// `run_id, point_id, replicate, <parameters>, init_r_hz, init_v, r_hz_*, v_*, diverged,
-/// diverged_at_ms`.
+/// diverged_at_ms, fp_count, fp_r_hz_low, fp_r_hz_high, fp_v_low, fp_v_high, fp_settled`.
 pub fn summary_schema(spec: &Spec, metadata: &Metadata) -> Arc<Schema> {
     let mut fields = vec![
         Field::new("run_id", DataType::UInt64, false),
@@ -41,6 +44,11 @@ pub fn summary_schema(spec: &Spec, metadata: &Metadata) -> Arc<Schema> {
     }
     fields.push(Field::new("diverged", DataType::Boolean, false));
     fields.push(Field::new("diverged_at_ms", DataType::Float64, true));
+    fields.push(Field::new("fp_count", DataType::UInt8, true));
+    for name in FP_COLUMNS {
+        fields.push(Field::new(name, DataType::Float64, true));
+    }
+    fields.push(Field::new("fp_settled", DataType::Utf8, true));
     Arc::new(Schema::new_with_metadata(fields, metadata.map()))
 }
 

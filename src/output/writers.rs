@@ -3,12 +3,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Float64Builder, UInt32Builder, UInt64Builder};
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, StringBuilder, UInt8Builder, UInt32Builder, UInt64Builder,
+};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::Schema;
 
 use super::schema::{Metadata, param_slots, summary_schema, trace_schema};
 use super::{OutputError, PartFile};
+use crate::model::StableStates;
 use crate::plan::{RunAddress, Values};
 use crate::spec::{Slot, Spec};
 use crate::stats::Summary;
@@ -39,6 +42,8 @@ pub struct SummaryRow {
     pub init_r_hz: f64,
     pub init_v: f64,
     pub outcome: Outcome,
+    /// The analytic stable states, for runs with constant inputs.
+    pub stable_states: Option<StableStates>,
 }
 
 /// Writes the summary part of one shard.
@@ -53,6 +58,10 @@ pub struct SummaryWriter {
     /// Parameters, init_r_hz, init_v, then the ten statistics, then diverged_at_ms.
     floats: Vec<Float64Builder>,
     diverged: BooleanBuilder,
+    fp_count: UInt8Builder,
+    /// fp_r_hz_low, fp_r_hz_high, fp_v_low, fp_v_high.
+    fp: [Float64Builder; 4],
+    fp_settled: StringBuilder,
 }
 
 impl SummaryWriter {
@@ -77,6 +86,9 @@ impl SummaryWriter {
             replicate: UInt32Builder::with_capacity(SUMMARY_ROWS),
             floats,
             diverged: BooleanBuilder::with_capacity(SUMMARY_ROWS),
+            fp_count: UInt8Builder::with_capacity(SUMMARY_ROWS),
+            fp: std::array::from_fn(|_| Float64Builder::with_capacity(SUMMARY_ROWS)),
+            fp_settled: StringBuilder::new(),
         })
     }
 
@@ -114,6 +126,26 @@ impl SummaryWriter {
                 self.diverged.append_value(true);
             }
         }
+        let fp = row.stable_states;
+        self.fp_count.append_option(fp.map(|s| s.count));
+        let low = fp.and_then(|s| s.low);
+        let high = fp.and_then(|s| s.high);
+        self.fp[0].append_option(low.map(|f| f.r_hz));
+        self.fp[1].append_option(high.map(|f| f.r_hz));
+        self.fp[2].append_option(low.map(|f| f.v));
+        self.fp[3].append_option(high.map(|f| f.v));
+        let settled = match (fp, row.outcome) {
+            (
+                Some(s),
+                Outcome::Finished {
+                    r_hz_final,
+                    v_final,
+                    ..
+                },
+            ) => Some(s.settled(r_hz_final, v_final).name()),
+            _ => None,
+        };
+        self.fp_settled.append_option(settled);
         self.rows += 1;
         if self.rows == SUMMARY_ROWS {
             self.flush()?;
@@ -134,6 +166,9 @@ impl SummaryWriter {
         columns.extend(stats.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         columns.push(Arc::new(self.diverged.finish()));
         columns.push(Arc::new(tail[0].finish()));
+        columns.push(Arc::new(self.fp_count.finish()));
+        columns.extend(self.fp.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.push(Arc::new(self.fp_settled.finish()));
         self.rows = 0;
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .expect("summary columns match the schema");

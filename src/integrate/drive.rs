@@ -1,0 +1,145 @@
+//! Time-varying inputs and Ornstein–Uhlenbeck input noise, per lane.
+
+use super::{LANES, Lanes};
+
+/// The time course of one input, with its parameters per lane in kernel units.
+// One per variable and batch, built once: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Waveform {
+    /// Constant inputs are folded into the coefficients: nothing to add.
+    None,
+    /// `before` for t < `at`, then `after`.
+    Step {
+        at: Lanes,
+        before: Lanes,
+        after: Lanes,
+    },
+    /// `amplitude` for `start <= t < stop`, else 0.
+    Pulse {
+        start: Lanes,
+        stop: Lanes,
+        amplitude: Lanes,
+    },
+    /// `offset + amplitude sin(omega t + phase)`, omega in rad/ms.
+    Sine {
+        amplitude: Lanes,
+        omega: Lanes,
+        phase: Lanes,
+        offset: Lanes,
+    },
+}
+
+impl Waveform {
+    /// Writes the input at time `t` (ms) into `out`.
+    #[inline(always)]
+    fn eval(&self, t: f64, out: &mut Lanes) {
+        match self {
+            Waveform::None => *out = [0.0; LANES],
+            Waveform::Step { at, before, after } => {
+                for l in 0..LANES {
+                    out[l] = if t < at[l] { before[l] } else { after[l] };
+                }
+            }
+            Waveform::Pulse {
+                start,
+                stop,
+                amplitude,
+            } => {
+                for l in 0..LANES {
+                    out[l] = if start[l] <= t && t < stop[l] {
+                        amplitude[l]
+                    } else {
+                        0.0
+                    };
+                }
+            }
+            Waveform::Sine {
+                amplitude,
+                omega,
+                phase,
+                offset,
+            } => {
+                for l in 0..LANES {
+                    out[l] = offset[l] + amplitude[l] * (omega[l] * t + phase[l]).sin();
+                }
+            }
+        }
+    }
+}
+
+/// An OU process per lane, updated exactly: `x' = x e + sigma sqrt(1 - e^2) xi`,
+/// `e = exp(-dt/tau)`, from `x = 0`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ou {
+    pub decay: Lanes,
+    pub kick: Lanes,
+}
+
+impl Ou {
+    pub fn new() -> Ou {
+        Ou {
+            decay: [0.0; LANES],
+            kick: [0.0; LANES],
+        }
+    }
+
+    /// Sets lane `l` for stationary std `sigma` and correlation time `tau_ms`.
+    pub fn set_lane(&mut self, l: usize, sigma: f64, tau_ms: f64, dt: f64) {
+        let e = (-dt / tau_ms).exp();
+        self.decay[l] = e;
+        self.kick[l] = sigma * (1.0 - e * e).sqrt();
+    }
+}
+
+impl Ou {
+    /// One exact step of every lane's process, given standard normals `xi`.
+    #[inline(always)]
+    pub fn advance(&self, state: &mut Lanes, xi: &Lanes) {
+        for l in 0..LANES {
+            state[l] = state[l] * self.decay[l] + self.kick[l] * xi[l];
+        }
+    }
+}
+
+impl Default for Ou {
+    fn default() -> Ou {
+        Ou::new()
+    }
+}
+
+/// Everything that varies the inputs over time, for r (index 0) and v (index 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Drive {
+    pub waveform: [Waveform; 2],
+    pub ou: [Option<Ou>; 2],
+}
+
+impl Default for Drive {
+    fn default() -> Drive {
+        Drive {
+            waveform: [Waveform::None; 2],
+            ou: [None; 2],
+        }
+    }
+}
+
+impl Drive {
+    /// Whether the inputs change at all (if not, the kernel skips evaluating them).
+    pub fn is_active(&self) -> bool {
+        self.waveform.iter().any(|w| *w != Waveform::None) || self.ou.iter().any(Option::is_some)
+    }
+
+    /// Inputs at time `t` given the OU states.
+    #[inline(always)]
+    pub(super) fn eval(&self, t: f64, ou_state: &[Lanes; 2], out: &mut [Lanes; 2]) {
+        for x in 0..2 {
+            self.waveform[x].eval(t, &mut out[x]);
+            if self.ou[x].is_some() {
+                for l in 0..LANES {
+                    out[x][l] += ou_state[x][l];
+                }
+            }
+        }
+    }
+}

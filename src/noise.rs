@@ -17,6 +17,8 @@
 //! Uniforms are `((u64 >> 12) + 1/2) * 2^-52`, strictly inside (0, 1).
 
 use rand::SeedableRng;
+
+use crate::integrate::math;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// SplitMix64's output function (Steele, Lea & Flood 2014): a bijective 64-bit mixer.
@@ -93,8 +95,9 @@ pub fn uniform_from_bits(x: u64) -> f64 {
 /// Box–Muller transform: `(sqrt(-2 ln u1) cos(2 pi u2), sqrt(-2 ln u1) sin(2 pi u2))`.
 #[inline(always)]
 pub fn box_muller(u1: f64, u2: f64) -> (f64, f64) {
-    let radius = (-2.0 * u1.ln()).sqrt();
-    let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
+    // Branch-free ln and sin/cos (crate::integrate::math), so the lane loop vectorises.
+    let radius = (-2.0 * math::ln(u1)).sqrt();
+    let (s, c) = math::sin_cos_turns(u2);
     (radius * c, radius * s)
 }
 

@@ -204,13 +204,8 @@ mod tests {
             check(i as f64 / 2_000_000.0);
         }
         for e in -1020..1020 {
-            for m in [
-                1.0,
-                1.1,
-                1.414_213_562_373_095,
-                1.414_213_562_373_096,
-                1.9999,
-            ] {
+            let sqrt2 = std::f64::consts::SQRT_2;
+            for m in [1.0, 1.1, sqrt2, f64::from_bits(sqrt2.to_bits() + 1), 1.9999] {
                 check(m * 2f64.powi(e));
             }
         }

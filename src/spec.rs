@@ -939,9 +939,13 @@ fn at(node: &Node, path: &str, message: impl Into<String>) -> SpecError {
     SpecError::new(path, Some(node.mark), message)
 }
 
+/// Adds the other accepted forms to an "expected a number, ..." message, before its
+/// ", got ..." part.
 fn hint(mut e: SpecError, extra: &str) -> SpecError {
-    if e.message.starts_with("expected a number") {
-        e.message = format!("{} {extra}", e.message);
+    if e.message.starts_with("expected a number")
+        && let Some(i) = e.message.find(", got ")
+    {
+        e.message.insert_str(i, &format!(", {extra}"));
     }
     e
 }

@@ -70,7 +70,8 @@ fn report(total: u64, steps: u64, done: &AtomicU64, stop: &AtomicBool) {
         let line = status_line(done.load(Ordering::Relaxed), total, steps, start.elapsed());
         let mut err = std::io::stderr().lock();
         if terminal {
-            let _ = write!(err, "\r\x1b[2K{line}");
+            let bar = bar(done.load(Ordering::Relaxed), total, 24);
+            let _ = write!(err, "\r\x1b[2K{bar} {line}");
         } else {
             let _ = writeln!(err, "mpr-sweep: {line}");
         }
@@ -100,8 +101,33 @@ pub fn status_line(done: u64, total: u64, steps: u64, elapsed: Duration) -> Stri
     format!("{done}/{total} runs ({pct:.0}%)  {rate:.2e} run-steps/s  ETA {eta}")
 }
 
+/// `[#########...............]`: the fraction of runs done, `width` characters wide.
+pub fn bar(done: u64, total: u64, width: usize) -> String {
+    let filled = if total == 0 {
+        width
+    } else {
+        ((done as f64 / total as f64) * width as f64).floor() as usize
+    };
+    let filled = filled.min(width);
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
+}
+
 /// `H:MM:SS`
 pub fn clock(d: Duration) -> String {
     let s = d.as_secs();
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_line_shows_progress_rate_and_eta() {
+        let line = status_line(250, 1000, 10_000, Duration::from_secs(10));
+        assert_eq!(line, "250/1000 runs (25%)  2.50e5 run-steps/s  ETA 0:00:30");
+        assert_eq!(bar(250, 1000, 8), "[##......]");
+        assert_eq!(bar(5, 0, 4), "[####]");
+        assert_eq!(clock(Duration::from_secs(3 * 3600 + 62)), "3:01:02");
+    }
 }

@@ -1,19 +1,16 @@
-//! Command-line definitions and the `plan` and `run` commands.
+//! Command-line definitions and the `plan`, `run`, `sbatch` and `status` commands.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use mpr_sweep::cluster::{self, DEFAULT_MAX_ARRAY_SIZE, SbatchOptions, process_env};
 use mpr_sweep::integrate::Isa;
 use mpr_sweep::plan::{Plan, Shard};
-use mpr_sweep::run::{RunOptions, run};
+use mpr_sweep::run::{RunOptions, run_with_metadata};
 use mpr_sweep::spec::{self, Spec};
 use mpr_sweep::{Error, progress};
-
-/// Cost used for time estimates: measured ns per run-step per core on the AVX2 path
-/// (see README "Performance"); the portable path is about three times slower.
-const NS_PER_RUN_STEP: f64 = 2.5;
 
 #[derive(Parser)]
 #[command(
@@ -46,7 +43,9 @@ enum Command {
         /// Result directory.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// Run only shard I of N (0-based), e.g. 3/16.
+        /// Run only shard I of N (0-based), e.g. 3/16 [default inside a Slurm array task:
+        /// (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP of
+        /// SLURM_ARRAY_TASK_COUNT, else the whole sweep].
         #[arg(long, value_name = "I/N")]
         shard: Option<Shard>,
         /// Worker threads [default: SLURM_CPUS_PER_TASK, else SLURM_CPUS_ON_NODE, else all cores].
@@ -64,6 +63,54 @@ enum Command {
         /// No progress output.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Print a Slurm sbatch script that runs the sweep as a job array, one shard per task.
+    Sbatch {
+        /// The sweep spec (YAML).
+        spec: PathBuf,
+        /// Result directory (logs go to DIR/logs).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Number of shards (parts); task i of the array runs shard i.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        shards: u64,
+        /// CPUs (and threads) per array task.
+        #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=4096))]
+        cpus_per_task: u64,
+        /// Time limit per task: HH:MM:SS, D-HH:MM:SS or another Slurm form [default: the
+        /// partition's].
+        #[arg(long, value_name = "HH:MM:SS")]
+        time: Option<String>,
+        /// Slurm partition [default: the cluster's default partition].
+        #[arg(long, value_name = "P")]
+        partition: Option<String>,
+        /// Run at most K tasks at once (`--array=...%K`).
+        #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+        max_running: Option<u64>,
+        /// The cluster's MaxArraySize: with more shards, each task runs several in turn.
+        #[arg(long, value_name = "M", default_value_t = DEFAULT_MAX_ARRAY_SIZE, value_parser = clap::value_parser!(u64).range(1..))]
+        max_array_size: u64,
+        /// Job name [default: mpr-<spec name>].
+        #[arg(long, value_name = "NAME")]
+        job_name: Option<String>,
+        /// Further sbatch options, one #SBATCH line each time given (e.g. "--mem=2G").
+        #[arg(long, value_name = "OPTIONS", allow_hyphen_values = true)]
+        extra: Vec<String>,
+    },
+    /// Check a result directory: complete, missing and corrupt parts, the --array list to
+    /// resubmit. Exit 0 when complete, 1 when not, 2 when DIR is not a result directory.
+    Status {
+        /// Result directory.
+        dir: PathBuf,
+        /// Number of shards, needed only when no part was written yet.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        shards: Option<u64>,
+        /// Shards per array task, for a script packed by `sbatch` (see its header).
+        #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        per_task: u64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -86,7 +133,40 @@ impl IsaChoice {
 }
 
 pub fn main() -> Result<ExitCode> {
-    match Cli::parse().command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print as clap renders them.
+        Err(e) if !e.use_stderr() => {
+            e.print()?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let commands: Vec<String> = Cli::command()
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .filter(|n| n != "help")
+                .collect();
+            let message = format!(
+                "no command given; one of: {} (see mpr-sweep --help)",
+                commands.join(", ")
+            );
+            return Err(Error::Usage(message).into());
+        }
+        // Usage errors: one line, like every other error.
+        Err(e) => {
+            // clap's message is the paragraph before its usage block.
+            let rendered = e.to_string();
+            let message: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                .collect();
+            let message = message.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            return Err(Error::Usage(format!("{message} (see mpr-sweep --help)")).into());
+        }
+    };
+    match cli.command {
         Command::Plan { spec, shards, json } => plan(&spec, shards, json),
         Command::Run {
             spec,
@@ -99,16 +179,37 @@ pub fn main() -> Result<ExitCode> {
             quiet,
         } => {
             let spec = read_spec(&spec)?;
+            let env = process_env;
+            // --shard overrides the array task's shard (and its variables are not read).
+            let slurm_shard = match shard {
+                Some(_) => None,
+                None => cluster::array_shard(&env).map_err(Error::from)?,
+            };
+            let threads = match threads {
+                Some(t) => t as usize,
+                None => cluster::slurm_cpus(&env)
+                    .map_err(Error::from)?
+                    .unwrap_or_else(available_cores),
+            };
+            let slurm_job = cluster::job_label(&env).map_err(Error::from)?;
             let opts = RunOptions {
                 out,
-                shard: shard.unwrap_or(Shard::WHOLE),
-                threads: threads.map_or_else(default_threads, |t| t as usize),
+                shard: shard.or(slurm_shard).unwrap_or(Shard::WHOLE),
+                threads,
                 isa: isa.resolve()?,
                 resume,
                 overwrite,
                 quiet,
             };
-            let report = run(&spec, &opts)?;
+            if !quiet && let (Some(s), Some(job)) = (slurm_shard, &slurm_job) {
+                eprintln!("mpr-sweep: Slurm array task {job}: shard {s}");
+            }
+            if let Err(e) = mpr_sweep::run::stop_on_signals() {
+                eprintln!("mpr-sweep: warning: cannot handle SIGINT/SIGTERM: {e}");
+            }
+            let extra: Vec<(&str, String)> =
+                slurm_job.into_iter().map(|j| ("slurm_job", j)).collect();
+            let report = run_with_metadata(&spec, &opts, &extra)?;
             if !quiet {
                 let n = report.runs.end - report.runs.start;
                 if report.skipped {
@@ -134,30 +235,109 @@ pub fn main() -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sbatch {
+            spec,
+            out,
+            shards,
+            cpus_per_task,
+            time,
+            partition,
+            max_running,
+            max_array_size,
+            job_name,
+            extra,
+        } => {
+            let parsed = read_spec(&spec)?;
+            let absolute = |p: &Path, what: &str| {
+                std::path::absolute(p).map_err(|e| {
+                    Error::Usage(format!(
+                        "{what} {}: cannot make it absolute: {e}",
+                        p.display()
+                    ))
+                })
+            };
+            let spec_path = std::fs::canonicalize(&spec).or_else(|_| absolute(&spec, "SPEC"))?;
+            let exe = std::env::current_exe()
+                .and_then(std::fs::canonicalize)
+                .map_err(|e| Error::Usage(format!("cannot locate the mpr-sweep binary: {e}")))?;
+            let opts = SbatchOptions {
+                exe,
+                spec_path,
+                out: absolute(&out, "--out")?,
+                shards,
+                cpus_per_task,
+                time,
+                partition,
+                max_running,
+                max_array_size,
+                job_name,
+                extra,
+            };
+            let script = cluster::sbatch_script(&parsed, &opts)?;
+            print!("{}", script.text);
+            for note in &script.notes {
+                eprintln!("{note}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status {
+            dir,
+            shards,
+            per_task,
+            json,
+        } => {
+            let status = cluster::dir_status(&dir, shards, per_task)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status.json()).expect("JSON")
+                );
+            } else {
+                print!("{}", status.text());
+            }
+            Ok(if status.is_complete() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
     }
 }
 
+/// Largest spec file read: anything bigger is not a sweep description.
+const MAX_SPEC_BYTES: u64 = 64 << 20;
+
+/// Reads, validates and plans a spec; every error names the file.
 fn read_spec(path: &Path) -> Result<Spec, Error> {
-    let text = std::fs::read(path)
-        .map_err(|e| Error::Usage(format!("{}: cannot read spec: {e}", path.display())))?;
-    let text = String::from_utf8(text)
-        .map_err(|_| Error::Usage(format!("{}: the spec is not UTF-8 text", path.display())))?;
-    spec::parse(&text).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+    use std::io::Read;
+    let named = |msg: String| Error::Usage(format!("{}: {msg}", path.display()));
+    let mut text = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SPEC_BYTES + 1).read_to_end(&mut text))
+        .map_err(|e| named(format!("cannot read spec: {e}")))?;
+    if text.len() as u64 > MAX_SPEC_BYTES {
+        return Err(named(format!(
+            "the spec is larger than {} MiB",
+            MAX_SPEC_BYTES >> 20
+        )));
+    }
+    let text = String::from_utf8(text).map_err(|_| named("the spec is not UTF-8 text".into()))?;
+    let spec = spec::parse(&text).map_err(|e| named(e.to_string()))?;
+    Plan::new(&spec).map_err(|e| named(e.to_string()))?;
+    Ok(spec)
 }
 
-/// Threads for `run`: Slurm's allocation when inside a job, else the available cores.
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Threads assumed by `plan`: Slurm's allocation when inside a job, else the available
+/// cores (`run` refuses garbled Slurm variables; `plan` only estimates, so it ignores them).
 fn default_threads() -> usize {
-    ["SLURM_CPUS_PER_TASK", "SLURM_CPUS_ON_NODE"]
-        .iter()
-        .find_map(|k| {
-            std::env::var(k)
-                .ok()?
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|&n| n > 0)
-        })
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    cluster::slurm_cpus(&process_env)
+        .ok()
+        .flatten()
+        .unwrap_or_else(available_cores)
 }
 
 fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
@@ -167,15 +347,9 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
     let isa = Isa::detect();
     let dts = spec.dt_values();
     let steps = spec.max_steps();
-    // Each dt value gets an equal share of the runs (exact for a product grid).
-    let mean_steps = dts
-        .iter()
-        .map(|&dt| spec.timing(dt).steps as f64)
-        .sum::<f64>()
-        / dts.len() as f64;
-    let run_steps = plan.runs as f64 * mean_steps;
-    let slowdown = if isa == Isa::Avx2Fma { 1.0 } else { 3.0 };
-    let seconds = run_steps * NS_PER_RUN_STEP * slowdown * 1e-9 / threads as f64;
+    let run_steps = cluster::run_steps(&spec, plan.runs);
+    let ns_per_run_step = cluster::ns_per_run_step(&spec, isa);
+    let seconds = run_steps * ns_per_run_step * 1e-9 / threads as f64;
     let summary_cols = 3 + mpr_sweep::output::param_slots(&spec).len() + 2 + 12 + 6;
     // Compressed sizes: measured zstd ratios are about 0.6 (summary) and 0.5 (traces).
     let summary_bytes = plan.runs as f64 * summary_cols as f64 * 8.0 * 0.6;
@@ -287,7 +461,7 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
         "estimated time: ~{} on {threads} threads ({} path, ~{:.1} ns per run-step per core)",
         progress::clock(std::time::Duration::from_secs_f64(seconds.clamp(0.0, 1e12))),
         isa.name(),
-        NS_PER_RUN_STEP * slowdown
+        ns_per_run_step
     );
     if shards > 1 {
         let (a, b) = shard_runs[0];

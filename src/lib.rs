@@ -11,6 +11,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod axis;
+pub mod cluster;
 pub mod integrate;
 pub mod model;
 pub mod noise;
@@ -38,14 +39,23 @@ pub enum Error {
     /// Writing results failed.
     #[error("{0}")]
     Output(#[from] output::OutputError),
+    /// SIGINT or SIGTERM stopped the run before its part was complete; nothing of the
+    /// shard was kept.
+    #[error(
+        "interrupted by {}: shard {shard} stopped, no part written (temporary files removed); rerun with --resume",
+        run::signal_name(*signal)
+    )]
+    Interrupted { signal: i32, shard: plan::Shard },
 }
 
 impl Error {
-    /// 2 for bad input (spec, usage), 1 for failures while running.
+    /// 2 for bad input (spec, usage), 1 for failures while running, 128 + the signal
+    /// number for an interrupted run (130 for SIGINT, 143 for SIGTERM, as a shell reports).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Spec(_) | Error::Plan(_) | Error::Usage(_) => 2,
             Error::Output(_) => 1,
+            Error::Interrupted { signal, .. } => 128 + signal,
         }
     }
 }

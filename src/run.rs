@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -52,6 +53,26 @@ impl RunReport {
 
 /// Runs one shard of a sweep into `opts.out`.
 pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunReport, Error> {
+    run_with_metadata(spec, opts, &[])
+}
+
+/// [`run`], adding `mpr_sweep.<key>` pairs to the parts' metadata (the command line adds
+/// `slurm_job` inside a Slurm job).
+///
+/// After [`stop_on_signals`], SIGINT or SIGTERM stops the run between lane batches: it
+/// returns [`Error::Interrupted`] and the part's temporary files are removed.
+pub fn run_with_metadata(
+    spec: &Spec,
+    opts: &RunOptions,
+    extra_metadata: &[(&str, String)],
+) -> Result<RunReport, Error> {
+    let check_signal = || match interrupted() {
+        Some(signal) => Err(Error::Interrupted {
+            signal,
+            shard: opts.shard,
+        }),
+        None => Ok(()),
+    };
     let plan = Plan::new(spec)?;
     let layout = Layout::new(&opts.out);
     let runs = plan.shard_range(opts.shard);
@@ -75,7 +96,10 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunReport, Error> {
         }
     }
     let start = Instant::now();
-    let metadata = Metadata::new(spec, opts.shard, runs.clone(), opts.isa);
+    let metadata = extra_metadata.iter().fold(
+        Metadata::new(spec, opts.shard, runs.clone(), opts.isa),
+        |m, (k, v)| m.with(k, v.clone()),
+    );
     let mut summary = SummaryWriter::create(&summary_path, spec, &metadata)?;
     let mut traces = match &spec.traces {
         Some(_) => Some(TraceWriter::create(
@@ -96,12 +120,18 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunReport, Error> {
     let mut run_steps = 0.0;
     let mut block_start = runs.start;
     while block_start < runs.end {
+        check_signal()?;
         let block_end = block_start.saturating_add(block_runs).min(runs.end);
         let batches = simulator.batches(block_start..block_end);
         let mut results: Vec<RunResult> = pool.install(|| {
             batches
                 .par_iter()
                 .map_init(Vec::new, |scratch, batch| {
+                    // After a signal the remaining batches are skipped, and the block with
+                    // them: the writers are dropped, which removes their temporary files.
+                    if INTERRUPTED.load(Ordering::Relaxed) != 0 {
+                        return Vec::new();
+                    }
                     let out = simulator.simulate_batch(batch, scratch);
                     progress.advance(out.len() as u64);
                     out
@@ -109,6 +139,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunReport, Error> {
                 .flatten()
                 .collect()
         });
+        check_signal()?;
         // Batches of a dt axis interleave run ids; rows are written in run-id order.
         results.sort_by_key(|r| r.row.address.run_id);
         for result in &results {
@@ -125,6 +156,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunReport, Error> {
         block_start = block_end;
     }
     progress.finish();
+    check_signal()?;
     if let Some(w) = traces {
         w.finish()?;
     }
@@ -218,5 +250,66 @@ fn refuse_other_layouts(dir: &std::path::Path, opts: &RunOptions) -> Result<(), 
         }
         fs::remove_file(&path).map_err(io_err(&path))?;
     }
+    Ok(())
+}
+
+/// The signal that asked the run to stop (0: none). Set by the handler of
+/// [`stop_on_signals`], read between lane batches.
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+
+/// The signal received since [`stop_on_signals`], if any.
+pub fn interrupted() -> Option<i32> {
+    match INTERRUPTED.load(Ordering::Relaxed) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+/// `SIGINT`, `SIGTERM`, or `signal N`.
+pub fn signal_name(signal: i32) -> String {
+    match signal {
+        2 => "SIGINT".into(),
+        15 => "SIGTERM".into(),
+        s => format!("signal {s}"),
+    }
+}
+
+/// Makes SIGINT (Ctrl-C) and SIGTERM (Slurm's time limit, preemption and `scancel`) stop
+/// a run cleanly: the handler only records the signal; [`run`] sees it between lane
+/// batches, drops its writers (which removes their temporary files) and returns
+/// [`Error::Interrupted`]. A second SIGINT terminates at once; a repeated SIGTERM is
+/// ignored (Slurm follows it with SIGKILL after its `KillWait` anyway).
+#[cfg(unix)]
+pub fn stop_on_signals() -> std::io::Result<()> {
+    extern "C" fn on_signal(signal: libc::c_int) {
+        let first = INTERRUPTED.swap(signal, Ordering::SeqCst) == 0;
+        if !first && signal == libc::SIGINT {
+            // SAFETY: signal(2) and raise(3) are async-signal-safe.
+            unsafe {
+                libc::signal(signal, libc::SIG_DFL);
+                libc::raise(signal);
+            }
+        }
+    }
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction is valid (empty mask, no flags); the handler only
+        // touches an atomic and async-signal-safe functions.
+        let rc = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Without Unix signals, runs stop only by being killed.
+#[cfg(not(unix))]
+pub fn stop_on_signals() -> std::io::Result<()> {
     Ok(())
 }

@@ -94,6 +94,12 @@ impl Metadata {
         }
     }
 
+    /// Adds `mpr_sweep.<key>` (e.g. `slurm_job`, only inside a Slurm job).
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Metadata {
+        self.pairs.push((format!("mpr_sweep.{key}"), value.into()));
+        self
+    }
+
     pub fn key_values(&self) -> Vec<KeyValue> {
         self.pairs
             .iter()

@@ -9,7 +9,8 @@ fn main() -> ExitCode {
     match cli::main() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("mpr-sweep: error: {e:#}");
+            // Our error messages already carry their causes: print each once.
+            eprintln!("mpr-sweep: error: {e}");
             let code = e
                 .downcast_ref::<mpr_sweep::Error>()
                 .map_or(1, mpr_sweep::Error::exit_code);

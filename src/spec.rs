@@ -405,6 +405,17 @@ impl std::str::FromStr for Spec {
 
 /// Parses and validates a spec.
 pub fn parse(text: &str) -> Result<Spec, SpecError> {
+    // The YAML reader stops at a NUL byte; refuse it rather than ignore what follows.
+    if let Some(i) = text.find('\0') {
+        let before = &text[..i];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        return Err(SpecError::new(
+            "",
+            Some(Mark { line, col }),
+            "a NUL byte is not allowed in a spec",
+        ));
+    }
     // A UTF-8 byte order mark (as some Windows editors write) is not part of the document.
     let root = yaml::parse(text.strip_prefix('\u{feff}').unwrap_or(text))?;
     let mut b = SpecBuilder::new(text);
@@ -531,6 +542,9 @@ impl SpecBuilder {
                             format!("uniform [lo, hi] needs lo <= hi, got [{a}, {b}]"),
                         ));
                     }
+                    if !(b - a).is_finite() {
+                        return Err(at(args, &form_path, "the range hi - lo overflows f64"));
+                    }
                     InitDist::Uniform { lo: a, hi: b }
                 } else {
                     if b < 0.0 {
@@ -539,6 +553,10 @@ impl SpecBuilder {
                             &form_path,
                             format!("normal [mean, std] needs std >= 0, got {b}"),
                         ));
+                    }
+                    // Box-Muller normals stay below 8.6 in magnitude (uniforms >= 2^-53).
+                    if !(a.abs() + 9.0 * b).is_finite() {
+                        return Err(at(args, &form_path, "mean + 9 std overflows f64"));
                     }
                     InitDist::Normal { mean: a, std: b }
                 };
@@ -733,12 +751,35 @@ impl SpecBuilder {
     }
 
     fn finish(mut self) -> Result<Spec, SpecError> {
-        let steps = self.spec.duration_ms / self.spec.dt_ms_or_default();
+        // Named at duration_ms when the spec gives it, else at dt_ms.
+        let (step_path, step_mark) = match self.duration_mark {
+            Some(m) => ("simulation.duration_ms", Some(m)),
+            None => (
+                "simulation.dt_ms",
+                self.spec.param(Slot::DtMs).and_then(|p| p.mark),
+            ),
+        };
+        let dt_min = self.spec.dt_ms_or_default();
+        let steps = self.spec.duration_ms / dt_min;
         if steps > MAX_STEPS as f64 {
             return Err(SpecError::new(
-                "simulation.duration_ms",
-                self.duration_mark,
+                step_path,
+                step_mark,
                 format!("duration_ms / dt_ms = {steps:.3e} steps; at most 2^53 are supported"),
+            ));
+        }
+        let dt_max = self
+            .spec
+            .param(Slot::DtMs)
+            .map_or(0.01, |p| p.axis.range().1);
+        if steps_to(self.spec.duration_ms, dt_max) == 0 {
+            return Err(SpecError::new(
+                step_path,
+                step_mark,
+                format!(
+                    "duration_ms ({}) is shorter than one step (dt_ms {dt_max})",
+                    self.spec.duration_ms
+                ),
             ));
         }
         let defaults = [

@@ -186,13 +186,17 @@ impl Default for Batch {
     }
 }
 
+/// Magnitude of r (kHz) or v at which a run counts as diverged: non-finite states and
+/// states so large that converting r to Hz or one more step would overflow.
+pub const DIVERGED: f64 = 1e300;
+
 /// What a batch produces besides traces.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchResult {
     pub r: Moments,
     pub v: Moments,
-    /// Post-step states that were finite; a run diverged iff this is below `steps`, and
-    /// its first non-finite state is at step `finite_steps + 1` (non-finite is absorbing).
+    /// Post-step states before the first one beyond [`DIVERGED`] (or non-finite): a run
+    /// diverged iff this is below `steps`, at step `finite_steps + 1`.
     pub finite_steps: [u64; LANES],
     pub r_final: Lanes,
     pub v_final: Lanes,
@@ -292,6 +296,7 @@ fn kernel<S: Scheme>(schedule: &Schedule, batch: &Batch, trace: &mut Vec<f64>) -
     let mut ou_state = [[0.0; LANES]; 2];
     let noise_scale = [&c.noise_r, &c.noise_v];
     let mut finite = [0u64; LANES];
+    let mut alive = [true; LANES];
     let mut mr = Moments::starting_at(&r);
     let mut mv = Moments::starting_at(&v);
     if trace_stride > 0 {
@@ -320,8 +325,10 @@ fn kernel<S: Scheme>(schedule: &Schedule, batch: &Batch, trace: &mut Vec<f64>) -
             }
         }
         for l in 0..LANES {
-            // x * 0 is 0 for finite x and NaN for inf/NaN.
-            finite[l] += ((r[l] * 0.0 == 0.0) & (v[l] * 0.0 == 0.0)) as u64;
+            // A lane stays alive while both variables are below DIVERGED in magnitude (NaN
+            // compares false); the count of alive steps locates the first divergence.
+            alive[l] &= (r[l].abs() < DIVERGED) & (v[l].abs() < DIVERGED);
+            finite[l] += alive[l] as u64;
         }
         if k >= first_stat_step {
             if k == first_stat_step {
@@ -339,7 +346,7 @@ fn kernel<S: Scheme>(schedule: &Schedule, batch: &Batch, trace: &mut Vec<f64>) -
             }
         }
         // Stop early once every lane has diverged: nothing left to compute.
-        if k % 1024 == 0 && finite.iter().all(|&f| f < k) {
+        if k % 1024 == 0 && !alive.contains(&true) {
             break;
         }
     }

@@ -63,6 +63,9 @@ enum Command {
         /// No progress output.
         #[arg(long)]
         quiet: bool,
+        /// Run even if the traces exceed the size limit (1e9 rows, about 16 GB).
+        #[arg(long)]
+        force: bool,
     },
     /// Print a Slurm sbatch script that runs the sweep as a job array, one shard per task.
     Sbatch {
@@ -177,8 +180,12 @@ pub fn main() -> Result<ExitCode> {
             resume,
             overwrite,
             quiet,
+            force,
         } => {
             let spec = read_spec(&spec)?;
+            Plan::new(&spec)
+                .and_then(|p| p.check_trace_size(force))
+                .map_err(Error::from)?;
             let env = process_env;
             // --shard overrides the array task's shard (and its variables are not read).
             let slurm_shard = match shard {
@@ -353,21 +360,9 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
     let summary_cols = 3 + mpr_sweep::output::param_slots(&spec).len() + 2 + 12 + 6;
     // Compressed sizes: measured zstd ratios are about 0.6 (summary) and 0.5 (traces).
     let summary_bytes = plan.runs as f64 * summary_cols as f64 * 8.0 * 0.6;
-    let (trace_rows, trace_bytes) = match &spec.traces {
-        Some(t) => {
-            let stride = spec.timing(dts[0]).trace_stride;
-            let steps = spec.timing(dts[0]).steps;
-            let traced = match &t.runs {
-                spec::TraceRuns::None => 0,
-                spec::TraceRuns::All => plan.runs,
-                spec::TraceRuns::Every(k) => plan.runs.div_ceil(*k),
-                spec::TraceRuns::Ids(ids) => ids.iter().filter(|&&i| i < plan.runs).count() as u64,
-            };
-            let rows = traced as f64 * (1 + steps / stride) as f64;
-            (rows, rows * 32.0 * 0.5)
-        }
-        None => (0.0, 0.0),
-    };
+    let trace_rows = plan.trace_rows();
+    let trace_bytes = trace_rows * mpr_sweep::plan::TRACE_BYTES_PER_ROW;
+    let trace_limit = plan.check_trace_size(false).err();
     let axes: Vec<_> = plan
         .dims
         .iter()
@@ -410,6 +405,7 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
             "summary_bytes_estimate": summary_bytes.round(),
             "trace_rows": trace_rows,
             "trace_bytes_estimate": trace_bytes.round(),
+            "trace_limit_exceeded": trace_limit.is_some(),
             "isa": isa.name(),
             "threads": threads,
             "seconds_estimate": seconds,
@@ -457,6 +453,9 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
         human_bytes(summary_bytes),
         human_bytes(trace_bytes)
     );
+    if let Some(e) = &trace_limit {
+        println!("warning: `run` will refuse this sweep without --force: {e}");
+    }
     println!(
         "estimated time: ~{} on {threads} threads ({} path, ~{:.1} ns per run-step per core)",
         progress::clock(std::time::Duration::from_secs_f64(seconds.clamp(0.0, 1e12))),

@@ -1060,26 +1060,11 @@ impl DirStatus {
     /// Files to delete before resubmitting: `run --resume` skips a shard whose summary part
     /// exists, so a corrupt part, and the summary of a shard whose traces are missing or
     /// corrupt, must go first.
+    /// Files to delete before resubmitting: parts of another shard count, which readers
+    /// would count twice. (Corrupt parts need no deleting: `run --resume` checks a part
+    /// before skipping it and rewrites one that does not read back.)
     pub fn to_remove(&self) -> Vec<PathBuf> {
-        let layout = Layout::new(&self.dir);
-        let mut out = Vec::new();
-        for p in &self.parts {
-            if p.is_complete() {
-                continue;
-            }
-            let shard = Shard {
-                index: p.index,
-                count: self.shards.unwrap_or(1),
-            };
-            if p.summary != PartState::Missing {
-                out.push(layout.summary_part(shard));
-            }
-            if matches!(p.traces, Some(PartState::Corrupt(_))) {
-                out.push(layout.traces_part(shard));
-            }
-        }
-        out.extend(self.unexpected.iter().cloned());
-        out
+        self.unexpected.clone()
     }
 
     fn relative<'a>(&self, p: &'a Path) -> std::borrow::Cow<'a, str> {
@@ -1221,7 +1206,7 @@ impl DirStatus {
                     .collect();
                 let _ = writeln!(
                     w,
-                    "remove these first (--resume skips a shard whose summary part exists):\n  rm -f {}",
+                    "remove these first (parts of another shard count):\n  rm -f {}",
                     files.join(" ")
                 );
             }

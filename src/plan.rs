@@ -7,10 +7,17 @@
 
 use std::fmt;
 
-use crate::spec::{Slot, Spec};
+use crate::spec::{Slot, Spec, TraceRuns};
 
 /// The largest sweep that is planned: run ids and counts stay exact in u64 and i64.
 pub const MAX_RUNS: u64 = 1 << 63;
+
+/// Trace rows a sweep may write without `run --force`: 1e9 rows are about 16 GB of
+/// Parquet, more than anyone loads into a dataframe by mistake.
+pub const MAX_TRACE_ROWS: f64 = 1e9;
+
+/// Bytes per trace row on disk (four 8-byte columns, zstd about 2:1).
+pub const TRACE_BYTES_PER_ROW: f64 = 16.0;
 
 /// One dimension of the grid: a swept parameter, or a zip group advancing together.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +38,11 @@ pub enum PlanError {
     TooLarge { points: String, replicates: u32 },
     #[error("--shard must be I/N with 0 <= I < N, got {0}")]
     BadShard(String),
+    #[error(
+        "output.traces: the traces would have {rows:.3e} rows (~{:.0} GB), more than the limit of 1e9 rows; trace fewer runs or use a larger every_ms, or pass --force",
+        bytes / 1e9
+    )]
+    TracesTooLarge { rows: f64, bytes: f64 },
 }
 
 /// The grid of a validated spec.
@@ -138,6 +150,45 @@ impl<'a> Plan<'a> {
             }
         }
         Values(v)
+    }
+
+    /// Number of runs that record traces.
+    pub fn traced_runs(&self) -> u64 {
+        match self.spec.traces.as_ref().map(|t| &t.runs) {
+            None | Some(TraceRuns::None) => 0,
+            Some(TraceRuns::All) => self.runs,
+            Some(TraceRuns::Every(k)) => self.runs.div_ceil(*k),
+            Some(TraceRuns::Ids(ids)) => ids.iter().filter(|&&i| i < self.runs).count() as u64,
+        }
+    }
+
+    /// Trace rows the sweep writes (an estimate when dt is an axis: its values share the
+    /// runs equally, as in a product grid).
+    pub fn trace_rows(&self) -> f64 {
+        let dts = self.spec.dt_values();
+        let rows_per_run = dts
+            .iter()
+            .map(|&dt| {
+                let t = self.spec.timing(dt);
+                t.steps
+                    .checked_div(t.trace_stride)
+                    .map_or(0.0, |r| 1.0 + r as f64)
+            })
+            .sum::<f64>()
+            / dts.len() as f64;
+        self.traced_runs() as f64 * rows_per_run
+    }
+
+    /// Refuses a sweep whose traces exceed [`MAX_TRACE_ROWS`] unless `force`.
+    pub fn check_trace_size(&self, force: bool) -> Result<(), PlanError> {
+        let rows = self.trace_rows();
+        if rows > MAX_TRACE_ROWS && !force {
+            return Err(PlanError::TracesTooLarge {
+                rows,
+                bytes: rows * TRACE_BYTES_PER_ROW,
+            });
+        }
+        Ok(())
     }
 
     /// Run ids `[start, end)` of shard `i` of `n`: `[floor(i*N/n), floor((i+1)*N/n))`.

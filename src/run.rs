@@ -79,7 +79,7 @@ pub fn run_with_metadata(
     prepare_dir(spec, &layout, opts)?;
     let summary_path = layout.summary_part(opts.shard);
     if summary_path.exists() {
-        if opts.resume {
+        if opts.resume && part_is_complete(spec, &layout, opts.shard, &runs) {
             return Ok(RunReport {
                 runs,
                 run_steps: 0.0,
@@ -88,7 +88,8 @@ pub fn run_with_metadata(
                 diverged: 0,
             });
         }
-        if !opts.overwrite {
+        // With --resume an incomplete or foreign part is rewritten.
+        if !opts.resume && !opts.overwrite {
             return Err(Error::Usage(format!(
                 "{} exists; use --resume to skip complete parts or --overwrite to replace them",
                 summary_path.display()
@@ -168,6 +169,23 @@ pub fn run_with_metadata(
         skipped: false,
         diverged,
     })
+}
+
+/// Whether this shard's parts are complete and belong to this spec (a part left corrupt,
+/// e.g. by a failing disk, is rewritten by `--resume` instead of skipped).
+fn part_is_complete(
+    spec: &Spec,
+    layout: &Layout,
+    shard: Shard,
+    runs: &std::ops::Range<u64>,
+) -> bool {
+    let sha = spec_sha256(&spec.text);
+    let summary = crate::cluster::check_part(&layout.summary_part(shard), &sha, shard, runs, true);
+    let traces = match spec.traces {
+        Some(_) => crate::cluster::check_part(&layout.traces_part(shard), &sha, shard, runs, false),
+        None => Ok(()),
+    };
+    summary.is_ok() && traces.is_ok()
 }
 
 /// Runs per block: about [`BLOCK_RUN_STEPS`] run-steps, at least 8 batches per thread.

@@ -23,6 +23,22 @@ pub(crate) fn temporary_name(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
+/// Whether a process with this id exists (signal 0 probes without sending anything).
+#[cfg(unix)]
+fn process_is_running(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only checks for the process; it has no other effect.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_is_running(_pid: u32) -> bool {
+    true
+}
+
 /// Makes a rename in `path`'s directory durable.
 pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
     match path.parent() {
@@ -41,12 +57,41 @@ pub struct PartFile {
 
 impl PartFile {
     /// Starts a part. `row_group_rows` bounds each row group (and the writer's memory).
+    /// Removes temporary files of this part left by processes that no longer run (a run
+    /// killed with SIGKILL cannot clean up after itself).
+    fn remove_stale_temporaries(path: &Path) {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return;
+        };
+        let prefix = format!(".{}.tmp-", name.to_string_lossy());
+        let Ok(entries) = fs::read_dir(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        }) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name();
+            let pid = file
+                .to_string_lossy()
+                .strip_prefix(&prefix)
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(pid) = pid
+                && !process_is_running(pid)
+            {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
     pub fn create(
         path: &Path,
         schema: Arc<Schema>,
         metadata: Vec<KeyValue>,
         row_group_rows: usize,
     ) -> Result<PartFile, OutputError> {
+        Self::remove_stale_temporaries(path);
         let tmp = temporary_name(path);
         let file = File::create(&tmp).map_err(io_err(path))?;
         let props = WriterProperties::builder()

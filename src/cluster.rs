@@ -309,7 +309,7 @@ pub fn run_steps(spec: &Spec, runs: u64) -> f64 {
 }
 
 /// Estimated cost of one run-step on one core of the release build, in ns, for `plan`
-/// and `sbatch`. Measured on the 2-core Zen 3 development machine (4,096 runs x 10,000
+/// and `sbatch`. Measured on the 2-core Zen 4 development machine (4,096 runs x 10,000
 /// steps, one thread): 5.4 ns deterministic, 9.1 ns with white noise on v, 12.9 ns with
 /// white noise on v and OU noise on r (portable path: 9.2, 15.9, 22). A debug build is
 /// several times slower.

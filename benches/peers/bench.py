@@ -1,0 +1,392 @@
+"""W1 against its peers: mpr-sweep (release binary), brainmass (JAX) and numba.
+
+Run through benches/peers/run.sh, which makes the virtual environment and builds the
+binary. This script, in one session:
+  1. checks that benches/w1.yaml is W1 and that the installed brainmass reproduces the
+     brainmass 0.1.1 reference cases in tests/data/cases.json;
+  2. times W1 and W1 + white noise on v with each tool at 1 and 2 threads, best of
+     --repeats (peers: JIT compile excluded and reported separately; mpr-sweep: end to
+     end, process start to Parquet closed);
+  3. checks that the deterministic results agree (asserts) and compares the noisy ones
+     statistically (reported, not asserted: the noise definitions differ);
+  4. prints a markdown table, and writes it with all numbers to --work.
+
+Threads: "1" rows run pinned to one core (`taskset -c 0`) for every tool, so that no
+tool uses the second core behind our back (XLA has no thread-count switch of its own
+that covers everything); "2" rows run unpinned: mpr-sweep --threads 2, numba with
+2 threads, brainmass with XLA's defaults (all cores).
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+import w1
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+REFERENCE_VERSIONS = {"brainmass": "0.1.1", "brainstate": "0.5.4", "brainunit": "0.5.2",
+                      "jax": "0.10.2"}
+SETTLED_REL = 1e-6      # a run is settled when its last step changed r and v by <= this
+TOL = {"brainmass": 1e-9, "numba": 1e-6}
+
+
+def sh(cmd):
+    return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+
+
+def machine():
+    model = ""
+    for line in sh("lscpu").splitlines():
+        if line.startswith("Model name:"):
+            model = line.split(":", 1)[1].strip()
+    flags = sh("grep -m1 '^flags' /proc/cpuinfo")
+    simd = [f for f in ("avx2", "fma", "avx512f") if f" {f}" in flags]
+    return {"cpu": model, "cores": os.cpu_count(), "simd": simd,
+            "kernel": platform.release(), "python": platform.python_version()}
+
+
+def versions(binary):
+    v = {}
+    for pkg in ("brainmass", "brainstate", "brainunit", "braintools", "jax", "jaxlib", "numba",
+                "llvmlite", "numpy", "pyarrow"):
+        try:
+            v[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            v[pkg] = None
+    v["mpr-sweep"] = sh(f"{binary} --version").replace("mpr-sweep ", "")
+    v["rustc"] = sh("rustc --version")
+    return v
+
+
+def loadavg():
+    return os.getloadavg()[0]
+
+
+def cpu_idle(seconds):
+    """Percentage of all CPUs idle over `seconds` (from /proc/stat)."""
+    def read():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        return sum(v), v[3] + v[4]
+    t0, i0 = read()
+    time.sleep(seconds)
+    t1, i1 = read()
+    return 100.0 * (i1 - i0) / max(t1 - t0, 1)
+
+
+def wait_quiet(max_wait, idle_pct=90.0, sample=2.0):
+    """On a shared machine: wait (at most max_wait s) until the CPUs are idle; return
+    the idle percentage last measured (None when not waiting)."""
+    if max_wait <= 0:
+        return None
+    deadline = time.monotonic() + max_wait
+    while True:
+        idle = cpu_idle(sample)
+        if idle >= idle_pct or time.monotonic() >= deadline:
+            return idle
+
+
+# --------------------------------------------------------------------------- tools
+
+def run_mpr(binary, spec, out, threads, repeats, pin):
+    """Best-of-`repeats` end-to-end time; returns times and the summary (run_id order)."""
+    cmd = ([] if not pin else ["taskset", "-c", "0"]) + [
+        str(binary), "run", str(spec), "--out", str(out), "--overwrite", "--quiet",
+        "--threads", str(threads)]
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        times.append(time.perf_counter() - t0)
+    parts = sorted((out / "summary").glob("part-*.parquet"))
+    table = pq.read_table(parts)
+    meta = pq.read_schema(parts[0]).metadata or {}
+    s = table.to_pandas().sort_values("run_id").reset_index(drop=True)
+    assert (s["run_id"].to_numpy() == np.arange(w1.N_RUNS)).all()
+    res = {
+        "r_final": s["r_hz_final"].to_numpy(float, na_value=np.nan),
+        "v_final": s["v_final"].to_numpy(float, na_value=np.nan),
+        "r_mean": s["r_hz_mean"].to_numpy(float, na_value=np.nan),
+        "v_mean": s["v_mean"].to_numpy(float, na_value=np.nan),
+    }
+    info = {"tool": "mpr-sweep", "threads": threads, "times_s": times, "compile_s": None,
+            "isa": meta.get(b"mpr_sweep.isa", b"?").decode()}
+    return res, info, s
+
+
+def run_peer(py, script, threads, sigma, repeats, out, pin, extra=()):
+    env = dict(os.environ)
+    env["NUMBA_NUM_THREADS"] = str(threads)
+    cmd = ([] if not pin else ["taskset", "-c", "0"]) + [
+        str(py), str(HERE / script), "--threads", str(threads), "--sigma", str(sigma),
+        "--repeats", str(repeats), "--out", str(out), *extra]
+    p = subprocess.run(cmd, env=env, cwd=HERE, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout + p.stderr)
+        raise SystemExit(f"{script} failed (exit {p.returncode})")
+    d = np.load(out)
+    info = json.loads(str(d["info"]))
+    res = {k: d[k] for k in ("r_final", "v_final", "r_prev", "v_prev", "r_mean", "v_mean")}
+    return res, info
+
+
+# --------------------------------------------------------------------------- checks
+
+def rel(a, b):
+    return np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-300)
+
+
+def check_w1_spec(binary, summary):
+    plan = json.loads(sh(f"{binary} plan {REPO / 'benches/w1.yaml'} --json"))
+    assert plan["runs"] == w1.N_RUNS and plan["steps_per_run"] == w1.N_STEPS, plan
+    assert plan["method"] == "exp_euler" and plan["dt_ms"] == w1.DT_MS, plan
+    eta, J, delta = w1.grid()
+    for col, want in (("eta", eta), ("J", J), ("delta", delta)):
+        got = summary[col].to_numpy(float)
+        assert np.max(np.abs(got - want)) <= 1e-15 * 30, col
+    for col, want in (("tau_ms", w1.TAU_MS), ("init_r_hz", w1.R0_HZ), ("init_v", w1.V0),
+                      ("dt_ms", w1.DT_MS), ("input_r_hz", 0.0), ("input_v", 0.0)):
+        assert (summary[col].to_numpy(float) == want).all(), col
+    return "benches/w1.yaml is W1: 64 x 64 x 4 runs, 10,000 steps of 0.01 ms, exp_euler, " \
+           "tau 1 ms, r0 100 Hz, v0 -2, no input; its eta/J/delta equal numpy's linspace"
+
+
+def agreement(mpr, peers):
+    """Deterministic W1: max relative differences of each peer from mpr-sweep."""
+    finite = np.ones(w1.N_RUNS, bool)
+    for res in [mpr, *peers.values()]:
+        for k in ("r_final", "v_final", "r_mean"):
+            finite &= np.isfinite(res[k])
+    settled = finite.copy()
+    for res in peers.values():
+        settled &= (rel(res["r_final"], res["r_prev"]) <= SETTLED_REL)
+        settled &= (rel(res["v_final"], res["v_prev"]) <= SETTLED_REL)
+    out = {"runs": w1.N_RUNS, "finite": int(finite.sum()), "settled": int(settled.sum()),
+           "excluded": int(w1.N_RUNS - settled.sum()), "peers": {}}
+    for name, res in peers.items():
+        d = {}
+        for k in ("r_final", "v_final", "r_mean", "v_mean"):
+            x = rel(mpr[k], res[k])
+            d[k] = {"settled_max": float(np.max(x[settled])),
+                    "all_finite_max": float(np.max(x[finite]))}
+        d["max_final_settled"] = max(d["r_final"]["settled_max"], d["v_final"]["settled_max"])
+        d["max_final_all_finite"] = max(d["r_final"]["all_finite_max"],
+                                        d["v_final"]["all_finite_max"])
+        d["tol"] = TOL[name]
+        d["ok"] = d["max_final_settled"] < TOL[name]
+        out["peers"][name] = d
+    agree = finite.copy()
+    for res in peers.values():
+        agree &= (rel(mpr["r_final"], res["r_final"]) <= 1e-6)
+        agree &= (rel(mpr["v_final"], res["v_final"]) <= 1e-6)
+    out["all_three_within_1e-6"] = int(agree.sum())
+    return out
+
+
+def noise_stats(results):
+    """Statistics of noisy W1 over all runs, per tool (no per-run comparison)."""
+    out = {}
+    for name, res in results.items():
+        ok = np.isfinite(res["r_mean"]) & np.isfinite(res["v_mean"])
+        out[name] = {
+            "finite": int(ok.sum()),
+            "grand_mean_r_hz": float(np.mean(res["r_mean"][ok])),
+            "grand_mean_v": float(np.mean(res["v_mean"][ok])),
+            "median_r_final_hz": float(np.median(res["r_final"][ok])),
+            "frac_r_final_above_300hz": float(np.mean(res["r_final"][ok] > 300.0)),
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=str(REPO / "target/release/mpr-sweep"))
+    ap.add_argument("--work", default=str(REPO / "target/peers"))
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--no-noise", action="store_true", help="skip the noisy workload")
+    ap.add_argument("--quiet-wait", type=float, default=30.0,
+                    help="before each tool's timing wait up to this many seconds for the "
+                         "CPUs to be >= 90%% idle (shared machines); 0: do not wait")
+    a = ap.parse_args()
+
+    binary = Path(a.bin).resolve()
+    work = Path(a.work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    py = sys.executable
+    threads_list = [int(t) for t in a.threads.split(",")]
+    have_taskset = shutil.which("taskset") is not None
+
+    mach, vers = machine(), versions(binary)
+    load_start = os.getloadavg()
+    print(f"machine: {mach['cpu']}, {mach['cores']} cores ({', '.join(mach['simd'])}); "
+          f"load average {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}",
+          flush=True)
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()), flush=True)
+    off = {k: vers.get(k) for k, v in REFERENCE_VERSIONS.items() if vers.get(k) != v}
+    if off:
+        print(f"NOTE: not the reference versions {REFERENCE_VERSIONS}: {off}", flush=True)
+
+    workloads = [("W1", 0.0, REPO / "benches/w1.yaml")]
+    if not a.no_noise:
+        workloads.append(("W1 + noise", w1.NOISE_SIGMA, HERE / "w1-noise.yaml"))
+
+    rows, det, noisy, ref_check, w1_note = [], {}, {}, None, None
+    for wname, sigma, spec in workloads:
+        for k in threads_list:
+            pin = k == 1 and have_taskset
+            tag = f"{'n' if sigma else 'd'}{k}"
+            idle = {}
+            print(f"[{wname}, {k} thread(s)] mpr-sweep ...", flush=True)
+            l0 = loadavg()
+            idle["mpr-sweep"] = wait_quiet(a.quiet_wait)
+            mres, minfo, msum = run_mpr(binary, spec, work / f"mpr-{tag}", k, a.repeats, pin)
+            if sigma == 0.0 and w1_note is None:
+                w1_note = check_w1_spec(binary, msum)
+            print(f"[{wname}, {k} thread(s)] brainmass ...", flush=True)
+            extra = ()
+            if ref_check is None:
+                extra = ("--check-reference", str(REPO / "tests/data/cases.json"))
+            idle["brainmass"] = wait_quiet(a.quiet_wait)
+            bres, binfo = run_peer(py, "peer_brainmass.py", k, sigma, a.repeats,
+                                   work / f"brainmass-{tag}.npz", pin, extra)
+            if binfo.get("reference_check"):
+                ref_check = binfo["reference_check"]
+            print(f"[{wname}, {k} thread(s)] numba ...", flush=True)
+            idle["numba"] = wait_quiet(a.quiet_wait)
+            nres, ninfo = run_peer(py, "peer_numba.py", k, sigma, a.repeats,
+                                   work / f"numba-{tag}.npz", pin)
+            load = (l0 + loadavg()) / 2
+            best_m = min(minfo["times_s"])
+            for info in (minfo, binfo, ninfo):
+                best = min(info["times_s"])
+                rows.append({
+                    "workload": wname, "tool": info["tool"], "threads": k,
+                    "pinned": pin, "best_s": best, "times_s": info["times_s"],
+                    "ns_per_run_step_core": best * k / (w1.N_RUNS * w1.N_STEPS) * 1e9,
+                    "ratio_vs_mpr": best / best_m,
+                    "compile_s": info.get("compile_s"), "load": load,
+                    "idle_before_pct": idle[info["tool"]],
+                    "detail": {x: info[x] for x in info if x not in ("times_s",)},
+                })
+            (det if sigma == 0.0 else noisy)[k] = {"mpr-sweep": mres, "brainmass": bres,
+                                                   "numba": nres}
+    load_end = os.getloadavg()
+
+    # ---- agreement (deterministic, the 1-thread results; the others are checked
+    # against them too)
+    k0 = threads_list[0]
+    agr = agreement(det[k0]["mpr-sweep"], {"brainmass": det[k0]["brainmass"],
+                                           "numba": det[k0]["numba"]})
+    cross = {}
+    for k in threads_list[1:]:
+        for tool in ("mpr-sweep", "brainmass", "numba"):
+            x = 0.0
+            for key in ("r_final", "v_final", "r_mean"):
+                a0, a1 = det[k0][tool][key], det[k][tool][key]
+                both = np.isfinite(a0) & np.isfinite(a1)
+                x = max(x, float(np.max(rel(a0[both], a1[both]), initial=0.0)))
+            cross[f"{tool} {k0} vs {k} threads"] = x
+    nstats = {k: noise_stats(v) for k, v in noisy.items()}
+
+    # ---- report
+    lines = []
+    lines.append(f"Machine: {mach['cpu']}, {mach['cores']} cores "
+                 f"({', '.join(mach['simd'])}), Linux {mach['kernel']}, Python {mach['python']}; "
+                 f"mpr-sweep kernel path: {rows[0]['detail'].get('isa', '?')}.")
+    lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items() if k != "rustc")
+                 + f"; {vers['rustc']}.")
+    lines.append(f"Load average at start {load_start[0]:.2f}, at end {load_end[0]:.2f} "
+                 "(1-minute). \"CPU idle before\": both cores' idle share over 2 s just before "
+                 "that tool's timing (the script waits up to --quiet-wait s for >= 90 %); "
+                 "on a shared machine read small differences as noise.")
+    lines.append("")
+    lines.append(f"W1: 16,384 runs x 10,000 steps (dt 0.01 ms, 100 ms), exp_euler, f64. "
+                 f"Best of {a.repeats}. ns/run-step/core = time x threads / (16,384 x 10,000). "
+                 "Peers: compiled function only, one-off JIT compile shown apart; "
+                 "mpr-sweep: whole process, start to Parquet closed. "
+                 "1-thread rows pinned to one core (taskset).")
+    lines.append("")
+    lines.append("| workload | tool | threads | time (s) | ns / run-step / core | vs mpr-sweep "
+                 "| JIT compile (s) | CPU idle before |")
+    lines.append("|---|---|--:|--:|--:|--:|--:|--:|")
+    for r in rows:
+        comp = "—" if r["compile_s"] is None else f"{r['compile_s']:.2f}"
+        idle = "—" if r["idle_before_pct"] is None else f"{r['idle_before_pct']:.0f} %"
+        lines.append(f"| {r['workload']} | {r['tool']} | {r['threads']} | {r['best_s']:.3f} "
+                     f"| {r['ns_per_run_step_core']:.2f} | {r['ratio_vs_mpr']:.2f} | {comp} "
+                     f"| {idle} |")
+    lines.append("")
+    lines.append(f"Check: {w1_note}.")
+    if ref_check:
+        lines.append(f"Check: the installed brainmass reproduces the brainmass 0.1.1 reference "
+                     f"cases {', '.join(ref_check['cases'])} (tests/data/cases.json, final "
+                     f"state after 5,000 steps) to {ref_check['max_rel_diff_final']:.1e} relative.")
+    lines.append("")
+    lines.append(f"Agreement, deterministic W1, final r_hz and v of every run vs mpr-sweep "
+                 f"({k0}-thread results): {agr['finite']} of {agr['runs']} runs finite in all "
+                 f"three tools; compared: the {agr['settled']} runs that are settled in both "
+                 f"peers (the last step changed r and v by <= {SETTLED_REL:g} relative); "
+                 f"excluded: {agr['excluded']} runs still ringing or oscillating at 100 ms "
+                 f"(weakly damped high-rate foci and limit cycles), where rounding differences "
+                 f"are amplified. All three agree within 1e-6 on "
+                 f"{agr['all_three_within_1e-6']} runs.")
+    lines.append("")
+    lines.append("| peer | max rel. diff, settled runs | tolerance | "
+                 "max rel. diff, all finite runs | r_hz_mean, settled | pass |")
+    lines.append("|---|--:|--:|--:|--:|---|")
+    for name, d in agr["peers"].items():
+        lines.append(f"| {name} | {d['max_final_settled']:.2e} | {d['tol']:g} | "
+                     f"{d['max_final_all_finite']:.2e} | {d['r_mean']['settled_max']:.2e} | "
+                     f"{'yes' if d['ok'] else 'NO'} |")
+    if cross:
+        lines.append("")
+        lines.append("Same tool, other thread count (max rel. diff of final r, v, mean r, all "
+                     "finite runs): " + "; ".join(f"{k}: {v:.1e}" for k, v in cross.items()))
+    if nstats:
+        lines.append("")
+        lines.append("W1 + noise, statistics over the 16,384 runs (not asserted: mpr-sweep and "
+                     "numba add sigma sqrt(dt) xi to v after the step; brainmass adds N(0, 5) "
+                     "to v_inp, which the exp-Euler step scales by dt phi1(2 v dt): the same "
+                     "variance to within a few per cent; runs differ one by one):")
+        lines.append("")
+        lines.append("| threads | tool | mean of r_hz_mean | mean of v_mean | median final r (Hz) "
+                     "| final r > 300 Hz |")
+        lines.append("|--:|---|--:|--:|--:|--:|")
+        for k, st in nstats.items():
+            for name, d in st.items():
+                lines.append(f"| {k} | {name} | {d['grand_mean_r_hz']:.2f} | "
+                             f"{d['grand_mean_v']:.4f} | {d['median_r_final_hz']:.2f} | "
+                             f"{100 * d['frac_r_final_above_300hz']:.1f} % |")
+    report = "\n".join(lines)
+    print()
+    print(report, flush=True)
+    (work / "report.md").write_text(report + "\n")
+    (work / "results.json").write_text(json.dumps(
+        {"machine": mach, "versions": vers, "load": [load_start, load_end], "rows": rows,
+         "agreement": agr, "cross_threads": cross, "noise": nstats,
+         "reference_check": ref_check}, indent=1, default=float) + "\n")
+    print(f"\n(written to {work / 'report.md'} and {work / 'results.json'})")
+
+    bad = [n for n, d in agr["peers"].items() if not d["ok"]]
+    if bad:
+        raise SystemExit(f"FAIL: {', '.join(bad)} disagree with mpr-sweep beyond tolerance")
+    if ref_check and ref_check["max_rel_diff_final"] > 1e-12:
+        raise SystemExit("FAIL: the installed brainmass does not reproduce the reference cases")
+
+
+if __name__ == "__main__":
+    main()

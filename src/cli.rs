@@ -100,6 +100,9 @@ enum Command {
         #[arg(long, value_name = "OPTIONS", allow_hyphen_values = true)]
         extra: Vec<String>,
     },
+    /// Draw a heatmap PNG of a summary column over two parameters, or r_hz(t) and v(t) of
+    /// traced runs (--traces).
+    Plot(mpr_sweep::plot::PlotCli),
     /// Check a result directory: complete, missing and corrupt parts, the --array list to
     /// resubmit. Exit 0 when complete, 1 when not, 2 when DIR is not a result directory.
     Status {
@@ -285,6 +288,10 @@ pub fn main() -> Result<ExitCode> {
             for note in &script.notes {
                 eprintln!("{note}");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plot(args) => {
+            mpr_sweep::plot::run_cli(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status {

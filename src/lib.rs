@@ -17,6 +17,7 @@ pub mod model;
 pub mod noise;
 pub mod output;
 pub mod plan;
+pub mod plot;
 pub mod progress;
 pub mod run;
 pub mod simulate;

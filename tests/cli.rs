@@ -1183,3 +1183,91 @@ fn spec_with_a_utf8_byte_order_mark_is_accepted() {
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(json["runs"], 2, "{json:#}");
 }
+
+#[test]
+fn plot_command_draws_a_png_and_refuses_unknown_columns() {
+    let tmp = TempDir::new().unwrap();
+    let spec = write_spec(
+        tmp.path(),
+        "p.yaml",
+        "model: {eta: [-6, -5, -4], J: [10, 15]}\nsimulation: {duration_ms: 2}\n\
+         output: {traces: {every_ms: 0.1, runs: all}}\n",
+    );
+    let out = tmp.path().join("res");
+    let ok = mpr_sweep()
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+    let png = tmp.path().join("map.png");
+    let o = mpr_sweep()
+        .args([
+            "plot",
+            out.to_str().unwrap(),
+            "--x",
+            "eta",
+            "--y",
+            "J",
+            "--color",
+            "r_hz_mean",
+            "-o",
+            png.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let traces = tmp.path().join("traces.png");
+    let o = mpr_sweep()
+        .args([
+            "plot",
+            out.to_str().unwrap(),
+            "--traces",
+            "0,5",
+            "-o",
+            traces.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(traces.exists());
+    let o = mpr_sweep()
+        .args([
+            "plot",
+            out.to_str().unwrap(),
+            "--x",
+            "eta",
+            "--y",
+            "J",
+            "--color",
+            "no_such_column",
+            "-o",
+            png.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("mpr-sweep: error: ") && err.contains("no_such_column"),
+        "{err}"
+    );
+}

@@ -20,7 +20,8 @@ fn reference(case: &str) -> Vec<[f64; 3]> {
         .collect()
 }
 
-/// The parameters of a case from cases.json (read with a minimal scan: the file is flat).
+/// The parameters and method of a case from cases.json (read with a minimal scan: the file
+/// is flat).
 fn case_spec(case: &str) -> String {
     let json = std::fs::read_to_string(format!("{DATA}/cases.json")).unwrap();
     let start = json
@@ -38,11 +39,13 @@ fn case_spec(case: &str) -> String {
             .unwrap()
     };
     assert_eq!(get("tau_ms"), 1.0, "reference cases are at tau = 1 ms");
+    let m = body.find("\"method\": \"").expect("method in the case") + 11;
+    let method = &body[m..m + body[m..].find('"').unwrap()];
     format!(
         "model: {{tau_ms: 1.0, eta: {}, J: {}, delta: {}}}\n\
          init: {{r_hz: {}, v: {}}}\n\
          input: {{r_hz: {}, v: {}}}\n\
-         simulation: {{dt_ms: {}, duration_ms: {}}}\n\
+         simulation: {{dt_ms: {}, duration_ms: {}, method: {method}}}\n\
          output: {{traces: {{every_ms: {}, runs: all}}}}\n",
         get("eta"),
         get("J"),
@@ -118,4 +121,9 @@ fn exp_euler_papers_default_parameters() {
 #[test]
 fn exp_euler_with_constant_rate_input() {
     check("h_canon_rinp");
+}
+
+#[test]
+fn rk4_papers_default_parameters() {
+    check("f");
 }

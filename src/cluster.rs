@@ -6,16 +6,14 @@
 //! depend on the Slurm variables of whatever process runs the tests.
 
 use std::fmt::Write as _;
-use std::fs::{self, File};
+use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use parquet::file::reader::{FileReader, SerializedFileReader};
-
 use crate::Error;
 use crate::integrate::Isa;
-use crate::output::{Layout, spec_sha256};
+use crate::output::{Layout, check_part, spec_sha256};
 use crate::plan::{Plan, Shard};
 use crate::spec::{NoiseKind, Spec};
 
@@ -829,55 +827,6 @@ pub fn parse_temp_name(name: &str) -> Option<(Option<Shard>, Option<u32>)> {
     let rest = name.strip_prefix('.')?;
     let (final_name, pid) = rest.rsplit_once(".tmp-")?;
     Some((parse_part_name(final_name), pid.parse().ok()))
-}
-
-/// Reads a part's footer and checks that it is shard `shard` of the spec with hash `sha`:
-/// its `mpr_sweep.*` metadata and (for summaries) its row count.
-pub fn check_part(
-    path: &Path,
-    sha: &str,
-    shard: Shard,
-    runs: &Range<u64>,
-    summary: bool,
-) -> Result<(), String> {
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let reader = SerializedFileReader::new(file).map_err(|e| format!("not Parquet: {e}"))?;
-    let meta = reader.metadata().file_metadata();
-    let kv = meta.key_value_metadata();
-    let get = |key: &str| {
-        kv.and_then(|kv| {
-            kv.iter()
-                .find(|p| p.key == key)
-                .and_then(|p| p.value.clone())
-        })
-    };
-    let expect = |key: &str, want: &str| -> Result<(), String> {
-        match get(key) {
-            Some(v) if v == want => Ok(()),
-            Some(v) => Err(format!("{key} is {v:?}, expected {want:?}")),
-            None => Err(format!("no {key} in its metadata")),
-        }
-    };
-    match get("mpr_sweep.spec_sha256") {
-        Some(v) if v == sha => {}
-        Some(v) => {
-            return Err(format!(
-                "written for another spec (mpr_sweep.spec_sha256 {}, the directory's spec has {})",
-                &v[..v.len().min(12)],
-                &sha[..12]
-            ));
-        }
-        None => return Err("no mpr_sweep.spec_sha256 in its metadata".into()),
-    }
-    expect("mpr_sweep.shard", &shard.to_string())?;
-    expect("mpr_sweep.runs", &format!("{}..{}", runs.start, runs.end))?;
-    if summary {
-        let want = runs.end - runs.start;
-        if meta.num_rows() < 0 || meta.num_rows() as u64 != want {
-            return Err(format!("{} rows, expected {want}", meta.num_rows()));
-        }
-    }
-    Ok(())
 }
 
 /// Checks a result directory: which parts are complete, missing or corrupt.

@@ -180,9 +180,9 @@ fn part_is_complete(
     runs: &std::ops::Range<u64>,
 ) -> bool {
     let sha = spec_sha256(&spec.text);
-    let summary = crate::cluster::check_part(&layout.summary_part(shard), &sha, shard, runs, true);
+    let summary = crate::output::check_part(&layout.summary_part(shard), &sha, shard, runs, true);
     let traces = match spec.traces {
-        Some(_) => crate::cluster::check_part(&layout.traces_part(shard), &sha, shard, runs, false),
+        Some(_) => crate::output::check_part(&layout.traces_part(shard), &sha, shard, runs, false),
         None => Ok(()),
     };
     summary.is_ok() && traces.is_ok()

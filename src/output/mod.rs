@@ -17,7 +17,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-pub use part::PartFile;
+pub use part::{PartFile, check_part};
 pub use schema::{Metadata, param_slots, spec_sha256, summary_schema, trace_schema};
 pub use writers::{Outcome, SummaryRow, SummaryWriter, TraceWriter};
 

@@ -2,6 +2,7 @@
 
 use std::fs::{self, File};
 use std::io;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,6 +12,9 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+
+use crate::plan::Shard;
 
 use super::{OutputError, io_err};
 
@@ -151,4 +155,53 @@ impl Drop for PartFile {
             let _ = fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// Reads a part's footer and checks that it is shard `shard` of the spec with hash `sha`:
+/// its `mpr_sweep.*` metadata and (for summaries) its row count.
+pub fn check_part(
+    path: &Path,
+    sha: &str,
+    shard: Shard,
+    runs: &Range<u64>,
+    summary: bool,
+) -> Result<(), String> {
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let reader = SerializedFileReader::new(file).map_err(|e| format!("not Parquet: {e}"))?;
+    let meta = reader.metadata().file_metadata();
+    let kv = meta.key_value_metadata();
+    let get = |key: &str| {
+        kv.and_then(|kv| {
+            kv.iter()
+                .find(|p| p.key == key)
+                .and_then(|p| p.value.clone())
+        })
+    };
+    let expect = |key: &str, want: &str| -> Result<(), String> {
+        match get(key) {
+            Some(v) if v == want => Ok(()),
+            Some(v) => Err(format!("{key} is {v:?}, expected {want:?}")),
+            None => Err(format!("no {key} in its metadata")),
+        }
+    };
+    match get("mpr_sweep.spec_sha256") {
+        Some(v) if v == sha => {}
+        Some(v) => {
+            return Err(format!(
+                "written for another spec (mpr_sweep.spec_sha256 {}, the directory's spec has {})",
+                &v[..v.len().min(12)],
+                &sha[..12]
+            ));
+        }
+        None => return Err("no mpr_sweep.spec_sha256 in its metadata".into()),
+    }
+    expect("mpr_sweep.shard", &shard.to_string())?;
+    expect("mpr_sweep.runs", &format!("{}..{}", runs.start, runs.end))?;
+    if summary {
+        let want = runs.end - runs.start;
+        if meta.num_rows() < 0 || meta.num_rows() as u64 != want {
+            return Err(format!("{} rows, expected {want}", meta.num_rows()));
+        }
+    }
+    Ok(())
 }

@@ -10,7 +10,8 @@
 //! where `mix64` is the SplitMix64 finaliser (a bijection on u64, so distinct run ids give
 //! distinct streams for a given seed) and `+` wraps. Draw order within a run:
 //! 1. `init.r_hz`, then `init.v`, each only when drawn (`uniform` takes one u64, `normal`
-//!    one Box–Muller pair and keeps its first value);
+//!    one Box–Muller pair and keeps its first value; computed without FMA on every path, so
+//!    drawn initial values do not depend on the instruction set);
 //! 2. then, every step, white noise on `r_hz` then on `v`, each taking the next value of the
 //!    run's normal sequence, generated in Box–Muller pairs (cosine value first, then sine).
 //!
@@ -18,7 +19,7 @@
 
 use rand::SeedableRng;
 
-use crate::integrate::math;
+use crate::integrate::math::{self, Arith};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// SplitMix64's output function (Steele, Lea & Flood 2014): a bijective 64-bit mixer.
@@ -73,12 +74,12 @@ impl Xoshiro {
         uniform_from_bits(self.next_u64())
     }
 
-    /// One Box–Muller pair of independent standard normals.
+    /// One Box–Muller pair of independent standard normals, with `A`'s arithmetic.
     #[inline(always)]
-    pub fn normal_pair(&mut self) -> (f64, f64) {
+    pub fn normal_pair<A: Arith>(&mut self) -> (f64, f64) {
         let u1 = self.uniform();
         let u2 = self.uniform();
-        box_muller(u1, u2)
+        box_muller::<A>(u1, u2)
     }
 }
 
@@ -94,10 +95,10 @@ pub fn uniform_from_bits(x: u64) -> f64 {
 
 /// Box–Muller transform: `(sqrt(-2 ln u1) cos(2 pi u2), sqrt(-2 ln u1) sin(2 pi u2))`.
 #[inline(always)]
-pub fn box_muller(u1: f64, u2: f64) -> (f64, f64) {
+pub fn box_muller<A: Arith>(u1: f64, u2: f64) -> (f64, f64) {
     // Branch-free ln and sin/cos (crate::integrate::math), so the lane loop vectorises.
-    let radius = (-2.0 * math::ln(u1)).sqrt();
-    let (s, c) = math::sin_cos_turns(u2);
+    let radius = (-2.0 * math::ln::<A>(u1)).sqrt();
+    let (s, c) = math::sin_cos_turns::<A>(u2);
     (radius * c, radius * s)
 }
 
@@ -131,7 +132,7 @@ mod tests {
         let n = 400_000;
         let (mut s1, mut s2, mut s4) = (0.0, 0.0, 0.0);
         for _ in 0..n / 2 {
-            let (a, b) = x.normal_pair();
+            let (a, b) = x.normal_pair::<math::Unfused>();
             for z in [a, b] {
                 s1 += z;
                 s2 += z * z;

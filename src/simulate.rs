@@ -4,6 +4,7 @@
 use std::f64::consts::TAU;
 use std::ops::Range;
 
+use crate::integrate::math::Unfused;
 use crate::integrate::{self, Batch, Isa, LANES, Lanes, Ou, Schedule, Waveform};
 use crate::model::NodeParams;
 use crate::noise::Xoshiro;
@@ -308,6 +309,6 @@ fn draw(dist: InitDist, value: f64, rng: &mut Xoshiro) -> f64 {
     match dist {
         InitDist::Param => value,
         InitDist::Uniform { lo, hi } => lo + (hi - lo) * rng.uniform(),
-        InitDist::Normal { mean, std } => mean + std * rng.normal_pair().0,
+        InitDist::Normal { mean, std } => mean + std * rng.normal_pair::<Unfused>().0,
     }
 }

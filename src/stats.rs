@@ -5,6 +5,7 @@
 //! Shifting by a sample removes the cancellation of the naive formula, and unlike Welford's
 //! update it needs no division per step, so the lane loop stays cheap and vectorised.
 
+use crate::integrate::math::{Arith, Unfused};
 use crate::integrate::{LANES, Lanes};
 
 /// Running sums of one variable over the lanes of a batch.
@@ -53,21 +54,20 @@ impl Moments {
 
     #[inline(always)]
     pub fn add(&mut self, x: &Lanes) {
-        for l in 0..LANES {
-            let d = x[l] - self.shift[l];
-            self.sum[l] += d;
-            self.sum_sq[l] += d * d;
-            self.min[l] = if x[l] < self.min[l] {
-                x[l]
-            } else {
-                self.min[l]
-            };
-            self.max[l] = if x[l] > self.max[l] {
-                x[l]
-            } else {
-                self.max[l]
-            };
+        for (l, &x) in x.iter().enumerate() {
+            self.add_lane::<Unfused>(l, x);
         }
+    }
+
+    /// Adds one sample to lane `l` (the kernel's fused lane loop calls this) with `A`'s
+    /// min and max. The sums are the same on every path.
+    #[inline(always)]
+    pub fn add_lane<A: Arith>(&mut self, l: usize, x: f64) {
+        let d = x - self.shift[l];
+        self.sum[l] += d;
+        self.sum_sq[l] += d * d;
+        self.min[l] = A::min(self.min[l], x);
+        self.max[l] = A::max(self.max[l], x);
     }
 
     /// Statistics of lane `l` after `count` samples.

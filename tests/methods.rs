@@ -16,6 +16,7 @@
 
 use std::f64::consts::PI;
 
+use mpr_sweep::integrate::math::Unfused;
 use mpr_sweep::integrate::{Isa, LANES, LaneNormals, LaneRng, Method, Ou};
 use mpr_sweep::model::{Settled, StableStates};
 use mpr_sweep::noise::Xoshiro;
@@ -215,7 +216,7 @@ impl Normals {
         if let Some(z) = self.spare.take() {
             return z;
         }
-        let (a, b) = self.rng.normal_pair();
+        let (a, b) = self.rng.normal_pair::<Unfused>();
         self.spare = Some(b);
         a
     }
@@ -788,7 +789,7 @@ fn drawn_initial_values_come_before_the_noise() {
             let run_id = res.row.address.run_id;
             let mut rng = Xoshiro::from_run(seed, run_id);
             let r0_hz = 90.0 + 20.0 * rng.uniform();
-            let v0 = -2.0 + 0.1 * rng.normal_pair().0;
+            let v0 = -2.0 + 0.1 * rng.normal_pair::<Unfused>().0;
             assert_eq!(
                 (res.row.init_r_hz, res.row.init_v),
                 (r0_hz, v0),
@@ -862,7 +863,7 @@ fn ou_process_has_the_stationary_std_and_autocorrelation() {
     let (mut n, mut sum, mut sum_sq) = (0usize, 0.0, 0.0);
     let mut lagged = [(0usize, 0.0); 3];
     for k in 1..=steps {
-        normals.fill(&mut xi);
+        normals.fill::<Unfused>(&mut xi);
         ou.advance(&mut x, &xi);
         ring[k % (max_lag + 1)] = x;
         if k <= burn {

@@ -13,7 +13,9 @@ mod schemes;
 
 pub use drive::{Drive, Ou, Waveform};
 pub use rng::{LaneNormals, LaneRng};
-pub use schemes::{Euler, ExpEuler, Heun, Rk4, Scheme};
+pub use schemes::{Euler, ExpEuler, Heun, LaneStep, Rk4, Scheme};
+
+use math::{Arith, Fused, Unfused};
 
 use crate::stats::Moments;
 
@@ -82,6 +84,8 @@ pub struct Coefficients {
     pub v_drive: Lanes,
     /// `2/tau` (1/ms).
     pub two_inv_tau: Lanes,
+    /// `2 dt/tau`: the exponential-Euler argument is this times v.
+    pub two_dt_inv_tau: Lanes,
     /// `1/tau` (1/ms).
     pub inv_tau: Lanes,
     /// `J tau` (ms).
@@ -101,6 +105,7 @@ impl Default for Coefficients {
             r_drive: z,
             v_drive: z,
             two_inv_tau: z,
+            two_dt_inv_tau: z,
             inv_tau: z,
             j_tau: z,
             pi_tau_sq: z,
@@ -126,6 +131,7 @@ impl Coefficients {
         self.r_drive[l] = p.delta / (PI * tau * tau) + p.input_r;
         self.v_drive[l] = p.eta + p.input_v;
         self.two_inv_tau[l] = 2.0 / tau;
+        self.two_dt_inv_tau[l] = 2.0 * dt / tau;
         self.inv_tau[l] = 1.0 / tau;
         self.j_tau[l] = p.j * tau;
         self.pi_tau_sq[l] = (PI * tau) * (PI * tau);
@@ -229,7 +235,7 @@ fn dispatch<S: Scheme>(
 ) -> BatchResult {
     match isa {
         Isa::Avx2Fma => avx2::run::<S>(schedule, batch, trace),
-        Isa::Portable => kernel::<S>(schedule, batch, trace),
+        Isa::Portable => kernel::<S, Unfused>(schedule, batch, trace),
     }
 }
 
@@ -253,7 +259,7 @@ mod avx2 {
         batch: &Batch,
         trace: &mut Vec<f64>,
     ) -> BatchResult {
-        kernel::<S>(schedule, batch, trace)
+        kernel::<S, Fused>(schedule, batch, trace)
     }
 }
 
@@ -271,13 +277,30 @@ fn record(trace: &mut Vec<f64>, r: &Lanes, v: &Lanes) {
     trace.extend_from_slice(v);
 }
 
-/// The one kernel body, inlined into each ISA's entry point.
+/// The state of a batch's lanes and what the kernel accumulates about them.
+struct LaneState {
+    r: Lanes,
+    v: Lanes,
+    /// 1 for lanes whose post-step states so far are all below [`DIVERGED`], else 0 (a
+    /// word per lane, like `finite`, so the update needs no packing of masks).
+    alive: [u64; LANES],
+    /// Steps each lane stayed alive.
+    finite: [u64; LANES],
+    mr: Moments,
+    mv: Moments,
+}
+
+/// The one kernel body, inlined into each ISA's entry point with that path's arithmetic.
 ///
 /// Per step k (from the state at t = (k-1) dt): inputs at t, white-noise increments, the
 /// scheme's step, then the OU states advance. Normals are drawn in the order white r,
 /// white v, OU r, OU v (each only when present).
 #[inline(always)]
-fn kernel<S: Scheme>(schedule: &Schedule, batch: &Batch, trace: &mut Vec<f64>) -> BatchResult {
+fn kernel<S: Scheme, A: Arith>(
+    schedule: &Schedule,
+    batch: &Batch,
+    trace: &mut Vec<f64>,
+) -> BatchResult {
     let Schedule {
         dt,
         steps,
@@ -288,73 +311,107 @@ fn kernel<S: Scheme>(schedule: &Schedule, batch: &Batch, trace: &mut Vec<f64>) -
     let c = &batch.coef;
     let drive = &batch.drive;
     let driven = drive.is_active();
-    let (mut r, mut v) = (batch.r0, batch.v0);
+    // Neither time-varying inputs nor white noise: the lane loop skips adding zeros.
+    let plain = !driven && white == [false; 2];
     let mut normals = LaneNormals::new(batch.rng);
-    let mut xi = [0.0; LANES];
-    let mut dw = [[0.0; LANES]; 2];
+    // This step's white-noise normals for r and v (zeros without).
+    let mut white_xi = [[0.0; LANES]; 2];
+    let mut ou_xi = [0.0; LANES];
     let mut inputs = [[0.0; LANES]; 2];
     let mut ou_state = [[0.0; LANES]; 2];
-    let noise_scale = [&c.noise_r, &c.noise_v];
-    let mut finite = [0u64; LANES];
-    let mut alive = [true; LANES];
-    let mut mr = Moments::starting_at(&r);
-    let mut mv = Moments::starting_at(&v);
+    let mut st = LaneState {
+        r: batch.r0,
+        v: batch.v0,
+        alive: [1; LANES],
+        finite: [0; LANES],
+        mr: Moments::starting_at(&batch.r0),
+        mv: Moments::starting_at(&batch.v0),
+    };
     if trace_stride > 0 {
-        record(trace, &r, &v);
+        record(trace, &st.r, &st.v);
     }
     let mut until_trace = trace_stride;
+    let mut fast = (0..LANES).all(|l| S::in_fast_range(c, l, st.v[l]));
     for k in 1..=steps {
         if driven {
             drive.eval((k - 1) as f64 * dt, &ou_state, &mut inputs);
         }
         for x in 0..2 {
             if white[x] {
-                normals.fill(&mut xi);
-                for l in 0..LANES {
-                    dw[x][l] = noise_scale[x][l] * xi[l];
-                }
+                normals.fill::<A>(&mut white_xi[x]);
             }
         }
-        S::step(
-            c, dt, &mut r, &mut v, &inputs[0], &inputs[1], &dw[0], &dw[1],
-        );
+        fast = match (fast, plain) {
+            (true, true) => advance::<S, A, true, true>(c, dt, &inputs, &white_xi, &mut st),
+            (true, false) => advance::<S, A, true, false>(c, dt, &inputs, &white_xi, &mut st),
+            (false, true) => advance::<S, A, false, true>(c, dt, &inputs, &white_xi, &mut st),
+            (false, false) => advance::<S, A, false, false>(c, dt, &inputs, &white_xi, &mut st),
+        };
+        // The sums restart at first_stat_step, whose state becomes their shift (stats.rs)
+        // and first sample; what the transient added is discarded.
+        if k == first_stat_step {
+            st.mr = Moments::starting_at(&st.r);
+            st.mv = Moments::starting_at(&st.v);
+            st.mr.add(&st.r);
+            st.mv.add(&st.v);
+        }
         for x in 0..2 {
             if let Some(ou) = &drive.ou[x] {
-                normals.fill(&mut xi);
-                ou.advance(&mut ou_state[x], &xi);
+                normals.fill::<A>(&mut ou_xi);
+                ou.advance(&mut ou_state[x], &ou_xi);
             }
-        }
-        for l in 0..LANES {
-            // A lane stays alive while both variables are below DIVERGED in magnitude (NaN
-            // compares false); the count of alive steps locates the first divergence.
-            alive[l] &= (r[l].abs() < DIVERGED) & (v[l].abs() < DIVERGED);
-            finite[l] += alive[l] as u64;
-        }
-        if k >= first_stat_step {
-            if k == first_stat_step {
-                mr = Moments::starting_at(&r);
-                mv = Moments::starting_at(&v);
-            }
-            mr.add(&r);
-            mv.add(&v);
         }
         if trace_stride > 0 {
             until_trace -= 1;
             if until_trace == 0 {
-                record(trace, &r, &v);
+                record(trace, &st.r, &st.v);
                 until_trace = trace_stride;
             }
         }
         // Stop early once every lane has diverged: nothing left to compute.
-        if k % 1024 == 0 && !alive.contains(&true) {
+        if k % 1024 == 0 && !st.alive.contains(&1) {
             break;
         }
     }
     BatchResult {
-        r: mr,
-        v: mv,
-        finite_steps: finite,
-        r_final: r,
-        v_final: v,
+        r: st.mr,
+        v: st.mv,
+        finite_steps: st.finite,
+        r_final: st.r,
+        v_final: st.v,
     }
+}
+
+/// One step of every lane, fused with the divergence check and the statistics, so a lane's
+/// new state is used while it is still in registers. `FAST`: every lane is in the scheme's
+/// fast range; `PLAIN`: no inputs or noise to add. Returns whether every lane is in the
+/// fast range after the step.
+#[inline(always)]
+fn advance<S: Scheme, A: Arith, const FAST: bool, const PLAIN: bool>(
+    c: &Coefficients,
+    dt: f64,
+    inputs: &[Lanes; 2],
+    white_xi: &[Lanes; 2],
+    st: &mut LaneState,
+) -> bool {
+    let mut all_fast = true;
+    for l in 0..LANES {
+        let lane = LaneStep {
+            r: st.r[l],
+            v: st.v[l],
+            input: (!PLAIN).then_some([inputs[0][l], inputs[1][l]]),
+            dw: (!PLAIN).then_some([c.noise_r[l] * white_xi[0][l], c.noise_v[l] * white_xi[1][l]]),
+        };
+        let (r, v) = S::step::<A, FAST>(c, l, dt, lane);
+        st.r[l] = r;
+        st.v[l] = v;
+        // A lane stays alive while both variables are below DIVERGED in magnitude (NaN
+        // compares false); the count of alive steps locates the first divergence.
+        st.alive[l] &= ((r.abs() < DIVERGED) & (v.abs() < DIVERGED)) as u64;
+        st.finite[l] += st.alive[l];
+        st.mr.add_lane::<A>(l, r);
+        st.mv.add_lane::<A>(l, v);
+        all_fast &= S::in_fast_range(c, l, v);
+    }
+    all_fast
 }

@@ -1,5 +1,6 @@
 //! Per-run random streams held side by side in lanes.
 
+use super::math::Arith;
 use super::{LANES, Lanes};
 use crate::noise::{Xoshiro, box_muller, uniform_from_bits};
 
@@ -60,8 +61,9 @@ impl LaneNormals {
         }
     }
 
+    /// The next normal of every lane, computed with `A`'s arithmetic.
     #[inline(always)]
-    pub fn fill(&mut self, out: &mut Lanes) {
+    pub fn fill<A: Arith>(&mut self, out: &mut Lanes) {
         if self.has_spare {
             *out = self.spare;
             self.has_spare = false;
@@ -71,7 +73,8 @@ impl LaneNormals {
         self.rng.next_u64(&mut a);
         self.rng.next_u64(&mut b);
         for l in 0..LANES {
-            (out[l], self.spare[l]) = box_muller(uniform_from_bits(a[l]), uniform_from_bits(b[l]));
+            (out[l], self.spare[l]) =
+                box_muller::<A>(uniform_from_bits(a[l]), uniform_from_bits(b[l]));
         }
         self.has_spare = true;
     }
@@ -80,9 +83,11 @@ impl LaneNormals {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrate::math::{Fused, Unfused};
 
-    #[test]
-    fn lanes_reproduce_each_runs_scalar_normal_sequence() {
+    /// Lane `l` of the lane generator gives exactly run `l`'s scalar normal sequence, with
+    /// either arithmetic.
+    fn lanes_reproduce_scalar_sequences<A: Arith>() {
         let mut rng = LaneRng::default();
         let mut scalar: Vec<Xoshiro> = (0..LANES as u64)
             .map(|i| Xoshiro::from_run(11, 1000 + i))
@@ -94,12 +99,12 @@ mod tests {
         let mut out = [0.0; LANES];
         let mut pending: Vec<Option<f64>> = vec![None; LANES];
         for _ in 0..101 {
-            lanes.fill(&mut out);
+            lanes.fill::<A>(&mut out);
             for l in 0..LANES {
                 let want = match pending[l].take() {
                     Some(z) => z,
                     None => {
-                        let (a, b) = scalar[l].normal_pair();
+                        let (a, b) = scalar[l].normal_pair::<A>();
                         pending[l] = Some(b);
                         a
                     }
@@ -107,5 +112,11 @@ mod tests {
                 assert_eq!(out[l].to_bits(), want.to_bits(), "lane {l}");
             }
         }
+    }
+
+    #[test]
+    fn lanes_reproduce_each_runs_scalar_normal_sequence() {
+        lanes_reproduce_scalar_sequences::<Unfused>();
+        lanes_reproduce_scalar_sequences::<Fused>();
     }
 }

@@ -1,58 +1,111 @@
-//! The four integration schemes over lane batches (DESIGN.md section 2).
+//! The four integration schemes (DESIGN.md section 2), one lane at a time.
 //!
-//! Every scheme advances all lanes by one step from the state `(r, v)` with inputs `(ir, iv)`
+//! A scheme advances lane `l` by one step from the state `(r, v)` with inputs `(ir, iv)`
 //! held at their value at the step's start (as brainmass does) and white-noise increments
-//! `(dw_r, dw_v) = sigma sqrt(dt) xi` (zeros without noise).
+//! `(dw_r, dw_v) = sigma sqrt(dt) xi` (zeros without noise). The kernel calls it inside its
+//! loop over lanes, which LLVM vectorises; `A` says whether `a * b + c` is fused.
 
-use super::{Coefficients, LANES, Lanes, math};
+use super::Coefficients;
+use super::math::{self, Arith};
+
+/// One lane's state and what drives it over one step.
+///
+/// `None` means zero: batches without time-varying inputs or white noise pass `None`, and
+/// the additions disappear from the compiled loop.
+#[derive(Debug, Clone, Copy)]
+pub struct LaneStep {
+    /// Rate (kHz).
+    pub r: f64,
+    pub v: f64,
+    /// Inputs on r (kHz/ms) and v (1/ms) beyond their constant part.
+    pub input: Option<[f64; 2]>,
+    /// White-noise increments on r and v.
+    pub dw: Option<[f64; 2]>,
+}
+
+impl LaneStep {
+    /// `r + dw_r` and `v + dw_v`.
+    #[inline(always)]
+    fn plus_noise(&self, r: f64, v: f64) -> (f64, f64) {
+        match self.dw {
+            Some([dw_r, dw_v]) => (r + dw_r, v + dw_v),
+            None => (r, v),
+        }
+    }
+}
 
 /// One integration scheme.
 pub trait Scheme {
-    #[allow(clippy::too_many_arguments)]
-    fn step(
+    /// Whether [`Scheme::step`] has a cheaper form, taken when every lane of the batch is
+    /// [`Scheme::in_fast_range`], that gives the same bits as the general form there.
+    const HAS_FAST_FORM: bool = false;
+
+    /// Whether lane `l` at potential `v` may take the fast form next step.
+    #[inline(always)]
+    fn in_fast_range(_c: &Coefficients, _l: usize, _v: f64) -> bool {
+        true
+    }
+
+    /// The state of lane `l` after one step of `dt` (ms). `FAST`: every lane of the batch
+    /// is in the fast range.
+    fn step<A: Arith, const FAST: bool>(
         c: &Coefficients,
+        l: usize,
         dt: f64,
-        r: &mut Lanes,
-        v: &mut Lanes,
-        ir: &Lanes,
-        iv: &Lanes,
-        dw_r: &Lanes,
-        dw_v: &Lanes,
-    );
+        s: LaneStep,
+    ) -> (f64, f64);
 }
 
 /// `(dr/dt, dv/dt)` of lane `l` in kernel units (r in kHz, t in ms).
 #[inline(always)]
-fn rhs(c: &Coefficients, l: usize, r: f64, v: f64, ir: f64, iv: f64) -> (f64, f64) {
-    let f_r = (c.r_drive[l] + ir) + c.two_inv_tau[l] * r * v;
-    let f_v =
-        (v * v + (c.v_drive[l] + iv) + c.j_tau[l] * r - c.pi_tau_sq[l] * r * r) * c.inv_tau[l];
+fn rhs<A: Arith>(
+    c: &Coefficients,
+    l: usize,
+    r: f64,
+    v: f64,
+    input: Option<[f64; 2]>,
+) -> (f64, f64) {
+    let (drive_r, drive_v) = match input {
+        Some([ir, iv]) => (c.r_drive[l] + ir, c.v_drive[l] + iv),
+        None => (c.r_drive[l], c.v_drive[l]),
+    };
+    let f_r = A::mul_add(c.two_inv_tau[l] * r, v, drive_r);
+    let quadratic = A::mul_add(v, v, drive_v);
+    let f_v = A::mul_add(c.j_tau[l] - c.pi_tau_sq[l] * r, r, quadratic) * c.inv_tau[l];
     (f_r, f_v)
 }
 
 /// brainstate's exponential Euler: each equation linearised in its own variable with the
-/// common factor `A = 2v/tau`, both updates from the old state.
+/// common factor `A = 2v/tau`, both updates from the old state:
+/// `x' = x + dt phi1(A dt) f_x + dW_x`.
 pub struct ExpEuler;
 
 impl Scheme for ExpEuler {
+    /// `phi1` by its series alone when `|A dt| <= 1/2` in every lane (W1's whole range at
+    /// dt = 0.01 ms, where that means |v| <= 25): no range reduction and no division.
+    const HAS_FAST_FORM: bool = true;
+
     #[inline(always)]
-    fn step(
+    fn in_fast_range(c: &Coefficients, l: usize, v: f64) -> bool {
+        (c.two_dt_inv_tau[l] * v).abs() <= math::PHI1_SERIES_MAX
+    }
+
+    #[inline(always)]
+    fn step<A: Arith, const FAST: bool>(
         c: &Coefficients,
+        l: usize,
         dt: f64,
-        r: &mut Lanes,
-        v: &mut Lanes,
-        ir: &Lanes,
-        iv: &Lanes,
-        dw_r: &Lanes,
-        dw_v: &Lanes,
-    ) {
-        for l in 0..LANES {
-            let (rl, vl) = (r[l], v[l]);
-            let (f_r, f_v) = rhs(c, l, rl, vl, ir[l], iv[l]);
-            let h = dt * math::phi1(c.two_inv_tau[l] * vl * dt);
-            r[l] = rl + h * f_r + dw_r[l];
-            v[l] = vl + h * f_v + dw_v[l];
-        }
+        s: LaneStep,
+    ) -> (f64, f64) {
+        let (f_r, f_v) = rhs::<A>(c, l, s.r, s.v, s.input);
+        let z = c.two_dt_inv_tau[l] * s.v;
+        let phi = if FAST {
+            math::phi1_series::<A>(z)
+        } else {
+            math::phi1::<A>(z)
+        };
+        let h = dt * phi;
+        s.plus_noise(A::mul_add(h, f_r, s.r), A::mul_add(h, f_v, s.v))
     }
 }
 
@@ -61,22 +114,14 @@ pub struct Euler;
 
 impl Scheme for Euler {
     #[inline(always)]
-    fn step(
+    fn step<A: Arith, const FAST: bool>(
         c: &Coefficients,
+        l: usize,
         dt: f64,
-        r: &mut Lanes,
-        v: &mut Lanes,
-        ir: &Lanes,
-        iv: &Lanes,
-        dw_r: &Lanes,
-        dw_v: &Lanes,
-    ) {
-        for l in 0..LANES {
-            let (rl, vl) = (r[l], v[l]);
-            let (f_r, f_v) = rhs(c, l, rl, vl, ir[l], iv[l]);
-            r[l] = rl + dt * f_r + dw_r[l];
-            v[l] = vl + dt * f_v + dw_v[l];
-        }
+        s: LaneStep,
+    ) -> (f64, f64) {
+        let (f_r, f_v) = rhs::<A>(c, l, s.r, s.v, s.input);
+        s.plus_noise(A::mul_add(dt, f_r, s.r), A::mul_add(dt, f_v, s.v))
     }
 }
 
@@ -86,24 +131,20 @@ pub struct Heun;
 
 impl Scheme for Heun {
     #[inline(always)]
-    fn step(
+    fn step<A: Arith, const FAST: bool>(
         c: &Coefficients,
+        l: usize,
         dt: f64,
-        r: &mut Lanes,
-        v: &mut Lanes,
-        ir: &Lanes,
-        iv: &Lanes,
-        dw_r: &Lanes,
-        dw_v: &Lanes,
-    ) {
-        for l in 0..LANES {
-            let (rl, vl) = (r[l], v[l]);
-            let (f_r, f_v) = rhs(c, l, rl, vl, ir[l], iv[l]);
-            let (pr, pv) = (rl + dt * f_r + dw_r[l], vl + dt * f_v + dw_v[l]);
-            let (g_r, g_v) = rhs(c, l, pr, pv, ir[l], iv[l]);
-            r[l] = rl + 0.5 * dt * (f_r + g_r) + dw_r[l];
-            v[l] = vl + 0.5 * dt * (f_v + g_v) + dw_v[l];
-        }
+        s: LaneStep,
+    ) -> (f64, f64) {
+        let (f_r, f_v) = rhs::<A>(c, l, s.r, s.v, s.input);
+        let (pr, pv) = s.plus_noise(A::mul_add(dt, f_r, s.r), A::mul_add(dt, f_v, s.v));
+        let (g_r, g_v) = rhs::<A>(c, l, pr, pv, s.input);
+        let half = 0.5 * dt;
+        s.plus_noise(
+            A::mul_add(half, f_r + g_r, s.r),
+            A::mul_add(half, f_v + g_v, s.v),
+        )
     }
 }
 
@@ -113,25 +154,34 @@ pub struct Rk4;
 
 impl Scheme for Rk4 {
     #[inline(always)]
-    fn step(
+    fn step<A: Arith, const FAST: bool>(
         c: &Coefficients,
+        l: usize,
         dt: f64,
-        r: &mut Lanes,
-        v: &mut Lanes,
-        ir: &Lanes,
-        iv: &Lanes,
-        _: &Lanes,
-        _: &Lanes,
-    ) {
+        s: LaneStep,
+    ) -> (f64, f64) {
         let half = 0.5 * dt;
-        for l in 0..LANES {
-            let (rl, vl, i_r, i_v) = (r[l], v[l], ir[l], iv[l]);
-            let (k1r, k1v) = rhs(c, l, rl, vl, i_r, i_v);
-            let (k2r, k2v) = rhs(c, l, rl + half * k1r, vl + half * k1v, i_r, i_v);
-            let (k3r, k3v) = rhs(c, l, rl + half * k2r, vl + half * k2v, i_r, i_v);
-            let (k4r, k4v) = rhs(c, l, rl + dt * k3r, vl + dt * k3v, i_r, i_v);
-            r[l] = rl + dt / 6.0 * (k1r + 2.0 * k2r + 2.0 * k3r + k4r);
-            v[l] = vl + dt / 6.0 * (k1v + 2.0 * k2v + 2.0 * k3v + k4v);
-        }
+        let (r, v, input) = (s.r, s.v, s.input);
+        let (k1r, k1v) = rhs::<A>(c, l, r, v, input);
+        let (k2r, k2v) = rhs::<A>(
+            c,
+            l,
+            A::mul_add(half, k1r, r),
+            A::mul_add(half, k1v, v),
+            input,
+        );
+        let (k3r, k3v) = rhs::<A>(
+            c,
+            l,
+            A::mul_add(half, k2r, r),
+            A::mul_add(half, k2v, v),
+            input,
+        );
+        let (k4r, k4v) = rhs::<A>(c, l, A::mul_add(dt, k3r, r), A::mul_add(dt, k3v, v), input);
+        let sixth = dt / 6.0;
+        (
+            A::mul_add(sixth, k1r + 2.0 * (k2r + k3r) + k4r, r),
+            A::mul_add(sixth, k1v + 2.0 * (k2v + k3v) + k4v, v),
+        )
     }
 }

@@ -199,24 +199,23 @@ pub fn phi1_series<A: Arith>(z: f64) -> f64 {
 /// 2 ulp of std's `ln` (measured in the tests below).
 ///
 /// `x = m 2^e` with `m` in [sqrt(1/2), sqrt(2)), then `ln m = 2 atanh(s)`, `s = (m-1)/(m+1)`,
-/// |s| < 0.172, by its odd series to s^21, and `ln x = e ln2 + ln m`.
+/// |s| < 0.172, by fdlibm's minimax polynomial, and `ln x = e ln2 + ln m`.
 #[inline(always)]
 pub fn ln<A: Arith>(x: f64) -> f64 {
     const LN2_HI: f64 = 6.931_471_803_691_238e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     const TWO52: f64 = 4_503_599_627_370_496.0;
-    /// `1/(2i+3)`: `atanh(s)/s = 1 + z sum_i z^i/(2i+3)`, `z = s^2`.
-    const ATANH_SERIES: [f64; 10] = [
-        1.0 / 3.0,
-        1.0 / 5.0,
-        1.0 / 7.0,
-        1.0 / 9.0,
-        1.0 / 11.0,
-        1.0 / 13.0,
-        1.0 / 15.0,
-        1.0 / 17.0,
-        1.0 / 19.0,
-        1.0 / 21.0,
+    /// fdlibm's e_log.c minimax coefficients (Sun Microsystems, 1993, freely
+    /// redistributable): `2 atanh(s) = 2s + s z R(z)`, `z = s^2`, with
+    /// `|R - sum Lg_i z^i| < 2^-58.45` for |s| <= 0.1716.
+    const LG: [f64; 7] = [
+        6.666_666_666_666_735e-1,
+        3.999_999_999_940_942e-1,
+        2.857_142_874_366_239e-1,
+        2.222_219_843_214_978_4e-1,
+        1.818_357_216_161_805e-1,
+        1.531_383_769_920_937_3e-1,
+        1.479_819_860_511_658_6e-1,
     ];
     let bits = x.to_bits();
     let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
@@ -231,10 +230,8 @@ pub fn ln<A: Arith>(x: f64) -> f64 {
     };
     let s = (m - 1.0) / (m + 1.0);
     let z = s * s;
-    let p = poly::<A>(z, &ATANH_SERIES);
-    // 2s + 2s z p, with 2s exact.
-    let two_s = 2.0 * s;
-    let ln_m = A::mul_add(two_s * z, p, two_s);
+    // 2s + s z R(z), with 2s exact.
+    let ln_m = A::mul_add(s * z, poly::<A>(z, &LG), 2.0 * s);
     A::mul_add(e, LN2_HI, A::mul_add(e, LN2_LO, ln_m))
 }
 
@@ -242,39 +239,38 @@ pub fn ln<A: Arith>(x: f64) -> f64 {
 /// 1e-15 absolute of std's `(TAU * u).sin_cos()` (measured in the tests below; most of
 /// that is the rounding of `TAU * u` in the reference).
 ///
-/// `4u = k + f` with k the nearest integer, `theta = f pi/2` in [-pi/4, pi/4], Taylor
-/// series of sin and cos of theta, then a rotation by k quarter turns.
+/// `4u = k + f` with k the nearest integer, `theta = f pi/2` in [-pi/4, pi/4], minimax
+/// polynomials for sin and cos of theta, then a rotation by k quarter turns.
 #[inline(always)]
 pub fn sin_cos_turns<A: Arith>(u: f64) -> (f64, f64) {
     const SHIFTER: f64 = 6_755_399_441_055_744.0;
-    /// `(-1)^(i+1)/(2i+3)!`: `sin t = t + t^3 sum_i c_i t^(2i)`.
-    const SIN_SERIES: [f64; 7] = [
-        -1.0 / 6.0,
-        1.0 / 120.0,
-        -1.0 / 5_040.0,
-        1.0 / 362_880.0,
-        -1.0 / 39_916_800.0,
-        1.0 / 6_227_020_800.0,
-        -1.0 / 1_307_674_368_000.0,
+    // fdlibm's k_sin.c and k_cos.c minimax coefficients (Sun Microsystems, 1993, freely
+    // redistributable), for |t| <= pi/4: `sin t = t + t^3 S(t^2)` with
+    // `|sin(t)/t - S-form| < 2^-58`, `cos t = 1 - t^2/2 + t^4 C(t^2)` with error < 2^-58.
+    const SIN: [f64; 6] = [
+        -1.666_666_666_666_663_2e-1,
+        8.333_333_333_322_49e-3,
+        -1.984_126_982_985_795e-4,
+        2.755_731_370_707_006_8e-6,
+        -2.505_076_025_340_686_3e-8,
+        1.589_690_995_211_55e-10,
     ];
-    /// `(-1)^(i+1)/(2i+2)!`: `cos t = 1 + t^2 sum_i c_i t^(2i)`.
-    const COS_SERIES: [f64; 8] = [
+    const COS: [f64; 7] = [
         -0.5,
-        1.0 / 24.0,
-        -1.0 / 720.0,
-        1.0 / 40_320.0,
-        -1.0 / 3_628_800.0,
-        1.0 / 479_001_600.0,
-        -1.0 / 87_178_291_200.0,
-        1.0 / 20_922_789_888_000.0,
+        4.166_666_666_666_66e-2,
+        -1.388_888_888_887_411e-3,
+        2.480_158_728_947_673e-5,
+        -2.755_731_435_139_066_3e-7,
+        2.087_572_321_298_175e-9,
+        -1.135_964_755_778_819_5e-11,
     ];
     let q = u * 4.0;
     let shifted = q + SHIFTER;
     let k = shifted.to_bits().wrapping_sub(SHIFTER.to_bits());
     let t = (q - (shifted - SHIFTER)) * std::f64::consts::FRAC_PI_2;
     let t2 = t * t;
-    let sin_t = A::mul_add(t * t2, poly::<A>(t2, &SIN_SERIES), t);
-    let cos_t = A::mul_add(t2, poly::<A>(t2, &COS_SERIES), 1.0);
+    let sin_t = A::mul_add(t * t2, poly::<A>(t2, &SIN), t);
+    let cos_t = A::mul_add(t2, poly::<A>(t2, &COS), 1.0);
     // Rotate by k quarter turns: sin(k pi/2 + t), cos(k pi/2 + t).
     let odd = k & 1 == 1;
     let (s, c) = (

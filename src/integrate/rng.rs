@@ -24,22 +24,22 @@ impl LaneRng {
         }
     }
 
-    /// The next output of every lane's stream.
+    /// The next output of lane `l`'s stream (called inside loops over the lanes, which
+    /// LLVM vectorises: each vector of lanes is loaded, advanced and stored once).
     #[inline(always)]
-    pub fn next_u64(&mut self, out: &mut [u64; LANES]) {
+    pub fn next_lane(&mut self, l: usize) -> u64 {
         let [s0, s1, s2, s3] = &mut self.s;
-        for l in 0..LANES {
-            out[l] = (s0[l].wrapping_add(s3[l]))
-                .rotate_left(23)
-                .wrapping_add(s0[l]);
-            let t = s1[l] << 17;
-            s2[l] ^= s0[l];
-            s3[l] ^= s1[l];
-            s1[l] ^= s2[l];
-            s0[l] ^= s3[l];
-            s2[l] ^= t;
-            s3[l] = s3[l].rotate_left(45);
-        }
+        let out = (s0[l].wrapping_add(s3[l]))
+            .rotate_left(23)
+            .wrapping_add(s0[l]);
+        let t = s1[l] << 17;
+        s2[l] ^= s0[l];
+        s3[l] ^= s1[l];
+        s1[l] ^= s2[l];
+        s0[l] ^= s3[l];
+        s2[l] ^= t;
+        s3[l] = s3[l].rotate_left(45);
+        out
     }
 }
 
@@ -69,12 +69,10 @@ impl LaneNormals {
             self.has_spare = false;
             return;
         }
-        let (mut a, mut b) = ([0u64; LANES], [0u64; LANES]);
-        self.rng.next_u64(&mut a);
-        self.rng.next_u64(&mut b);
         for l in 0..LANES {
-            (out[l], self.spare[l]) =
-                box_muller::<A>(uniform_from_bits(a[l]), uniform_from_bits(b[l]));
+            let u1 = uniform_from_bits(self.rng.next_lane(l));
+            let u2 = uniform_from_bits(self.rng.next_lane(l));
+            (out[l], self.spare[l]) = box_muller::<A>(u1, u2);
         }
         self.has_spare = true;
     }

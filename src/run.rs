@@ -117,45 +117,56 @@ pub fn run_with_metadata(
     let steps = spec.max_steps();
     let block_runs = block_runs(steps, opts.threads);
     let progress = Progress::start(runs.end - runs.start, steps, opts.quiet);
-    let mut diverged = 0;
-    let mut run_steps = 0.0;
+    let mut output = BlockWriter {
+        spec,
+        summary: &mut summary,
+        traces: traces.as_mut(),
+        diverged: 0,
+        run_steps: 0.0,
+    };
+    // Block k+1 is computed on the pool while this thread writes block k, so the
+    // encoding and compression of the output overlap the integration.
+    let mut pending: Vec<RunResult> = Vec::new();
     let mut block_start = runs.start;
     while block_start < runs.end {
         check_signal()?;
         let block_end = block_start.saturating_add(block_runs).min(runs.end);
         let batches = simulator.batches(block_start..block_end);
-        let mut results: Vec<RunResult> = pool.install(|| {
-            batches
-                .par_iter()
-                .map_init(Vec::new, |scratch, batch| {
-                    // After a signal the remaining batches are skipped, and the block with
-                    // them: the writers are dropped, which removes their temporary files.
-                    if INTERRUPTED.load(Ordering::Relaxed) != 0 {
-                        return Vec::new();
-                    }
-                    let out = simulator.simulate_batch(batch, scratch);
-                    progress.advance(out.len() as u64);
-                    out
+        let (results, written) = std::thread::scope(|scope| {
+            let computing = scope.spawn(|| {
+                pool.install(|| {
+                    batches
+                        .par_iter()
+                        .map_init(Vec::new, |scratch, batch| {
+                            // After a signal the remaining batches are skipped, and the block
+                            // with them: the writers are dropped, which removes their
+                            // temporary files.
+                            if INTERRUPTED.load(Ordering::Relaxed) != 0 {
+                                return Vec::new();
+                            }
+                            let out = simulator.simulate_batch(batch, scratch);
+                            progress.advance(out.len() as u64);
+                            out
+                        })
+                        .flatten()
+                        .collect::<Vec<RunResult>>()
                 })
-                .flatten()
-                .collect()
+            });
+            let written = output.write(std::mem::take(&mut pending));
+            let results = computing.join().expect("a simulation thread panicked");
+            (results, written)
         });
+        written?;
         check_signal()?;
-        // Batches of a dt axis interleave run ids; rows are written in run-id order.
-        results.sort_by_key(|r| r.row.address.run_id);
-        for result in &results {
-            run_steps += spec.timing(result.row.values.get(Slot::DtMs)).steps as f64;
-            summary.push(&result.row)?;
-            diverged +=
-                matches!(result.row.outcome, crate::output::Outcome::Diverged { .. }) as u64;
-            if let Some(w) = traces.as_mut() {
-                for p in &result.trace {
-                    w.push(result.row.address.run_id, p.t_ms, p.r_hz, p.v)?;
-                }
-            }
-        }
+        pending = results;
         block_start = block_end;
     }
+    output.write(pending)?;
+    let BlockWriter {
+        diverged,
+        run_steps,
+        ..
+    } = output;
     progress.finish();
     check_signal()?;
     if let Some(w) = traces {
@@ -169,6 +180,37 @@ pub fn run_with_metadata(
         skipped: false,
         diverged,
     })
+}
+
+/// Writes blocks of results in run-id order and counts what they hold.
+struct BlockWriter<'a> {
+    spec: &'a Spec,
+    summary: &'a mut SummaryWriter,
+    traces: Option<&'a mut TraceWriter>,
+    diverged: u64,
+    /// Steps integrated, summed over the runs written.
+    run_steps: f64,
+}
+
+impl BlockWriter<'_> {
+    fn write(&mut self, mut results: Vec<RunResult>) -> Result<(), Error> {
+        // Batches of a dt axis interleave run ids; rows are written in run-id order.
+        results.sort_by_key(|r| r.row.address.run_id);
+        for result in &results {
+            self.run_steps += self.spec.timing(result.row.values.get(Slot::DtMs)).steps as f64;
+            self.summary.push(&result.row)?;
+            self.diverged +=
+                matches!(result.row.outcome, crate::output::Outcome::Diverged { .. }) as u64;
+            if let Some(w) = self.traces.as_mut() {
+                for p in &result.trace {
+                    w.push(result.row.address.run_id, p.t_ms, p.r_hz, p.v)?;
+                }
+            }
+        }
+        // Encode now rather than at the end, while the next block computes.
+        self.summary.flush()?;
+        Ok(())
+    }
 }
 
 /// Whether this shard's parts are complete and belong to this spec (a part left corrupt,

@@ -60,12 +60,12 @@ impl Moments {
     }
 
     /// Adds one sample to lane `l` (the kernel's fused lane loop calls this) with `A`'s
-    /// min and max. The sums are the same on every path.
+    /// arithmetic.
     #[inline(always)]
     pub fn add_lane<A: Arith>(&mut self, l: usize, x: f64) {
         let d = x - self.shift[l];
         self.sum[l] += d;
-        self.sum_sq[l] += d * d;
+        self.sum_sq[l] = A::mul_add(d, d, self.sum_sq[l]);
         self.min[l] = A::min(self.min[l], x);
         self.max[l] = A::max(self.max[l], x);
     }

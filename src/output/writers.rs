@@ -153,7 +153,9 @@ impl SummaryWriter {
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), OutputError> {
+    /// Hands the buffered rows to the Parquet writer, which encodes them (row groups still
+    /// hold up to [`SUMMARY_ROWS`] rows).
+    pub fn flush(&mut self) -> Result<(), OutputError> {
         if self.rows == 0 {
             return Ok(());
         }

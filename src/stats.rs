@@ -5,8 +5,8 @@
 //! Shifting by a sample removes the cancellation of the naive formula, and unlike Welford's
 //! update it needs no division per step, so the lane loop stays cheap and vectorised.
 
-use crate::integrate::math::{Arith, Unfused};
-use crate::integrate::{LANES, Lanes};
+use crate::integrate::math::Arith;
+use crate::integrate::{GROUP, LANES, Lanes};
 
 /// Running sums of one variable over the lanes of a batch.
 #[derive(Debug, Clone, Copy)]
@@ -52,22 +52,32 @@ impl Moments {
         }
     }
 
+    /// Adds the samples `xs[0]`, `xs[1]`, ... (each one value per lane) with `A`'s
+    /// arithmetic: lanes in groups of one vector, the group's sums held in registers over
+    /// all samples and stored once.
     #[inline(always)]
-    pub fn add(&mut self, x: &Lanes) {
-        for (l, &x) in x.iter().enumerate() {
-            self.add_lane::<Unfused>(l, x);
+    pub fn add_samples<A: Arith>(&mut self, xs: &[Lanes]) {
+        for g in (0..LANES).step_by(GROUP) {
+            let shift: [f64; GROUP] = std::array::from_fn(|w| self.shift[g + w]);
+            let mut sum: [f64; GROUP] = std::array::from_fn(|w| self.sum[g + w]);
+            let mut sum_sq: [f64; GROUP] = std::array::from_fn(|w| self.sum_sq[g + w]);
+            let mut min: [f64; GROUP] = std::array::from_fn(|w| self.min[g + w]);
+            let mut max: [f64; GROUP] = std::array::from_fn(|w| self.max[g + w]);
+            for x in xs {
+                for w in 0..GROUP {
+                    let x = x[g + w];
+                    let d = x - shift[w];
+                    sum[w] += d;
+                    sum_sq[w] = A::mul_add(d, d, sum_sq[w]);
+                    min[w] = A::min(min[w], x);
+                    max[w] = A::max(max[w], x);
+                }
+            }
+            self.sum[g..g + GROUP].copy_from_slice(&sum);
+            self.sum_sq[g..g + GROUP].copy_from_slice(&sum_sq);
+            self.min[g..g + GROUP].copy_from_slice(&min);
+            self.max[g..g + GROUP].copy_from_slice(&max);
         }
-    }
-
-    /// Adds one sample to lane `l` (the kernel's fused lane loop calls this) with `A`'s
-    /// arithmetic.
-    #[inline(always)]
-    pub fn add_lane<A: Arith>(&mut self, l: usize, x: f64) {
-        let d = x - self.shift[l];
-        self.sum[l] += d;
-        self.sum_sq[l] = A::mul_add(d, d, self.sum_sq[l]);
-        self.min[l] = A::min(self.min[l], x);
-        self.max[l] = A::max(self.max[l], x);
     }
 
     /// Statistics of lane `l` after `count` samples.
@@ -86,15 +96,15 @@ impl Moments {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrate::math::Unfused;
 
     #[test]
     fn matches_two_pass_statistics() {
         let samples: Vec<f64> = (0..10_000).map(|i| 1e6 + (i as f64 * 0.37).sin()).collect();
         let lanes = |x: f64| [x; LANES];
         let mut m = Moments::starting_at(&lanes(samples[0]));
-        for &x in &samples {
-            m.add(&lanes(x));
-        }
+        let xs: Vec<Lanes> = samples.iter().map(|&x| lanes(x)).collect();
+        m.add_samples::<Unfused>(&xs);
         let n = samples.len() as f64;
         let mean = samples.iter().sum::<f64>() / n;
         let var = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;

@@ -277,17 +277,68 @@ fn record(trace: &mut Vec<f64>, r: &Lanes, v: &Lanes) {
     trace.extend_from_slice(v);
 }
 
+/// Steps integrated between passes of the divergence check and the statistics over the
+/// stored states. The step loop then stores only the new states; the passes keep their
+/// sums in registers across a chunk (measured: fewer stores per run-step).
+const CHUNK: usize = 16;
+
+/// Lanes per group in the passes over a chunk of states (here and in stats.rs): one AVX2
+/// vector, whose accumulators fit in registers.
+pub const GROUP: usize = 4;
+
 /// The state of a batch's lanes and what the kernel accumulates about them.
 struct LaneState {
-    r: Lanes,
-    v: Lanes,
-    /// 1 for lanes whose post-step states so far are all below [`DIVERGED`], else 0 (a
-    /// word per lane, like `finite`, so the update needs no packing of masks).
+    /// `r[0]`, `v[0]`: the state before the current chunk; step j of the chunk writes
+    /// `r[j]`, `v[j]`.
+    r: [Lanes; CHUNK + 1],
+    v: [Lanes; CHUNK + 1],
+    /// 1 for lanes whose post-step states so far are all below [`DIVERGED`], else 0.
     alive: [u64; LANES],
     /// Steps each lane stayed alive.
     finite: [u64; LANES],
     mr: Moments,
     mv: Moments,
+}
+
+impl LaneState {
+    /// Takes the chunk's `n` states (steps `k0 .. k0 + n`) into the divergence counts and,
+    /// from `first_stat_step` on, the statistics; then starts the next chunk from the last.
+    #[inline(always)]
+    fn close_chunk<A: Arith>(&mut self, n: usize, k0: u64, first_stat_step: u64) {
+        for g in (0..LANES).step_by(GROUP) {
+            let mut alive: [u64; GROUP] = std::array::from_fn(|w| self.alive[g + w]);
+            let mut finite: [u64; GROUP] = std::array::from_fn(|w| self.finite[g + w]);
+            for j in 1..=n {
+                for w in 0..GROUP {
+                    let (r, v) = (self.r[j][g + w], self.v[j][g + w]);
+                    // A lane stays alive while both variables are below DIVERGED in
+                    // magnitude (NaN compares false); the count of alive steps locates the
+                    // first divergence.
+                    alive[w] &= ((r.abs() < DIVERGED) & (v.abs() < DIVERGED)) as u64;
+                    finite[w] += alive[w];
+                }
+            }
+            self.alive[g..g + GROUP].copy_from_slice(&alive);
+            self.finite[g..g + GROUP].copy_from_slice(&finite);
+        }
+        let last = k0 + n as u64 - 1;
+        if last >= first_stat_step {
+            // The sums restart at first_stat_step, whose state becomes their shift
+            // (stats.rs) and first sample; what came before is not summed.
+            let from = if k0 > first_stat_step {
+                1
+            } else {
+                let j = (first_stat_step - k0 + 1) as usize;
+                self.mr = Moments::starting_at(&self.r[j]);
+                self.mv = Moments::starting_at(&self.v[j]);
+                j
+            };
+            self.mr.add_samples::<A>(&self.r[from..=n]);
+            self.mv.add_samples::<A>(&self.v[from..=n]);
+        }
+        self.r[0] = self.r[n];
+        self.v[0] = self.v[n];
+    }
 }
 
 /// The one kernel body, inlined into each ISA's entry point with that path's arithmetic.
@@ -320,18 +371,20 @@ fn kernel<S: Scheme, A: Arith>(
     let mut inputs = [[0.0; LANES]; 2];
     let mut ou_state = [[0.0; LANES]; 2];
     let mut st = LaneState {
-        r: batch.r0,
-        v: batch.v0,
+        r: [batch.r0; CHUNK + 1],
+        v: [batch.v0; CHUNK + 1],
         alive: [1; LANES],
         finite: [0; LANES],
         mr: Moments::starting_at(&batch.r0),
         mv: Moments::starting_at(&batch.v0),
     };
     if trace_stride > 0 {
-        record(trace, &st.r, &st.v);
+        record(trace, &st.r[0], &st.v[0]);
     }
     let mut until_trace = trace_stride;
-    let mut fast = (0..LANES).all(|l| S::in_fast_range(c, l, st.v[l]));
+    let mut fast = (0..LANES).all(|l| S::in_fast_range(c, l, st.v[0][l]));
+    // Steps taken in the current chunk.
+    let mut j = 0;
     for k in 1..=steps {
         if driven {
             drive.eval((k - 1) as f64 * dt, &ou_state, &mut inputs);
@@ -341,20 +394,16 @@ fn kernel<S: Scheme, A: Arith>(
                 normals.fill::<A>(&mut white_xi[x]);
             }
         }
+        let (done, next) = st.r.split_at_mut(j + 1);
+        let (done_v, next_v) = st.v.split_at_mut(j + 1);
+        let (from, to) = ((&done[j], &done_v[j]), (&mut next[0], &mut next_v[0]));
         fast = match (fast, plain) {
-            (true, true) => advance::<S, A, true, true>(c, dt, &inputs, &white_xi, &mut st),
-            (true, false) => advance::<S, A, true, false>(c, dt, &inputs, &white_xi, &mut st),
-            (false, true) => advance::<S, A, false, true>(c, dt, &inputs, &white_xi, &mut st),
-            (false, false) => advance::<S, A, false, false>(c, dt, &inputs, &white_xi, &mut st),
+            (true, true) => advance::<S, A, true, true>(c, dt, &inputs, &white_xi, from, to),
+            (true, false) => advance::<S, A, true, false>(c, dt, &inputs, &white_xi, from, to),
+            (false, true) => advance::<S, A, false, true>(c, dt, &inputs, &white_xi, from, to),
+            (false, false) => advance::<S, A, false, false>(c, dt, &inputs, &white_xi, from, to),
         };
-        // The sums restart at first_stat_step, whose state becomes their shift (stats.rs)
-        // and first sample; what the transient added is discarded.
-        if k == first_stat_step {
-            st.mr = Moments::starting_at(&st.r);
-            st.mv = Moments::starting_at(&st.v);
-            st.mr.add(&st.r);
-            st.mv.add(&st.v);
-        }
+        j += 1;
         for x in 0..2 {
             if let Some(ou) = &drive.ou[x] {
                 normals.fill::<A>(&mut ou_xi);
@@ -364,26 +413,29 @@ fn kernel<S: Scheme, A: Arith>(
         if trace_stride > 0 {
             until_trace -= 1;
             if until_trace == 0 {
-                record(trace, &st.r, &st.v);
+                record(trace, &st.r[j], &st.v[j]);
                 until_trace = trace_stride;
             }
         }
-        // Stop early once every lane has diverged: nothing left to compute.
-        if k % 1024 == 0 && !st.alive.contains(&1) {
-            break;
+        if j == CHUNK || k == steps {
+            st.close_chunk::<A>(j, k + 1 - j as u64, first_stat_step);
+            j = 0;
+            // Stop early once every lane has diverged: nothing left to compute.
+            if k % 1024 == 0 && !st.alive.contains(&1) {
+                break;
+            }
         }
     }
     BatchResult {
         r: st.mr,
         v: st.mv,
         finite_steps: st.finite,
-        r_final: st.r,
-        v_final: st.v,
+        r_final: st.r[0],
+        v_final: st.v[0],
     }
 }
 
-/// One step of every lane, fused with the divergence check and the statistics, so a lane's
-/// new state is used while it is still in registers. `FAST`: every lane is in the scheme's
+/// One step of every lane from `from` into `to`. `FAST`: every lane is in the scheme's
 /// fast range; `PLAIN`: no inputs or noise to add. Returns whether every lane is in the
 /// fast range after the step.
 #[inline(always)]
@@ -392,25 +444,20 @@ fn advance<S: Scheme, A: Arith, const FAST: bool, const PLAIN: bool>(
     dt: f64,
     inputs: &[Lanes; 2],
     white_xi: &[Lanes; 2],
-    st: &mut LaneState,
+    (r0, v0): (&Lanes, &Lanes),
+    (r1, v1): (&mut Lanes, &mut Lanes),
 ) -> bool {
     let mut all_fast = true;
     for l in 0..LANES {
         let lane = LaneStep {
-            r: st.r[l],
-            v: st.v[l],
+            r: r0[l],
+            v: v0[l],
             input: (!PLAIN).then_some([inputs[0][l], inputs[1][l]]),
             dw: (!PLAIN).then_some([c.noise_r[l] * white_xi[0][l], c.noise_v[l] * white_xi[1][l]]),
         };
         let (r, v) = S::step::<A, FAST>(c, l, dt, lane);
-        st.r[l] = r;
-        st.v[l] = v;
-        // A lane stays alive while both variables are below DIVERGED in magnitude (NaN
-        // compares false); the count of alive steps locates the first divergence.
-        st.alive[l] &= ((r.abs() < DIVERGED) & (v.abs() < DIVERGED)) as u64;
-        st.finite[l] += st.alive[l];
-        st.mr.add_lane::<A>(l, r);
-        st.mv.add_lane::<A>(l, v);
+        r1[l] = r;
+        v1[l] = v;
         all_fast &= S::in_fast_range(c, l, v);
     }
     all_fast

@@ -98,10 +98,14 @@ impl PartFile {
         Self::remove_stale_temporaries(path);
         let tmp = temporary_name(path);
         let file = File::create(&tmp).map_err(io_err(path))?;
+        // No dictionary encoding: results are nearly all distinct floats, and building their
+        // dictionaries cost more than integrating W1's runs; zstd still compresses the
+        // repeated parameter values and labels.
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
                 ZstdLevel::try_new(3).expect("valid zstd level"),
             ))
+            .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(row_group_rows))
             .set_key_value_metadata(Some(metadata))
             .set_created_by(format!("mpr-sweep {}", env!("CARGO_PKG_VERSION")))

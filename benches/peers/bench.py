@@ -2,13 +2,15 @@
 
 Run through benches/peers/run.sh, which makes the virtual environment and builds the
 binary. This script, in one session:
-  1. checks that benches/w1.yaml is W1 and that the installed brainmass reproduces the
-     brainmass 0.1.1 reference cases in tests/data/cases.json;
-  2. times W1 and W1 + white noise on v with each tool at 1 and 2 threads, best of
-     --repeats (peers: JIT compile excluded and reported separately; mpr-sweep: end to
-     end, process start to Parquet closed);
-  3. checks that the deterministic results agree (asserts) and compares the noisy ones
-     statistically (reported, not asserted: the noise definitions differ);
+  1. checks that benches/w1.yaml and w1-euler.yaml are W1 and that the installed
+     brainmass reproduces the brainmass 0.1.1 reference cases in tests/data/cases.json;
+  2. times W1 and W1 + white noise on v with each tool at 1 and 2 threads, and W1 with
+     forward Euler with mpr-sweep and numba, best of --repeats (peers: JIT compile
+     excluded and reported separately; mpr-sweep: end to end, process start to Parquet
+     closed);
+  3. checks that the deterministic results agree (asserts; for forward Euler also that
+     the same runs diverge in both tools) and compares the noisy ones statistically
+     (reported, not asserted: the noise definitions differ);
   4. prints a markdown table, and writes it with all numbers to --work.
 
 Threads: "1" rows run pinned to one core (`taskset -c 0`) for every tool, so that no
@@ -119,6 +121,7 @@ def run_mpr(binary, spec, out, threads, repeats, pin):
         "v_final": s["v_final"].to_numpy(float, na_value=np.nan),
         "r_mean": s["r_hz_mean"].to_numpy(float, na_value=np.nan),
         "v_mean": s["v_mean"].to_numpy(float, na_value=np.nan),
+        "diverged": s["diverged"].to_numpy(bool),
     }
     info = {"tool": "mpr-sweep", "threads": threads, "times_s": times, "compile_s": None,
             "isa": meta.get(b"mpr_sweep.isa", b"?").decode()}
@@ -147,10 +150,10 @@ def rel(a, b):
     return np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-300)
 
 
-def check_w1_spec(binary, summary):
-    plan = json.loads(sh(f"{binary} plan {REPO / 'benches/w1.yaml'} --json"))
+def check_w1_spec(binary, spec, method, summary):
+    plan = json.loads(sh(f"{binary} plan {spec} --json"))
     assert plan["runs"] == w1.N_RUNS and plan["steps_per_run"] == w1.N_STEPS, plan
-    assert plan["method"] == "exp_euler" and plan["dt_ms"] == w1.DT_MS, plan
+    assert plan["method"] == method and plan["dt_ms"] == w1.DT_MS, plan
     eta, J, delta = w1.grid()
     for col, want in (("eta", eta), ("J", J), ("delta", delta)):
         got = summary[col].to_numpy(float)
@@ -158,8 +161,9 @@ def check_w1_spec(binary, summary):
     for col, want in (("tau_ms", w1.TAU_MS), ("init_r_hz", w1.R0_HZ), ("init_v", w1.V0),
                       ("dt_ms", w1.DT_MS), ("input_r_hz", 0.0), ("input_v", 0.0)):
         assert (summary[col].to_numpy(float) == want).all(), col
-    return "benches/w1.yaml is W1: 64 x 64 x 4 runs, 10,000 steps of 0.01 ms, exp_euler, " \
-           "tau 1 ms, r0 100 Hz, v0 -2, no input; its eta/J/delta equal numpy's linspace"
+    return f"{spec.relative_to(REPO)} is W1: 64 x 64 x 4 runs, 10,000 steps of 0.01 ms, " \
+           f"{method}, tau 1 ms, r0 100 Hz, v0 -2, no input; its eta/J/delta equal numpy's " \
+           "linspace"
 
 
 def agreement(mpr, peers):
@@ -190,8 +194,35 @@ def agreement(mpr, peers):
     for res in peers.values():
         agree &= (rel(mpr["r_final"], res["r_final"]) <= 1e-6)
         agree &= (rel(mpr["v_final"], res["v_final"]) <= 1e-6)
-    out["all_three_within_1e-6"] = int(agree.sum())
+    out["all_within_1e-6"] = int(agree.sum())
     return out
+
+
+def divergence(results):
+    """Runs that blew up, per tool: mpr-sweep's `diverged` column (it stops such a run);
+    for a peer, a non-finite final state or mean (it integrates on into inf and NaN)."""
+    runs = {}
+    for name, res in results.items():
+        if "diverged" in res:
+            runs[name] = res["diverged"]
+        else:
+            runs[name] = ~np.logical_and.reduce(
+                [np.isfinite(res[k]) for k in ("r_final", "v_final", "r_mean", "v_mean")])
+    first = next(iter(runs.values()))
+    return {"diverged": {name: int(d.sum()) for name, d in runs.items()},
+            "same_runs": all((d == first).all() for d in runs.values())}
+
+
+def agreement_table(agr):
+    """The markdown table of an agreement() result, one row per peer."""
+    lines = ["| peer | max rel. diff, settled runs | tolerance | "
+             "max rel. diff, all finite runs | r_hz_mean, settled | pass |",
+             "|---|--:|--:|--:|--:|---|"]
+    for name, d in agr["peers"].items():
+        lines.append(f"| {name} | {d['max_final_settled']:.2e} | {d['tol']:g} | "
+                     f"{d['max_final_all_finite']:.2e} | {d['r_mean']['settled_max']:.2e} | "
+                     f"{'yes' if d['ok'] else 'NO'} |")
+    return lines
 
 
 def noise_stats(results):
@@ -218,6 +249,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--no-noise", action="store_true", help="skip the noisy workload")
+    ap.add_argument("--no-euler", action="store_true",
+                    help="skip W1 with forward Euler (mpr-sweep and numba)")
     ap.add_argument("--quiet-wait", type=float, default=30.0,
                     help="before each tool's timing wait up to this many seconds for the "
                          "CPUs to be >= 90%% idle (shared machines); 0: do not wait")
@@ -240,38 +273,51 @@ def main():
     if off:
         print(f"NOTE: not the reference versions {REFERENCE_VERSIONS}: {off}", flush=True)
 
-    workloads = [("W1", 0.0, REPO / "benches/w1.yaml")]
+    # (name, sigma, method, spec, file tag); brainmass runs the exp_euler workloads only:
+    # the euler target of the performance issue is numba's Euler kernel.
+    workloads = [("W1", 0.0, "exp_euler", REPO / "benches/w1.yaml", "d")]
     if not a.no_noise:
-        workloads.append(("W1 + noise", w1.NOISE_SIGMA, HERE / "w1-noise.yaml"))
+        workloads.append(("W1 + noise", w1.NOISE_SIGMA, "exp_euler", HERE / "w1-noise.yaml",
+                          "n"))
+    if not a.no_euler:
+        workloads.append(("W1 euler", 0.0, "euler", HERE / "w1-euler.yaml", "e"))
 
-    rows, det, noisy, ref_check, w1_note = [], {}, {}, None, None
-    for wname, sigma, spec in workloads:
+    rows, results, ref_check, spec_notes = [], {}, None, []
+    for wname, sigma, method, spec, wtag in workloads:
+        results[wname] = {}
         for k in threads_list:
             pin = k == 1 and have_taskset
-            tag = f"{'n' if sigma else 'd'}{k}"
-            idle = {}
+            tag = f"{wtag}{k}"
+            idle, res, infos = {}, {}, []
             print(f"[{wname}, {k} thread(s)] mpr-sweep ...", flush=True)
             l0 = loadavg()
             idle["mpr-sweep"] = wait_quiet(a.quiet_wait)
-            mres, minfo, msum = run_mpr(binary, spec, work / f"mpr-{tag}", k, a.repeats, pin)
-            if sigma == 0.0 and w1_note is None:
-                w1_note = check_w1_spec(binary, msum)
-            print(f"[{wname}, {k} thread(s)] brainmass ...", flush=True)
-            extra = ()
-            if ref_check is None:
-                extra = ("--check-reference", str(REPO / "tests/data/cases.json"))
-            idle["brainmass"] = wait_quiet(a.quiet_wait)
-            bres, binfo = run_peer(py, "peer_brainmass.py", k, sigma, a.repeats,
-                                   work / f"brainmass-{tag}.npz", pin, extra)
-            if binfo.get("reference_check"):
-                ref_check = binfo["reference_check"]
+            res["mpr-sweep"], minfo, msum = run_mpr(binary, spec, work / f"mpr-{tag}", k,
+                                                    a.repeats, pin)
+            infos.append(minfo)
+            if sigma == 0.0 and k == threads_list[0]:
+                spec_notes.append(check_w1_spec(binary, spec, method, msum))
+            if method == "exp_euler":
+                print(f"[{wname}, {k} thread(s)] brainmass ...", flush=True)
+                extra = ()
+                if ref_check is None:
+                    extra = ("--check-reference", str(REPO / "tests/data/cases.json"))
+                idle["brainmass"] = wait_quiet(a.quiet_wait)
+                res["brainmass"], binfo = run_peer(py, "peer_brainmass.py", k, sigma,
+                                                   a.repeats, work / f"brainmass-{tag}.npz",
+                                                   pin, extra)
+                infos.append(binfo)
+                if binfo.get("reference_check"):
+                    ref_check = binfo["reference_check"]
             print(f"[{wname}, {k} thread(s)] numba ...", flush=True)
             idle["numba"] = wait_quiet(a.quiet_wait)
-            nres, ninfo = run_peer(py, "peer_numba.py", k, sigma, a.repeats,
-                                   work / f"numba-{tag}.npz", pin)
+            res["numba"], ninfo = run_peer(py, "peer_numba.py", k, sigma, a.repeats,
+                                           work / f"numba-{tag}.npz", pin,
+                                           ("--method", method))
+            infos.append(ninfo)
             load = (l0 + loadavg()) / 2
             best_m = min(minfo["times_s"])
-            for info in (minfo, binfo, ninfo):
+            for info in infos:
                 best = min(info["times_s"])
                 rows.append({
                     "workload": wname, "tool": info["tool"], "threads": k,
@@ -282,25 +328,32 @@ def main():
                     "idle_before_pct": idle[info["tool"]],
                     "detail": {x: info[x] for x in info if x not in ("times_s",)},
                 })
-            (det if sigma == 0.0 else noisy)[k] = {"mpr-sweep": mres, "brainmass": bres,
-                                                   "numba": nres}
+            results[wname][k] = res
     load_end = os.getloadavg()
 
     # ---- agreement (deterministic, the 1-thread results; the others are checked
     # against them too)
     k0 = threads_list[0]
-    agr = agreement(det[k0]["mpr-sweep"], {"brainmass": det[k0]["brainmass"],
-                                           "numba": det[k0]["numba"]})
+    det = results["W1"][k0]
+    agr = agreement(det["mpr-sweep"], {"brainmass": det["brainmass"], "numba": det["numba"]})
+    eul, eul_div = None, None
+    if "W1 euler" in results:
+        e0 = results["W1 euler"][k0]
+        eul = agreement(e0["mpr-sweep"], {"numba": e0["numba"]})
+        eul_div = divergence(e0)
     cross = {}
-    for k in threads_list[1:]:
-        for tool in ("mpr-sweep", "brainmass", "numba"):
-            x = 0.0
-            for key in ("r_final", "v_final", "r_mean"):
-                a0, a1 = det[k0][tool][key], det[k][tool][key]
-                both = np.isfinite(a0) & np.isfinite(a1)
-                x = max(x, float(np.max(rel(a0[both], a1[both]), initial=0.0)))
-            cross[f"{tool} {k0} vs {k} threads"] = x
-    nstats = {k: noise_stats(v) for k, v in noisy.items()}
+    for wname in ("W1", "W1 euler"):
+        if wname not in results:
+            continue
+        for k in threads_list[1:]:
+            for tool in results[wname][k]:
+                x = 0.0
+                for key in ("r_final", "v_final", "r_mean"):
+                    a0, a1 = results[wname][k0][tool][key], results[wname][k][tool][key]
+                    both = np.isfinite(a0) & np.isfinite(a1)
+                    x = max(x, float(np.max(rel(a0[both], a1[both]), initial=0.0)))
+                cross[f"{wname}, {tool} {k0} vs {k} threads"] = x
+    nstats = {k: noise_stats(v) for k, v in results.get("W1 + noise", {}).items()}
 
     # ---- report
     lines = []
@@ -318,7 +371,10 @@ def main():
                  f"Best of {a.repeats}. ns/run-step/core = time x threads / (16,384 x 10,000). "
                  "Peers: compiled function only, one-off JIT compile shown apart; "
                  "mpr-sweep: whole process, start to Parquet closed. "
-                 "1-thread rows pinned to one core (taskset).")
+                 "1-thread rows pinned to one core (taskset)."
+                 + (" W1 euler: the same with forward Euler (w1-euler.yaml), mpr-sweep and "
+                    "numba only (the issue's euler target is numba's Euler kernel; brainmass "
+                    "is not run)." if "W1 euler" in results else ""))
     lines.append("")
     lines.append("| workload | tool | threads | time (s) | ns / run-step / core | vs mpr-sweep "
                  "| JIT compile (s) | CPU idle before |")
@@ -329,8 +385,19 @@ def main():
         lines.append(f"| {r['workload']} | {r['tool']} | {r['threads']} | {r['best_s']:.3f} "
                      f"| {r['ns_per_run_step_core']:.2f} | {r['ratio_vs_mpr']:.2f} | {comp} "
                      f"| {idle} |")
+    euler_s = {(r["threads"], r["tool"]): r["best_s"] for r in rows
+               if r["workload"] == "W1 euler"}
+    if euler_s:
+        ratios = [euler_s[k, "numba"] / euler_s[k, "mpr-sweep"] for k in threads_list]
+        lines.append("")
+        lines.append("Target of the performance issue, euler: mpr-sweep >= 2x faster than numba's "
+                     "Euler kernel on W1. numba time / mpr-sweep time: "
+                     + ", ".join(f"{x:.2f} at {k} thread{'s' if k > 1 else ''}"
+                                 for k, x in zip(threads_list, ratios))
+                     + f": {'met' if min(ratios) >= 2.0 else 'NOT met'}.")
     lines.append("")
-    lines.append(f"Check: {w1_note}.")
+    for note in spec_notes:
+        lines.append(f"Check: {note}.")
     if ref_check:
         lines.append(f"Check: the installed brainmass reproduces the brainmass 0.1.1 reference "
                      f"cases {', '.join(ref_check['cases'])} (tests/data/cases.json, final "
@@ -343,15 +410,25 @@ def main():
                  f"excluded: {agr['excluded']} runs still ringing or oscillating at 100 ms "
                  f"(weakly damped high-rate foci and limit cycles), where rounding differences "
                  f"are amplified. All three agree within 1e-6 on "
-                 f"{agr['all_three_within_1e-6']} runs.")
+                 f"{agr['all_within_1e-6']} runs.")
     lines.append("")
-    lines.append("| peer | max rel. diff, settled runs | tolerance | "
-                 "max rel. diff, all finite runs | r_hz_mean, settled | pass |")
-    lines.append("|---|--:|--:|--:|--:|---|")
-    for name, d in agr["peers"].items():
-        lines.append(f"| {name} | {d['max_final_settled']:.2e} | {d['tol']:g} | "
-                     f"{d['max_final_all_finite']:.2e} | {d['r_mean']['settled_max']:.2e} | "
-                     f"{'yes' if d['ok'] else 'NO'} |")
+    lines += agreement_table(agr)
+    if eul:
+        d = eul_div["diverged"]
+        lines.append("")
+        lines.append(f"Agreement, W1 euler, final r_hz and v of every run, numba vs mpr-sweep "
+                     f"({k0}-thread results): diverged: {d['mpr-sweep']} runs in mpr-sweep "
+                     f"(`diverged`), {d['numba']} in numba (state or mean not finite at "
+                     f"100 ms), {'the same' if eul_div['same_runs'] else 'NOT the same'} runs. "
+                     f"Of the {eul['finite']} runs finished in both, compared: the "
+                     f"{eul['settled']} settled in numba (as above); excluded: "
+                     f"{eul['finite'] - eul['settled']} still oscillating at 100 ms (forward "
+                     f"Euler at dt 0.01 ms turns weakly damped high-rate foci into spurious "
+                     f"oscillations, README \"Choosing dt\"; rounding differences grow there). "
+                     f"Both agree within 1e-6 on {eul['all_within_1e-6']} of the "
+                     f"{eul['finite']} finished runs.")
+        lines.append("")
+        lines += agreement_table(eul)
     if cross:
         lines.append("")
         lines.append("Same tool, other thread count (max rel. diff of final r, v, mean r, all "
@@ -377,15 +454,20 @@ def main():
     (work / "report.md").write_text(report + "\n")
     (work / "results.json").write_text(json.dumps(
         {"machine": mach, "versions": vers, "load": [load_start, load_end], "rows": rows,
-         "agreement": agr, "cross_threads": cross, "noise": nstats,
-         "reference_check": ref_check}, indent=1, default=float) + "\n")
+         "agreement": agr, "agreement_euler": eul, "divergence_euler": eul_div,
+         "cross_threads": cross, "noise": nstats, "reference_check": ref_check},
+        indent=1, default=float) + "\n")
     print(f"\n(written to {work / 'report.md'} and {work / 'results.json'})")
 
     bad = [n for n, d in agr["peers"].items() if not d["ok"]]
+    if eul and not eul["peers"]["numba"]["ok"]:
+        bad.append("numba (W1 euler)")
     if bad:
         raise SystemExit(f"FAIL: {', '.join(bad)} disagree with mpr-sweep beyond tolerance")
     if ref_check and ref_check["max_rel_diff_final"] > 1e-12:
         raise SystemExit("FAIL: the installed brainmass does not reproduce the reference cases")
+    if eul_div and not eul_div["same_runs"]:
+        raise SystemExit("FAIL: W1 euler: other runs diverge in numba than in mpr-sweep")
 
 
 if __name__ == "__main__":

@@ -3,20 +3,27 @@
 f64 throughout; runs are split into blocks of BLOCK runs, each block keeps its
 state in small local arrays with the time loop outside and a loop over the
 block's lanes inside, and `prange` spreads the blocks over the threads;
-`fastmath=True`. The lane loop stays scalar: it calls libm's expm1, and the PyPI
-llvmlite has no SVML vector library (numba.config.USING_SVML is False even with
-intel-cmplr-lib-rt installed). The step is mpr-sweep's / brainstate's
-exponential Euler exactly as README.md states it:
+`fastmath=True`. The exp_euler lane loop stays scalar: it calls libm's expm1,
+and the PyPI llvmlite has no SVML vector library (numba.config.USING_SVML is
+False even with intel-cmplr-lib-rt installed). The step is mpr-sweep's /
+brainstate's exponential Euler exactly as README.md states it:
 
     A = 2 v / tau,  phi1(z) = expm1(z) / z (phi1(0) = 1)
     r' = r + dt phi1(A dt) (delta / (pi tau^2) + 2 r v / tau)
     v' = v + dt phi1(A dt) (v^2 + eta + J tau r - (pi tau r)^2) / tau   [+ sigma sqrt(dt) xi]
 
+or, with --method euler, mpr-sweep's forward Euler: the same with phi1 = 1. The
+method and whether there is noise are compile-time constants of the kernel (numba
+freezes closure variables): the deterministic Euler kernel has no call and no
+branch in its lane loop, which LLVM vectorises (AVX-512 where the CPU has it; a
+runtime `if sigma != 0.0` there would keep it scalar, as `inspect_asm` shows).
+
 r is integrated in kHz (1/ms) and reported in Hz. With noise, xi comes from
 numba's per-thread NumPy generator (not reproducible across thread counts; the
 noise definition is mpr-sweep's Wiener increment).
 
-Usage (called by bench.py): python peer_numba.py --threads K --sigma S --repeats 3 --out F.npz
+Usage (called by bench.py):
+    python peer_numba.py --threads K --sigma S [--method exp_euler|euler] --repeats 3 --out F.npz
 Writes the per-run summary (run_id order) and the timings to F.npz.
 """
 
@@ -33,8 +40,10 @@ import w1
 BLOCK = 64
 
 
-def build(numba):
+def build(numba, method, noisy):
     from numba import njit, prange
+
+    euler = method == "euler"
 
     @njit(parallel=True, fastmath=True)
     def sweep(eta, J, delta, tau, r0_khz, v0, dt, n_steps, sigma, out):
@@ -68,18 +77,21 @@ def build(numba):
                 for i in range(m):
                     rr = r[i]
                     vv = v[i]
-                    z = 2.0 * vv * inv_tau * dt
-                    if z == 0.0:
-                        ph = 1.0
+                    if euler:
+                        h = dt
                     else:
-                        ph = math.expm1(z) / z
-                    h = dt * ph
+                        z = 2.0 * vv * inv_tau * dt
+                        if z == 0.0:
+                            ph = 1.0
+                        else:
+                            ph = math.expm1(z) / z
+                        h = dt * ph
                     pr = pi_tau * rr
                     fr = c_r[i] + 2.0 * rr * vv * inv_tau
                     fv = (vv * vv + c_v[i] + c_j[i] * rr - pr * pr) * inv_tau
                     rn = rr + h * fr
                     vn = vv + h * fv
-                    if sigma != 0.0:
+                    if noisy:
                         vn += noise_amp * np.random.standard_normal()
                     r[i] = rn
                     v[i] = vn
@@ -98,6 +110,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--sigma", type=float, default=0.0)
+    ap.add_argument("--method", choices=("exp_euler", "euler"), default="exp_euler")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -114,7 +127,7 @@ def main():
     # One-off JIT compile: compile by calling on a tiny problem (numba compiles
     # per argument types, not sizes), timed separately.
     t0 = time.perf_counter()
-    sweep = build(numba)
+    sweep = build(numba, a.method, a.sigma != 0.0)
     small = np.empty((4, 6))
     sweep(eta[:4].copy(), J[:4].copy(), delta[:4].copy(), w1.TAU_MS, w1.R0_HZ / 1000.0,
           w1.V0, w1.DT_MS, 2, a.sigma, small)
@@ -131,6 +144,7 @@ def main():
         "tool": "numba",
         "threads": a.threads,
         "sigma": a.sigma,
+        "method": a.method,
         "times_s": times,
         "compile_s": compile_s,
         "import_s": t_import,

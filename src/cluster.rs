@@ -307,14 +307,14 @@ pub fn run_steps(spec: &Spec, runs: u64) -> f64 {
 }
 
 /// Estimated cost of one run-step on one core of the release build, in ns, for `plan`
-/// and `sbatch`. Measured on the 2-core Zen 4 development machine (4,096 runs x 10,000
-/// steps, one thread): 5.4 ns deterministic, 9.1 ns with white noise on v, 12.9 ns with
-/// white noise on v and OU noise on r (portable path: 9.2, 15.9, 22). A debug build is
-/// several times slower.
+/// and `sbatch`. Measured on the 2-core Zen 4 development machine (W1, exp_euler, 16,384
+/// runs x 10,000 steps, one thread, whole process): 2.7 ns deterministic, 5.6 ns with
+/// white noise on v, 8.3 ns with white noise on v and OU noise on r (portable path: 5.2,
+/// 11.8, 19.0). A debug build is several times slower.
 pub fn ns_per_run_step(spec: &Spec, isa: Isa) -> f64 {
     let (base, per_noise) = match isa {
-        Isa::Avx2Fma => (5.5, 4.0),
-        Isa::Portable => (9.5, 6.5),
+        Isa::Avx2Fma => (2.7, 2.8),
+        Isa::Portable => (5.2, 6.9),
     };
     let noisy = spec.noise.iter().filter(|n| **n != NoiseKind::None).count();
     base + per_noise * noisy as f64

@@ -1,8 +1,10 @@
 //! The integration kernel: one lane batch of runs, the time loop inside.
 //!
-//! A batch holds [`LANES`] runs in structure-of-arrays form. Every step is a handful of
-//! loops over the lanes with no branches that depend on a lane's value, so LLVM compiles
-//! them to SIMD. The same body is compiled twice, for the x86-64 baseline and for
+//! A batch holds [`LANES`] runs in structure-of-arrays form. Every step is one loop over
+//! the lanes (the scheme's step; white normals in another) with no branches that depend
+//! on a lane's value, so LLVM compiles it to SIMD; every [`CHUNK`] steps, passes over the
+//! stored states update the statistics and divergence counts. The same body, generic over
+//! the scheme and the [`Arith`] of the path, is compiled for the x86-64 baseline and for
 //! AVX2+FMA, and [`Isa::detect`] picks one at run time. The kernel does no I/O and no
 //! allocation inside the time loop.
 
@@ -19,7 +21,7 @@ use math::{Arith, Fused, Unfused};
 
 use crate::stats::Moments;
 
-/// Runs per lane batch. Each step is a long dependent chain (expm1, a division), so many
+/// Runs per lane batch. Each step is a long dependent chain (phi1's polynomial), so many
 /// independent lanes are needed to keep the vector units busy: 32 measured fastest of
 /// 8/16/32/64 (README "Performance").
 pub const LANES: usize = 32;

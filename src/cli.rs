@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use mpr_sweep::Error;
 use mpr_sweep::cluster::{self, DEFAULT_MAX_ARRAY_SIZE, SbatchOptions, process_env};
 use mpr_sweep::integrate::Isa;
 use mpr_sweep::plan::{Plan, Shard};
 use mpr_sweep::run::{RunOptions, run_with_metadata};
 use mpr_sweep::spec::{self, Spec};
-use mpr_sweep::{Error, progress};
 
 #[derive(Parser)]
 #[command(
@@ -463,9 +463,10 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
     if let Some(e) = &trace_limit {
         println!("warning: `run` will refuse this sweep without --force: {e}");
     }
+    let time = mpr_sweep::cluster::duration(seconds.clamp(0.0, 1e12));
+    let about = if time.starts_with('<') { "" } else { "~" };
     println!(
-        "estimated time: ~{} on {threads} threads ({} path, ~{:.1} ns per run-step per core)",
-        progress::clock(std::time::Duration::from_secs_f64(seconds.clamp(0.0, 1e12))),
+        "estimated time: {about}{time} on {threads} threads ({} path, ~{:.1} ns per run-step per core)",
         isa.name(),
         ns_per_run_step
     );

@@ -92,7 +92,7 @@ pub fn expm1<A: Arith>(z: f64) -> f64 {
     let f = A::mul_add(-kf, LN2_LO, zc - kf * LN2_HI);
     // P(f) = sum_{i=0}^{11} f^i / (i+2)! (Taylor to degree 13 overall), in Estrin's scheme:
     // dependency depth 5 instead of Horner's 11.
-    let em1 = A::mul_add(f * f, poly::<A>(f, &EXPM1_TAYLOR), f);
+    let em1 = A::mul_add(f * f, poly::<A>(f, &INV_FACTORIAL[2..14]), f);
     // 2^k from the exponent bits; k is in [-58, 1023] after clamping.
     let two_k = f64::from_bits(((k + 1023) as u64) << 52);
     let result = A::mul_add(two_k, em1, two_k - 1.0);
@@ -105,24 +105,10 @@ pub fn expm1<A: Arith>(z: f64) -> f64 {
     if z != z { z } else { result }
 }
 
-/// `1/(i+2)!` for i = 0..=11: `expm1(f) = f + f^2 sum_i f^i/(i+2)!`.
-const EXPM1_TAYLOR: [f64; 12] = [
-    1.0 / 2.0,
-    1.0 / 6.0,
-    1.0 / 24.0,
-    1.0 / 120.0,
-    1.0 / 720.0,
-    1.0 / 5_040.0,
-    1.0 / 40_320.0,
-    1.0 / 362_880.0,
-    1.0 / 3_628_800.0,
-    1.0 / 39_916_800.0,
-    1.0 / 479_001_600.0,
-    1.0 / 6_227_020_800.0,
-];
-
-/// `1/(i+1)!` for i = 0..=14: `phi1(z) = sum_i z^i/(i+1)!`.
-const PHI1_TAYLOR: [f64; 15] = [
+/// `1/n!` for n = 0..=15: the Taylor coefficients of `expm1` (`f + f^2 sum_i f^i/(i+2)!`,
+/// i <= 11) and of `phi1` (`sum_i z^i/(i+1)!`, i <= 14).
+const INV_FACTORIAL: [f64; 16] = [
+    1.0,
     1.0,
     1.0 / 2.0,
     1.0 / 6.0,
@@ -192,7 +178,7 @@ pub fn phi1<A: Arith>(z: f64) -> f64 {
 /// range use it directly.
 #[inline(always)]
 pub fn phi1_series<A: Arith>(z: f64) -> f64 {
-    poly::<A>(z, &PHI1_TAYLOR)
+    poly::<A>(z, &INV_FACTORIAL[1..16])
 }
 
 /// Natural logarithm of a positive normal `x` (the uniforms of the noise generator), within

@@ -465,3 +465,117 @@ fn advance<S: Scheme, A: Arith, const FAST: bool, const PLAIN: bool>(
     }
     all_fast
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::NodeParams;
+
+    const DT: f64 = 0.01;
+    const STEPS: u64 = 3000;
+    /// The lane that, in a wild batch, keeps exp_euler's argument |2 dt v/tau| above phi1's
+    /// series range: tau = 0.05 ms, so |v| > 1.25 suffices, and it settles near v = -2.
+    const WILD: usize = 7;
+    const WILD_TAU_MS: f64 = 0.05;
+
+    fn params(l: usize, wild: bool) -> NodeParams {
+        let f = l as f64 / (LANES - 1) as f64;
+        let tau = if wild && l == WILD { WILD_TAU_MS } else { 1.0 };
+        NodeParams::from_user(tau, -8.0 + 6.0 * f, 20.0 * f, 1.0, 0.0, 0.0)
+    }
+
+    /// 32 lanes starting at r = 100 Hz, v = -2. Tame: every lane stays within phi1's
+    /// series range, so the batch takes the series form throughout. Wild: lane `WILD` does
+    /// not, so the whole batch takes the general form (a per-lane select) at every step.
+    fn batch(wild: bool) -> Batch {
+        let mut b = Batch::default();
+        for l in 0..LANES {
+            b.coef.set_lane(l, &params(l, wild), 0.0, 0.0, DT);
+            b.r0[l] = 0.1;
+            b.v0[l] = -2.0;
+        }
+        b
+    }
+
+    fn run(wild: bool, isa: Isa) -> BatchResult {
+        let schedule = Schedule {
+            dt: DT,
+            steps: STEPS,
+            first_stat_step: 1,
+            trace_stride: 0,
+            white: [false; 2],
+        };
+        integrate(
+            isa,
+            Method::ExpEuler,
+            &schedule,
+            &batch(wild),
+            &mut Vec::new(),
+        )
+    }
+
+    fn isas() -> Vec<Isa> {
+        let mut isas = vec![Isa::Portable];
+        if Isa::detect() == Isa::Avx2Fma {
+            isas.push(Isa::Avx2Fma);
+        }
+        isas
+    }
+
+    /// A lane's bits do not depend on whether its batch took phi1's series form or the
+    /// general form (contract: results independent of batching).
+    #[test]
+    fn a_lane_outside_the_series_range_leaves_its_neighbours_bits_alone() {
+        for isa in isas() {
+            let (tame, wild) = (run(false, isa), run(true, isa));
+            for l in (0..LANES).filter(|&l| l != WILD) {
+                let bits = |x: &BatchResult| {
+                    let (r, v) = (x.r.summary(l, STEPS), x.v.summary(l, STEPS));
+                    [
+                        x.r_final[l],
+                        x.v_final[l],
+                        r.mean,
+                        r.std,
+                        r.min,
+                        r.max,
+                        v.mean,
+                        v.std,
+                        v.min,
+                        v.max,
+                    ]
+                    .map(f64::to_bits)
+                };
+                assert_eq!(bits(&tame), bits(&wild), "{isa:?}, lane {l}");
+            }
+        }
+    }
+
+    /// The wild lane, through the general form at every step, against exponential Euler
+    /// with std's `exp_m1`.
+    #[test]
+    fn general_phi1_form_matches_a_scalar_exponential_euler() {
+        let p = params(WILD, true);
+        let (mut r, mut v) = (0.1f64, -2.0f64);
+        let mut z_min = f64::INFINITY;
+        for _ in 0..STEPS {
+            let z = 2.0 * v * DT / p.tau_ms;
+            z_min = z_min.min(z.abs());
+            let h = DT * (z.exp_m1() / z);
+            let pi_tau = std::f64::consts::PI * p.tau_ms;
+            let f_r = p.delta / (pi_tau * p.tau_ms) + 2.0 * r * v / p.tau_ms;
+            let f_v = (v * v + p.eta + p.j * p.tau_ms * r - (pi_tau * r).powi(2)) / p.tau_ms;
+            (r, v) = (r + h * f_r, v + h * f_v);
+        }
+        assert!(
+            z_min > math::PHI1_SERIES_MAX,
+            "the reference entered the series range: |z| = {z_min}"
+        );
+        for isa in isas() {
+            let got = run(true, isa);
+            let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+            let (gr, gv) = (got.r_final[WILD], got.v_final[WILD]);
+            assert!(rel(gr, r) < 1e-12, "{isa:?}: r {gr} vs {r}");
+            assert!(rel(gv, v) < 1e-12, "{isa:?}: v {gv} vs {v}");
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! Kernel throughput: one lane batch of the W1 workload (eta, J, delta spread over the
-//! lanes; r0 = 0.1 Hz, v0 = -2; dt = 0.01 ms; 10,000 steps), per method and
+//! lanes; r0 = 100 Hz, v0 = -2; dt = 0.01 ms; 10,000 steps), per method and
 //! instruction-set path, with and without white noise on v (sigma 0.5). Divan reports items/s; one item is one run-step, so
 //! ns per run-step = 1e9 / (items/s).
 //!

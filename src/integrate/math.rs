@@ -7,7 +7,8 @@
 //!
 //! Every `a * b + c` that a fused multiply-add can serve goes through [`Arith::mul_add`]:
 //! the AVX2+FMA kernel rounds it once ([`Fused`]), the portable kernel twice ([`Unfused`]).
-//! That is the only arithmetic difference between the two paths.
+//! That is the only difference in results between the two paths (their min/max differ
+//! only for NaN, whose runs' statistics are discarded).
 
 /// The arithmetic primitives whose best form differs between the instruction-set paths.
 pub trait Arith: Copy + 'static {
@@ -130,18 +131,11 @@ const INV_FACTORIAL: [f64; 16] = [
 /// a dependency depth of about log2(N) multiply-adds instead of Horner's N.
 #[inline(always)]
 fn poly<A: Arith>(x: f64, c: &[f64]) -> f64 {
-    // Written for the two lengths used here; the recursion unrolls at compile time.
+    // Each level pairs neighbours with the next power of x (x, x^2, x^4, ...). `c` is a
+    // constant table of at most 16 entries, so the loops unroll at compile time.
     let mut level = [0.0; 16];
-    let mut n = c.len();
-    for i in 0..n.div_ceil(2) {
-        level[i] = if 2 * i + 1 < n {
-            A::mul_add(c[2 * i + 1], x, c[2 * i])
-        } else {
-            c[2 * i]
-        };
-    }
-    n = n.div_ceil(2);
-    let mut power = x * x;
+    level[..c.len()].copy_from_slice(c);
+    let (mut n, mut power) = (c.len(), x);
     while n > 1 {
         for i in 0..n.div_ceil(2) {
             level[i] = if 2 * i + 1 < n {

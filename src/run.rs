@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::Error;
-use crate::integrate::{Isa, LANES};
+use crate::integrate::{Isa, LANES, StopToken, Stopped};
 use crate::output::{
     Layout, Metadata, OutputError, SummaryWriter, TraceWriter, io_err, spec_sha256, write_atomic,
 };
@@ -59,20 +59,14 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunReport, Error> {
 /// [`run`], adding `mpr_sweep.<key>` pairs to the parts' metadata (the command line adds
 /// `slurm_job` inside a Slurm job).
 ///
-/// After [`stop_on_signals`], SIGINT or SIGTERM stops the run between lane batches: it
+/// After [`stop_on_signals`], SIGINT or SIGTERM stops the run wherever it is (inside a
+/// run, within [`crate::integrate::POLL_STEPS`] steps; between rows while writing): it
 /// returns [`Error::Interrupted`] and the part's temporary files are removed.
 pub fn run_with_metadata(
     spec: &Spec,
     opts: &RunOptions,
     extra_metadata: &[(&str, String)],
 ) -> Result<RunReport, Error> {
-    let check_signal = || match interrupted() {
-        Some(signal) => Err(Error::Interrupted {
-            signal,
-            shard: opts.shard,
-        }),
-        None => Ok(()),
-    };
     let plan = Plan::new(spec)?;
     let layout = Layout::new(&opts.out);
     let runs = plan.shard_range(opts.shard);
@@ -119,6 +113,7 @@ pub fn run_with_metadata(
     let progress = Progress::start(runs.end - runs.start, steps, opts.quiet);
     let mut output = BlockWriter {
         spec,
+        shard: opts.shard,
         summary: &mut summary,
         traces: traces.as_mut(),
         diverged: 0,
@@ -129,27 +124,23 @@ pub fn run_with_metadata(
     let mut pending: Vec<RunResult> = Vec::new();
     let mut block_start = runs.start;
     while block_start < runs.end {
-        check_signal()?;
+        check_signal(opts.shard)?;
         let block_end = block_start.saturating_add(block_runs).min(runs.end);
         let batches = simulator.batches(block_start..block_end);
         let (results, written) = std::thread::scope(|scope| {
             let computing = scope.spawn(|| {
                 pool.install(|| {
+                    // After a signal the running batches stop, the remaining ones are
+                    // skipped, and the block with them: the writers are dropped, which
+                    // removes their temporary files.
                     batches
                         .par_iter()
                         .map_init(Vec::new, |scratch, batch| {
-                            // After a signal the remaining batches are skipped, and the block
-                            // with them: the writers are dropped, which removes their
-                            // temporary files.
-                            if INTERRUPTED.load(Ordering::Relaxed) != 0 {
-                                return Vec::new();
-                            }
-                            let out = simulator.simulate_batch(batch, scratch);
+                            let out = simulator.simulate_batch(batch, scratch, &STOP)?;
                             progress.advance(out.len() as u64);
-                            out
+                            Ok(out)
                         })
-                        .flatten()
-                        .collect::<Vec<RunResult>>()
+                        .collect::<Result<Vec<Vec<RunResult>>, Stopped>>()
                 })
             });
             let written = output.write(std::mem::take(&mut pending));
@@ -157,8 +148,13 @@ pub fn run_with_metadata(
             (results, written)
         });
         written?;
-        check_signal()?;
-        pending = results;
+        check_signal(opts.shard)?;
+        // Stopped implies a signal, which check_signal has just reported.
+        pending = results
+            .expect("the kernel stops only on a signal")
+            .into_iter()
+            .flatten()
+            .collect();
         block_start = block_end;
     }
     output.write(pending)?;
@@ -168,7 +164,7 @@ pub fn run_with_metadata(
         ..
     } = output;
     progress.finish();
-    check_signal()?;
+    check_signal(opts.shard)?;
     if let Some(w) = traces {
         w.finish()?;
     }
@@ -185,6 +181,7 @@ pub fn run_with_metadata(
 /// Writes blocks of results in run-id order and counts what they hold.
 struct BlockWriter<'a> {
     spec: &'a Spec,
+    shard: Shard,
     summary: &'a mut SummaryWriter,
     traces: Option<&'a mut TraceWriter>,
     diverged: u64,
@@ -197,6 +194,8 @@ impl BlockWriter<'_> {
         // Batches of a dt axis interleave run ids; rows are written in run-id order.
         results.sort_by_key(|r| r.row.address.run_id);
         for result in &results {
+            // A block of long traces takes a while to write: a signal stops it too.
+            check_signal(self.shard)?;
             self.run_steps += self.spec.timing(result.row.values.get(Slot::DtMs)).steps as f64;
             self.summary.push(&result.row)?;
             self.diverged +=
@@ -314,8 +313,19 @@ fn refuse_other_layouts(dir: &std::path::Path, opts: &RunOptions) -> Result<(), 
 }
 
 /// The signal that asked the run to stop (0: none). Set by the handler of
-/// [`stop_on_signals`], read between lane batches.
+/// [`stop_on_signals`] before it requests [`STOP`].
 static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+
+/// Requested by the handler of [`stop_on_signals`]; the kernels poll it.
+static STOP: StopToken = StopToken::new();
+
+/// [`Error::Interrupted`] if a signal asked the run of `shard` to stop.
+fn check_signal(shard: Shard) -> Result<(), Error> {
+    match interrupted() {
+        Some(signal) => Err(Error::Interrupted { signal, shard }),
+        None => Ok(()),
+    }
+}
 
 /// The signal received since [`stop_on_signals`], if any.
 pub fn interrupted() -> Option<i32> {
@@ -335,14 +345,15 @@ pub fn signal_name(signal: i32) -> String {
 }
 
 /// Makes SIGINT (Ctrl-C) and SIGTERM (Slurm's time limit, preemption and `scancel`) stop
-/// a run cleanly: the handler only records the signal; [`run`] sees it between lane
-/// batches, drops its writers (which removes their temporary files) and returns
-/// [`Error::Interrupted`]. A second SIGINT terminates at once; a repeated SIGTERM is
+/// a run cleanly: the handler only records the signal and requests [`STOP`]; the kernels
+/// return within [`crate::integrate::POLL_STEPS`] steps, and [`run`] drops its writers
+/// (which removes their temporary files) and returns [`Error::Interrupted`]. A second SIGINT terminates at once; a repeated SIGTERM is
 /// ignored (Slurm follows it with SIGKILL after its `KillWait` anyway).
 #[cfg(unix)]
 pub fn stop_on_signals() -> std::io::Result<()> {
     extern "C" fn on_signal(signal: libc::c_int) {
         let first = INTERRUPTED.swap(signal, Ordering::SeqCst) == 0;
+        STOP.request();
         if !first && signal == libc::SIGINT {
             // SAFETY: signal(2) and raise(3) are async-signal-safe.
             unsafe {

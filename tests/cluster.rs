@@ -48,6 +48,23 @@ model:
 simulation: {duration_ms: 1000}
 ";
 
+/// One run of 10^14 steps (months): only the kernel's poll inside the time loop stops it.
+const ENDLESS: &str = "\
+name: cluster-endless
+simulation: {duration_ms: 1e12}
+";
+
+/// 64 runs of 10^9 steps with rk4 and OU noise: two lane batches of hours each, one on
+/// each of two threads.
+const LONG_RUNS: &str = "\
+name: cluster-long-runs
+model:
+  eta: {linspace: [-6, -4, 64]}
+noise:
+  v: {ou: {sigma: 0.1, tau_ms: 10}}
+simulation: {duration_ms: 1e7, method: rk4}
+";
+
 fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("mpr-sweep")
 }
@@ -837,10 +854,10 @@ fn status_without_parts_needs_the_shard_count_and_refuses_mixed_layouts() {
 
 // ---------------------------------------------------------------- interruption
 
-/// Starts `run` of SLOW and waits until it writes its temporary part (so the signal
-/// handler is in place).
-fn start_slow(tmp: &Path) -> (Child, PathBuf) {
-    let spec = write(tmp, "slow.yaml", SLOW);
+/// Starts `run` of `spec` on two threads and waits until it writes its temporary part (so
+/// the signal handler is in place).
+fn start_run(tmp: &Path, spec: &str) -> (Child, PathBuf) {
+    let spec = write(tmp, "slow.yaml", spec);
     let out = tmp.join("out");
     let mut cmd = std::process::Command::new(bin());
     clean_env(&mut cmd);
@@ -862,9 +879,12 @@ fn start_slow(tmp: &Path) -> (Child, PathBuf) {
     (child, out)
 }
 
-fn interrupt(signal: i32, code: i32, name: &str) {
+/// Sends `signal` to a running `run` of `spec` (inside its lane batches by then) and checks
+/// that it stops within 2 s with exit status `code`, its message, and nothing left but the
+/// spec.
+fn interrupt(spec: &str, signal: i32, code: i32, name: &str) {
     let tmp = TempDir::new().unwrap();
-    let (mut child, out) = start_slow(tmp.path());
+    let (mut child, out) = start_run(tmp.path(), spec);
     std::thread::sleep(Duration::from_millis(700));
     let sent = Instant::now();
     // SAFETY: kill(2) on our own child.
@@ -892,7 +912,7 @@ fn interrupt(signal: i32, code: i32, name: &str) {
         "{name}: {stderr}"
     );
     assert!(
-        stopped_in < Duration::from_secs(10),
+        stopped_in < Duration::from_secs(2),
         "{name}: took {stopped_in:?}"
     );
     // No final-named part, no temporary file: only the spec.
@@ -906,12 +926,32 @@ fn interrupt(signal: i32, code: i32, name: &str) {
 
 #[test]
 fn sigterm_stops_a_run_cleanly_with_exit_143() {
-    interrupt(libc::SIGTERM, 143, "SIGTERM");
+    interrupt(SLOW, libc::SIGTERM, 143, "SIGTERM");
 }
 
 #[test]
 fn sigint_stops_a_run_cleanly_with_exit_130() {
-    interrupt(libc::SIGINT, 130, "SIGINT");
+    interrupt(SLOW, libc::SIGINT, 130, "SIGINT");
+}
+
+#[test]
+fn sigterm_stops_a_single_endless_run_within_2_s() {
+    interrupt(ENDLESS, libc::SIGTERM, 143, "SIGTERM");
+}
+
+#[test]
+fn sigint_stops_a_single_endless_run_within_2_s() {
+    interrupt(ENDLESS, libc::SIGINT, 130, "SIGINT");
+}
+
+#[test]
+fn sigterm_stops_long_runs_on_two_threads_within_2_s() {
+    interrupt(LONG_RUNS, libc::SIGTERM, 143, "SIGTERM");
+}
+
+#[test]
+fn sigint_stops_long_runs_on_two_threads_within_2_s() {
+    interrupt(LONG_RUNS, libc::SIGINT, 130, "SIGINT");
 }
 
 /// A packed script's task signalled as Slurm does (SIGTERM to every process of the task):

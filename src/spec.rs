@@ -369,7 +369,7 @@ impl Spec {
 /// Step counts of a run, which depend on its dt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
-    /// The smallest k with k*dt >= duration (up to rounding).
+    /// duration / dt, a whole number (checked when the spec is read).
     pub steps: u64,
     /// First step whose post-step state enters the statistics (t >= transient_ms), >= 1.
     pub first_stat_step: u64,
@@ -380,15 +380,66 @@ pub struct Timing {
 /// The most values `dt_ms` may take as an axis: every value gets its own lane batches.
 pub const MAX_DT_VALUES: u64 = 10_000;
 
-/// Smallest k with k*dt >= t, tolerating rounding in t/dt (500/0.01 = 50000.000000000004).
+/// Steps of `dt` in `t`, a whole number of them up to rounding in t/dt
+/// (500/0.01 = 50000.000000000004); see [`is_whole_steps`].
 fn steps_to(t: f64, dt: f64) -> u64 {
+    (t / dt).round() as u64
+}
+
+/// Whether `t` is a whole number of steps of `dt`, within the rounding of t/dt.
+fn is_whole_steps(t: f64, dt: f64) -> bool {
     let x = t / dt;
-    let nearest = x.round();
-    if (x - nearest).abs() <= 1e-9 * nearest.max(1.0) {
-        nearest as u64
+    (x - x.round()).abs() <= 1e-9 * x.round().max(1.0)
+}
+
+/// Multiples of the largest dt searched on each side of a time for one that suits every dt.
+const WHOLE_STEPS_SEARCH: u64 = 10_000;
+
+/// Refuses a time `t` (`key`; `given` is `""` or `", the default"`) that is not a whole
+/// number, at least `min_steps`, of steps of every dt value, naming the nearest times that
+/// are. Those are multiples of the largest dt, so these are searched.
+fn whole_steps_of_every_dt(
+    key: &str,
+    given: &str,
+    t: f64,
+    min_steps: u64,
+    dts: &[f64],
+) -> Result<(), String> {
+    let fits_one = |t: f64, dt: f64| is_whole_steps(t, dt) && steps_to(t, dt) >= min_steps;
+    let fits = |t: f64| dts.iter().all(|&dt| fits_one(t, dt));
+    let Some(&dt) = dts.iter().find(|&&dt| !fits_one(t, dt)) else {
+        return Ok(());
+    };
+    let dt_max = dts.iter().copied().fold(0.0, f64::max);
+    let k0 = (t / dt_max).floor() as u64;
+    let below = (0..WHOLE_STEPS_SEARCH)
+        .map_while(|i| k0.checked_sub(i))
+        .map(|k| k as f64 * dt_max)
+        .find(|&c| c < t && fits(c));
+    let above = (1..=WHOLE_STEPS_SEARCH)
+        .map(|i| (k0 + i) as f64 * dt_max)
+        .find(|&c| fits(c));
+    let of = if dts.len() > 1 {
+        "every dt_ms value"
     } else {
-        x.ceil() as u64
-    }
+        "dt_ms"
+    };
+    let nearest = match (below, above) {
+        (Some(b), Some(a)) => format!("the nearest that are: {} and {}", tidy(b), tidy(a)),
+        (None, Some(a)) => format!("the nearest that is: {}", tidy(a)),
+        _ => format!(
+            "none within {WHOLE_STEPS_SEARCH} steps of dt_ms {dt_max} is: choose dt_ms values with a common multiple"
+        ),
+    };
+    Err(format!(
+        "{key} ({t}{given}) must be a whole number of steps of {of}, and is {:.4} steps of dt_ms {dt}; {nearest}",
+        t / dt
+    ))
+}
+
+/// `x` rounded to 12 significant digits, so that 3 x 0.3 shows as 0.9.
+fn tidy(x: f64) -> f64 {
+    format!("{x:.11e}").parse().unwrap_or(x)
 }
 
 fn is_multiple(a: f64, b: f64) -> bool {
@@ -768,20 +819,6 @@ impl SpecBuilder {
                 format!("duration_ms / dt_ms = {steps:.3e} steps; at most 2^53 are supported"),
             ));
         }
-        let dt_max = self
-            .spec
-            .param(Slot::DtMs)
-            .map_or(0.01, |p| p.axis.range().1);
-        if steps_to(self.spec.duration_ms, dt_max) == 0 {
-            return Err(SpecError::new(
-                step_path,
-                step_mark,
-                format!(
-                    "duration_ms ({}) is shorter than one step (dt_ms {dt_max})",
-                    self.spec.duration_ms
-                ),
-            ));
-        }
         let defaults = [
             (Slot::TauMs, 1.0),
             (Slot::Eta, -5.0),
@@ -827,6 +864,17 @@ impl SpecBuilder {
                 ),
             ));
         }
+        // Runs end at duration_ms and statistics start at transient_ms exactly.
+        let dts = self.spec.dt_values();
+        let given = if self.duration_mark.is_some() {
+            ""
+        } else {
+            ", the default"
+        };
+        whole_steps_of_every_dt("duration_ms", given, self.spec.duration_ms, 1, &dts)
+            .map_err(|m| SpecError::new(step_path, step_mark, m))?;
+        whole_steps_of_every_dt("transient_ms", "", self.spec.transient_ms, 0, &dts)
+            .map_err(|m| SpecError::new("simulation.transient_ms", self.transient_mark, m))?;
         if let Some(node) = self.zip_node.take() {
             self.spec.zip = self.zip(&node)?;
         }
@@ -1226,7 +1274,56 @@ mod tests {
         let s = parse("simulation: {dt_ms: 0.01, duration_ms: 500, transient_ms: 100}\n").unwrap();
         let t = s.timing(0.01);
         assert_eq!((t.steps, t.first_stat_step), (50_000, 10_000));
-        let s = parse("simulation: {dt_ms: 0.01, duration_ms: 1.234}\n").unwrap();
-        assert_eq!(s.max_steps(), 124);
+        let s = parse("simulation: {dt_ms: [0.01, 0.02, 0.05], duration_ms: 1.3}\n").unwrap();
+        assert_eq!(s.max_steps(), 130);
+    }
+
+    /// A run ends at duration_ms and its statistics start at transient_ms exactly: times
+    /// that are not whole numbers of steps are refused, naming the nearest that are.
+    #[test]
+    fn times_must_be_whole_numbers_of_steps_of_every_dt() {
+        let e = err("simulation: {dt_ms: 0.3, duration_ms: 1}\n");
+        assert_eq!(e.path, "simulation.duration_ms");
+        assert_eq!(
+            e.message,
+            "duration_ms (1) must be a whole number of steps of dt_ms, and is 3.3333 steps of dt_ms 0.3; the nearest that are: 0.9 and 1.2"
+        );
+        // The default duration (100 ms) is named at dt_ms, which the spec gives.
+        let e = err("simulation: {dt_ms: 0.3}\n");
+        assert_eq!(e.path, "simulation.dt_ms");
+        assert!(
+            e.message.starts_with("duration_ms (100, the default)"),
+            "{e}"
+        );
+        assert!(e.message.ends_with("99.9 and 100.2"), "{e}");
+        // Less than one step: only the next multiple will do.
+        let e = err("simulation: {dt_ms: 0.01, duration_ms: 0.004}\n");
+        assert!(e.message.ends_with("the nearest that is: 0.01"), "{e}");
+        let e = err("simulation: {dt_ms: 0.1, duration_ms: 10, transient_ms: 0.05}\n");
+        assert_eq!(e.path, "simulation.transient_ms");
+        assert!(
+            e.message.ends_with("the nearest that are: 0 and 0.1"),
+            "{e}"
+        );
+        // With dt as an axis the suggestions suit every value: 0.06 is the least common
+        // multiple of 0.02 and 0.03.
+        let e = err("simulation: {dt_ms: [0.02, 0.03], duration_ms: 1, transient_ms: 0.5}\n");
+        assert_eq!(e.path, "simulation.duration_ms");
+        assert!(
+            e.message
+                .contains("every dt_ms value, and is 33.3333 steps of dt_ms 0.03")
+                && e.message.ends_with("the nearest that are: 0.96 and 1.02"),
+            "{e}"
+        );
+        let e = err("simulation: {dt_ms: [0.02, 0.03], duration_ms: 1.02, transient_ms: 0.5}\n");
+        assert_eq!(e.path, "simulation.transient_ms");
+        assert!(e.message.ends_with("0.48 and 0.54"), "{e}");
+        // Values with no common multiple nearby.
+        let e = err("simulation: {dt_ms: [0.01, 0.0099991], duration_ms: 1}\n");
+        assert!(
+            e.message
+                .contains("choose dt_ms values with a common multiple"),
+            "{e}"
+        );
     }
 }

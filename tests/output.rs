@@ -1105,12 +1105,17 @@ fn statistics_match_the_trace_after_the_transient() {
 }
 
 #[test]
-fn statistics_with_a_transient_between_steps() {
-    // 1.234 ms is not a multiple of dt: the first state counted is at t = 1.24 ms.
-    let text = WELL_CONDITIONED.replace("transient_ms: 1", "transient_ms: 1.234")
-        + "output: {traces: {every_ms: 0.01, runs: all}}\n";
+fn a_transient_between_steps_is_refused() {
+    // 1.234 ms is not a multiple of dt: the statistics would start at 1.24 ms, so the spec
+    // is refused, naming the nearest transients that are whole numbers of steps.
+    let text = WELL_CONDITIONED.replace("transient_ms: 1", "transient_ms: 1.234");
     assert!(text.contains("transient_ms: 1.234"));
-    check_stats_against_trace(&text, 1.234);
+    let e = spec::parse(&text).unwrap_err();
+    assert_eq!(e.path, "simulation.transient_ms");
+    assert!(
+        e.message.ends_with("the nearest that are: 1.23 and 1.24"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -149,7 +149,8 @@ pub fn run_with_metadata(
         });
         written?;
         check_signal(opts.shard)?;
-        // Stopped implies a signal, which check_signal has just reported.
+        // The kernels stop only after the handler has recorded its signal (STOP is requested
+        // after INTERRUPTED is set), which check_signal has just reported.
         pending = results
             .expect("the kernel stops only on a signal")
             .into_iter()
@@ -347,8 +348,9 @@ pub fn signal_name(signal: i32) -> String {
 /// Makes SIGINT (Ctrl-C) and SIGTERM (Slurm's time limit, preemption and `scancel`) stop
 /// a run cleanly: the handler only records the signal and requests [`STOP`]; the kernels
 /// return within [`crate::integrate::POLL_STEPS`] steps, and [`run`] drops its writers
-/// (which removes their temporary files) and returns [`Error::Interrupted`]. A second SIGINT terminates at once; a repeated SIGTERM is
-/// ignored (Slurm follows it with SIGKILL after its `KillWait` anyway).
+/// (which removes their temporary files) and returns [`Error::Interrupted`]. A second
+/// SIGINT terminates at once; a repeated SIGTERM is ignored (Slurm follows it with SIGKILL
+/// after its `KillWait` anyway).
 #[cfg(unix)]
 pub fn stop_on_signals() -> std::io::Result<()> {
     extern "C" fn on_signal(signal: libc::c_int) {

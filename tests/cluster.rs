@@ -54,8 +54,8 @@ name: cluster-endless
 simulation: {duration_ms: 1e12}
 ";
 
-/// 64 runs of 10^9 steps with rk4 and OU noise: two lane batches of hours each, one on
-/// each of two threads.
+/// 64 runs of 10^9 steps with rk4 and OU noise: two lane batches of many minutes each,
+/// one on each of two threads.
 const LONG_RUNS: &str = "\
 name: cluster-long-runs
 model:

@@ -139,7 +139,7 @@ mod tests {
     use crate::cluster::SlurmEnvError;
     use crate::spec::Mark;
 
-    /// One error of every variant, with the exit status the README's failure table gives
+    /// One error of every variant, with the exit status that docs/failure-modes.md gives
     /// it. The match below has no wildcard: a new variant does not compile until it has an
     /// example here.
     fn examples() -> Vec<(Error, i32)> {

@@ -27,7 +27,7 @@ use moments::Moments;
 
 /// Runs per lane batch. Each step is a long dependent chain (phi1's polynomial), so many
 /// independent lanes are needed to keep the vector units busy: 32 measured fastest of
-/// 16/32/64 (README "Performance").
+/// 16/32/64 (docs/performance.md).
 pub const LANES: usize = 32;
 
 /// One value per lane.

@@ -13,12 +13,12 @@
 use std::f64::consts::PI;
 
 use mpr_sweep::integrate::Isa;
+use mpr_sweep::integrate::Summary;
 use mpr_sweep::model::NodeParams;
 use mpr_sweep::output::Outcome;
 use mpr_sweep::plan::Plan;
 use mpr_sweep::simulate::{RunResult, Simulator};
 use mpr_sweep::spec::{self, Slot};
-use mpr_sweep::stats::Summary;
 
 // ---------------------------------------------------------------------------------------
 // Driving the library

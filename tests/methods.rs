@@ -16,15 +16,15 @@
 
 use std::f64::consts::PI;
 
+use mpr_sweep::integrate::Summary;
+use mpr_sweep::integrate::Xoshiro;
 use mpr_sweep::integrate::math::Unfused;
 use mpr_sweep::integrate::{Isa, LANES, LaneNormals, LaneRng, Method, Ou};
 use mpr_sweep::model::{Settled, StableStates};
-use mpr_sweep::noise::Xoshiro;
 use mpr_sweep::output::Outcome;
 use mpr_sweep::plan::Plan;
 use mpr_sweep::simulate::{RunResult, Simulator, TracePoint};
 use mpr_sweep::spec::{self, Slot};
-use mpr_sweep::stats::Summary;
 
 // ---------------------------------------------------------------------------------------
 // Driving the library

@@ -72,6 +72,8 @@ pub struct DirStatus {
     pub temp_files: Vec<TempFile>,
     /// Files in summary/ or traces/ named like parts but not of this layout.
     pub unexpected: Vec<PathBuf>,
+    /// `DIR/job.sh` when `sbatch --submit` wrote it: the script to resubmit with.
+    pub job_script: Option<PathBuf>,
 }
 
 /// `part-00003-of-00016.parquet` → shard 3 of 16.
@@ -248,6 +250,7 @@ pub fn dir_status(
         parts,
         temp_files,
         unexpected,
+        job_script: Some(layout.job_script()).filter(|p| p.is_file()),
     })
 }
 
@@ -430,13 +433,16 @@ impl DirStatus {
             if !self.todo().is_empty() {
                 let _ = writeln!(
                     w,
-                    "resubmit the missing and corrupt shards{}:\n  sbatch --array={} job.sh",
+                    "resubmit the missing and corrupt shards{}:\n  sbatch --array={} {}",
                     if self.per_task > 1 {
                         format!(" (array tasks of {} shards each)", self.per_task)
                     } else {
                         String::new()
                     },
-                    self.array()
+                    self.array(),
+                    self.job_script
+                        .as_ref()
+                        .map_or("job.sh".into(), |p| shell_quote(&p.to_string_lossy()))
                 );
             }
         }
@@ -492,6 +498,7 @@ impl DirStatus {
             "missing_shards": indices(&|p| !p.is_complete() && !p.is_corrupt()),
             "corrupt_shards": indices(&|p| p.is_corrupt()),
             "array": self.array(),
+            "job_script": self.job_script,
             "remove": self.to_remove(),
             "unexpected": self.unexpected,
             "temporary_files": self.temp_files.iter().map(|t| serde_json::json!({

@@ -98,6 +98,16 @@ impl Layout {
         self.dir.join("spec.yaml")
     }
 
+    /// `DIR/job.sh`: the script `sbatch --submit` wrote and submitted.
+    pub fn job_script(&self) -> PathBuf {
+        self.dir.join("job.sh")
+    }
+
+    /// `DIR/logs`: the array tasks' Slurm logs.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+
     pub fn summary_dir(&self) -> PathBuf {
         self.dir.join("summary")
     }

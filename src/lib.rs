@@ -17,7 +17,7 @@
 //! - [`plot`]: heatmaps and traces from a result directory, to PNG;
 //! - [`error`]: the error tree and the exit status of each error.
 
-// MISSING_DOCS_PLACEHOLDER
+#![warn(missing_docs)]
 // Lane loops index several arrays by the lane number on purpose: that form is what LLVM
 // vectorises most reliably.
 #![allow(clippy::needless_range_loop)]

@@ -35,9 +35,9 @@ pub enum Outcome {
         /// v at the end of the run.
         v_final: f64,
     },
-    /// The state became non-finite.
+    /// The state became non-finite or beyond [`crate::integrate::DIVERGED`].
     Diverged {
-        /// End time of the first step with a non-finite state, in ms.
+        /// Time in ms of the first such state (the end of its step).
         at_ms: f64,
     },
 }

@@ -115,7 +115,7 @@ pub fn parse_temp_name(name: &str) -> Option<(Option<Shard>, Option<u32>)> {
 
 /// Checks a result directory: which parts are complete, missing or corrupt.
 /// `shards` gives N when no part exists yet; `per_task` maps shards to array tasks of a
-/// packed script (see [`sbatch_script`]).
+/// packed script (see [`super::sbatch_script`]).
 pub fn dir_status(
     dir: &Path,
     shards: Option<u64>,

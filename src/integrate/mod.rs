@@ -2,7 +2,7 @@
 //!
 //! A batch holds [`LANES`] runs in structure-of-arrays form. Every step is one loop over
 //! the lanes (the scheme's step; white normals in another) with no branches that depend
-//! on a lane's value, so LLVM compiles it to SIMD; every [`CHUNK`] steps, passes over the
+//! on a lane's value, so LLVM compiles it to SIMD; every `CHUNK` (16) steps, passes over the
 //! stored states update the statistics and divergence counts. The same body, generic over
 //! the scheme and the [`Arith`] of the path, is compiled for the x86-64 baseline and for
 //! AVX2+FMA, and [`Isa::detect`] picks one at run time. The kernel does no I/O and no

@@ -170,7 +170,7 @@ impl SummaryWriter {
     }
 
     /// Hands the buffered rows to the Parquet writer, which encodes them (row groups still
-    /// hold up to [`SUMMARY_ROWS`] rows).
+    /// hold up to 65 536 rows).
     pub fn flush(&mut self) -> Result<(), OutputError> {
         if self.rows == 0 {
             return Ok(());

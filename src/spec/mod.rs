@@ -1,7 +1,7 @@
 //! The sweep spec: YAML text → validated [`Spec`].
 //!
 //! Owns everything between the user's file and a [`Spec`]: [`yaml`] reads the text into a
-//! tree that keeps every key's line and column, [`read`] turns nodes into numbers and
+//! tree that keeps every key's line and column, `read` turns nodes into numbers and
 //! [`axis`] forms, the builder validates section by section and fills defaults, and
 //! [`SpecError`] names the key path and position of whatever is wrong. Nothing runs until
 //! the whole spec is valid.

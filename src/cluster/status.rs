@@ -59,7 +59,7 @@ impl ShardStatus {
 pub struct TempFile {
     /// Where the file is.
     pub path: PathBuf,
-    /// The id of the process that writes it, from the file name.
+    /// The id of the process that wrote it (from the file name).
     pub pid: Option<u32>,
     /// Its size in bytes.
     pub bytes: u64,

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::cluster::ClusterError;
+use crate::cluster::{ClusterError, SlurmEnvError};
 use crate::output::{DirError, OutputError};
 use crate::plan::{PlanError, Shard};
 use crate::plot::PlotError;
@@ -84,6 +84,13 @@ pub enum Error {
     },
 }
 
+impl From<SlurmEnvError> for Error {
+    /// A garbled Slurm variable is a cluster error (exit 2), wherever it is read.
+    fn from(e: SlurmEnvError) -> Error {
+        Error::Cluster(e.into())
+    }
+}
+
 /// Why a spec file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecFileProblem {
@@ -136,7 +143,6 @@ pub fn signal_name(signal: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::SlurmEnvError;
     use crate::spec::Mark;
 
     /// One error of every variant, with the exit status that docs/failure-modes.md gives

@@ -111,15 +111,13 @@ fn run_sweep(args: args::RunArgs) -> Result<ExitCode, Error> {
     // --shard overrides the array task's shard (and its variables are not read).
     let slurm_shard = match args.shard {
         Some(_) => None,
-        None => cluster::array_shard(&env).map_err(cluster::ClusterError::from)?,
+        None => cluster::array_shard(&env)?,
     };
     let threads = match args.threads {
         Some(t) => t as usize,
-        None => cluster::slurm_cpus(&env)
-            .map_err(cluster::ClusterError::from)?
-            .unwrap_or_else(available_cores),
+        None => cluster::slurm_cpus(&env)?.unwrap_or_else(available_cores),
     };
-    let slurm_job = cluster::job_label(&env).map_err(cluster::ClusterError::from)?;
+    let slurm_job = cluster::job_label(&env)?;
     let opts = RunOptions {
         out: args.out,
         shard: args.shard.or(slurm_shard).unwrap_or(Shard::WHOLE),

@@ -1,4 +1,4 @@
-//! Running on a Slurm cluster: the array-task environment ([`env`]), the script of
+//! Running on a Slurm cluster: the array-task environment ([`env`](mod@env)), the script of
 //! `mpr-sweep sbatch` ([`sbatch`]), and the result-directory check of `mpr-sweep status`
 //! ([`status`]).
 //!

@@ -117,13 +117,19 @@ pub struct SbatchOptions {
     pub spec_path: PathBuf,
     /// The result directory (absolute).
     pub out: PathBuf,
+    /// Number of shards N the sweep is split into, >= 1.
     pub shards: u64,
+    /// `--cpus-per-task` of each array task (its worker threads), >= 1.
     pub cpus_per_task: u64,
     /// As given, validated with [`parse_time_limit`].
     pub time: Option<String>,
+    /// `--partition`; the cluster's default when `None`.
     pub partition: Option<String>,
+    /// Most array tasks running at once (the `%k` of `--array`), >= 1; no limit when `None`.
     pub max_running: Option<u64>,
+    /// The cluster's MaxArraySize, >= 1: more shards than this are packed several per task.
     pub max_array_size: u64,
+    /// `--job-name`; derived from the spec's name or file name when `None`.
     pub job_name: Option<String>,
     /// Further `#SBATCH` lines, verbatim.
     pub extra: Vec<String>,
@@ -132,6 +138,7 @@ pub struct SbatchOptions {
 /// A generated script and the notes for the terminal.
 #[derive(Debug, Clone)]
 pub struct SbatchScript {
+    /// The batch script, ready for `sbatch`.
     pub text: String,
     /// Instructions and warnings for stderr (the log directory, sizing problems).
     pub notes: Vec<String>,

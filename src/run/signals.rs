@@ -21,11 +21,12 @@ pub fn interrupted() -> Option<i32> {
 }
 
 /// Makes SIGINT (Ctrl-C) and SIGTERM (Slurm's time limit, preemption and `scancel`) stop
-/// a run cleanly: the handler only records the signal and requests [`STOP`]; the kernels
-/// return within [`crate::integrate::POLL_STEPS`] steps, and [`run`] drops its writers
-/// (which removes their temporary files) and returns [`Error::Interrupted`]. A second
-/// SIGINT terminates at once; a repeated SIGTERM is ignored (Slurm follows it with SIGKILL
-/// after its `KillWait` anyway).
+/// a run cleanly: the handler only records the signal and requests a
+/// [`StopToken`](crate::integrate::StopToken) that the kernels poll; they
+/// return within [`crate::integrate::POLL_STEPS`] steps, and [`run`](super::run()) drops
+/// its writers (which removes their temporary files) and returns
+/// [`Error::Interrupted`](crate::Error::Interrupted). A second SIGINT terminates at once; a
+/// repeated SIGTERM is ignored (Slurm follows it with SIGKILL after its `KillWait` anyway).
 #[cfg(unix)]
 pub fn stop_on_signals() -> std::io::Result<()> {
     extern "C" fn on_signal(signal: libc::c_int) {

@@ -418,7 +418,7 @@ fn sbatch_prints_a_complete_commented_script() {
         )
     );
     for needle in [
-        &format!("mkdir -p {}/logs", out.display()),
+        &format!("created the log directory {}/logs", out.display()),
         "sbatch --dependency=afterok:",
         "sbatch --array=",
         "mpr-sweep status",
@@ -430,17 +430,29 @@ fn sbatch_prints_a_complete_commented_script() {
     ] {
         assert!(text.contains(needle), "no {needle:?} in\n{text}");
     }
-    // The log directory must exist at submission: said on stderr too.
+    // The log directory must exist at submission: sbatch created it and says so.
+    assert!(out.join("logs").is_dir());
     assert!(
         o.stderr
-            .contains(&format!("mkdir -p {}/logs", out.display())),
+            .contains(&format!("created {}/logs", out.display())),
         "{}",
         o.stderr
     );
     // Tiny shards: the advice says so.
     assert!(text.contains("NOTE: each shard takes only"), "{text}");
-    // Nothing is written by sbatch.
-    assert!(!out.exists());
+    // sbatch claims the directory with the spec (so that status works at once) and the
+    // empty log directory, nothing else (without --submit, no job.sh).
+    let mut entries: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    entries.sort();
+    assert_eq!(entries, ["logs", "spec.yaml"]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("spec.yaml")).unwrap(),
+        SMALL
+    );
+    assert_eq!(std::fs::read_dir(out.join("logs")).unwrap().count(), 0);
     // The script is valid bash.
     let script = write(tmp.path(), "job.sh", text);
     let st = std::process::Command::new("bash")
@@ -543,6 +555,99 @@ fn sbatch_script_runs_every_shard_as_array_tasks_and_resubmission_is_idempotent(
     );
 }
 
+/// A stand-in for Slurm's `sbatch` in `dir`: records its arguments, then prints `stdout`
+/// and exits with `code`.
+fn fake_sbatch(dir: &Path, stdout: &str, stderr: &str, code: i32) -> PathBuf {
+    let bin = dir.join("fake-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let script = format!(
+        "#!/bin/sh\necho \"$@\" > {}\necho '{stdout}'\necho '{stderr}' >&2\nexit {code}\n",
+        dir.join("sbatch-args").display()
+    );
+    let path = write(&bin, "sbatch", &script);
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+fn with_path(bin: &Path, args: &[&str]) -> Outcome {
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    exec(mpr_sweep().env("PATH", path).args(args))
+}
+
+#[test]
+fn sbatch_submit_writes_job_sh_submits_it_and_status_names_it() {
+    let tmp = TempDir::new().unwrap();
+    let spec = write(tmp.path(), "s.yaml", SMALL);
+    let out = tmp.path().join("res");
+    let printed = sbatch(&spec, &tmp.path().join("other"), &["--shards", "3"]);
+    printed.expect(0);
+    let bin = fake_sbatch(tmp.path(), "4242;cluster", "", 0);
+    let args = ["sbatch", s(&spec), "--out", s(&out), "--shards", "3"];
+    let o = with_path(&bin, &[&args[..], &["--submit"]].concat());
+    o.expect(0);
+    // Only the job id on stdout, so that `jobid=$(mpr-sweep sbatch ... --submit)` works.
+    assert_eq!(o.stdout, "4242\n");
+    assert!(o.stderr.contains("as job 4242"), "{}", o.stderr);
+    let job = out.join("job.sh");
+    let sent = fs::read_to_string(tmp.path().join("sbatch-args")).unwrap();
+    assert_eq!(sent.trim(), format!("--parsable {}", job.display()));
+    // The submitted script is the printed one, but for its --out.
+    let text = fs::read_to_string(&job).unwrap();
+    assert_eq!(
+        text,
+        printed
+            .stdout
+            .replace(s(&tmp.path().join("other")), s(&out))
+    );
+    assert!(out.join("logs").is_dir());
+    // Nothing ran yet: status lists every shard and resubmits with DIR/job.sh.
+    let st = mpr(&["status", s(&out), "--shards", "3"]);
+    st.expect(1);
+    assert!(
+        st.stdout
+            .contains(&format!("sbatch --array=0-2 {}", job.display())),
+        "{}",
+        st.stdout
+    );
+    // Another spec's directory is refused before anything is written or submitted.
+    let other = write(tmp.path(), "t.yaml", "model: {eta: [-5, -4]}\n");
+    let o = with_path(
+        &bin,
+        &[
+            "sbatch",
+            s(&other),
+            "--out",
+            s(&out),
+            "--shards",
+            "2",
+            "--submit",
+        ],
+    );
+    o.expect(2);
+    assert!(
+        o.stderr.contains("holds results of another spec"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(fs::read_to_string(&job).unwrap(), text);
+    // A refusal by sbatch is a failure while running: exit 1 with sbatch's words.
+    let refusing = fake_sbatch(
+        &tmp.path().join("refusing"),
+        "",
+        "sbatch: error: invalid partition specified: short",
+        1,
+    );
+    let o = with_path(&refusing, &[&args[..], &["--submit"]].concat());
+    o.expect(1);
+    assert!(o.stdout.is_empty(), "{}", o.stdout);
+    assert!(
+        o.stderr.contains("sbatch refused it") && o.stderr.contains("invalid partition"),
+        "{}",
+        o.stderr
+    );
+}
+
 #[test]
 fn sbatch_refuses_bad_input_with_exit_2() {
     let tmp = TempDir::new().unwrap();
@@ -577,6 +682,8 @@ fn sbatch_refuses_bad_input_with_exit_2() {
     sbatch(&bad, &out, &["--shards", "2"]).expect(2);
     // A result directory whose path cannot go into #SBATCH --output.
     sbatch(&spec, &tmp.path().join("a b"), &["--shards", "2"]).expect(2);
+    // Refused requests create nothing, not even the log directory.
+    assert!(!out.exists() && !tmp.path().join("a b").exists());
     // Slurm's other time forms are accepted.
     for t in ["2-00:00:00", "90", "30:00", "1-12", "UNLIMITED"] {
         sbatch(&spec, &out, &["--shards", "2", "--time", t]).expect(0);

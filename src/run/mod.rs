@@ -260,19 +260,19 @@ fn block_runs(steps: u64, threads: usize) -> u64 {
         * LANES as u64
 }
 
-/// Creates the directory and its `spec.yaml`, or checks that it holds this spec.
-fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Error> {
+/// Creates the result directory and its `spec.yaml`, or checks that it holds this spec
+/// (with `overwrite`, another spec's results are removed). `sbatch` claims the directory
+/// this way too, so that `status` works before the first array task has started.
+pub fn claim_dir(spec: &Spec, layout: &Layout, overwrite: bool) -> Result<(), Error> {
     let dir = &layout.dir;
     if dir.exists() && !dir.is_dir() {
         return Err(DirError::NotADirectory { dir: dir.clone() }.into());
     }
-    fs::create_dir_all(dir)
-        .map_err(io_err(dir))
-        .map_err(Error::Output)?;
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
     let spec_path = layout.spec();
     match fs::read_to_string(&spec_path) {
         Ok(existing) if existing == spec.text => {}
-        Ok(_) if opts.overwrite => {
+        Ok(_) if overwrite => {
             for sub in [layout.summary_dir(), layout.traces_dir()] {
                 if sub.exists() {
                     fs::remove_dir_all(&sub).map_err(io_err(&sub))?;
@@ -298,6 +298,12 @@ fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Er
             .into());
         }
     }
+    Ok(())
+}
+
+/// [`claim_dir`], then the part directories, refusing parts of another shard layout.
+fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Error> {
+    claim_dir(spec, layout, opts.overwrite)?;
     let mut dirs = vec![layout.summary_dir()];
     if spec.traces.is_some() {
         dirs.push(layout.traces_dir());

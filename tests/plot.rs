@@ -1,18 +1,17 @@
 //! `plot`: heatmap grids and aggregates against an independent reading of the summary,
 //! filters, traces, the PNG written, and the errors (through the library API).
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
+mod common;
 
-use arrow_array::Array;
-use arrow_array::cast::AsArray;
-use arrow_array::types::Float64Type;
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use mpr_sweep::integrate::Isa;
 use mpr_sweep::plan::Shard;
 use mpr_sweep::plot::{self, Agg, HeatmapArgs, PlotCli, PlotError, TracesArgs};
 use mpr_sweep::run::{RunOptions, run};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use common::table::Table;
 
 /// 3 eta x 2 J x 2 delta points x 3 replicates = 36 runs, noisy so replicates differ,
 /// every 5th run traced, written as two shards.
@@ -62,34 +61,15 @@ fn sweep() -> tempfile::TempDir {
 
 /// Every summary row's (eta, J, delta, r_hz_final), read without the plot module.
 fn rows(dir: &Path) -> Vec<[f64; 4]> {
-    let mut out = Vec::new();
-    let mut parts: Vec<PathBuf> = std::fs::read_dir(dir.join("summary"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    parts.sort();
-    for part in parts {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&part).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .unwrap()
-                    .as_primitive::<Float64Type>()
-                    .clone()
-            };
-            let (eta, j, delta, r) = (col("eta"), col("J"), col("delta"), col("r_hz_final"));
-            for i in 0..batch.num_rows() {
-                assert!(r.is_valid(i), "no run of this sweep diverges");
-                out.push([eta.value(i), j.value(i), delta.value(i), r.value(i)]);
-            }
-        }
-    }
-    out
+    let t = Table::read_dir(dir, "summary");
+    let (eta, j, delta) = (t.f64s("eta"), t.f64s("J"), t.f64s("delta"));
+    let r = t.opt_f64s("r_hz_final");
+    (0..t.rows)
+        .map(|i| {
+            let r = r[i].expect("no run of this sweep diverges");
+            [eta[i], j[i], delta[i], r]
+        })
+        .collect()
 }
 
 /// r_hz_final per (eta, J) cell among the runs that `keep`.

@@ -26,13 +26,14 @@ mod common;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use tempfile::TempDir;
 
 use common::run::{Mpr, describe, files_under, mpr_sweep, write_file};
+use common::settings::seed_from_env;
 use common::table::{Table, assert_tables_bitwise_equal, is_hidden};
 
 const PART: &str = "part-00000-of-00001.parquet";
@@ -55,16 +56,6 @@ fn final_parts(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .filter(|p| !is_hidden(p) && p.extension().is_some_and(|e| e == "parquet"))
         .collect()
-}
-
-fn seed_from_env() -> u64 {
-    match std::env::var("MPR_SWEEP_CRASH_SEED") {
-        Ok(v) => v.trim().parse().expect("MPR_SWEEP_CRASH_SEED is a number"),
-        Err(_) => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -134,7 +125,7 @@ fn check_final_parts(dir: &Path, reference: &Path, when: &str) {
 
 #[test]
 fn sigkill_then_resume_reproduces_the_uninterrupted_sweep() {
-    let seed = seed_from_env();
+    let seed = seed_from_env("MPR_SWEEP_CRASH_SEED");
     println!("crash: seed {seed} (MPR_SWEEP_CRASH_SEED={seed} reproduces the kill delays)");
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let tmp = TempDir::new().unwrap();

@@ -6,9 +6,9 @@
 //!     cargo bench --bench kernel
 
 use divan::counter::ItemsCount;
+use mpr_sweep::integrate::Xoshiro;
 use mpr_sweep::integrate::{self, Batch, Isa, LANES, Method, Schedule};
 use mpr_sweep::model::NodeParams;
-use mpr_sweep::noise::Xoshiro;
 
 const STEPS: u64 = 10_000;
 

@@ -11,6 +11,10 @@
 
 use std::f64::consts::PI;
 
+/// Hz per kHz: users give and read rates in Hz, the kernel integrates r in kHz (1/ms) so
+/// that time is in ms throughout.
+pub const HZ_PER_KHZ: f64 = 1000.0;
+
 /// Parameters of one node, in kernel units.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NodeParams {
@@ -39,7 +43,7 @@ impl NodeParams {
             eta,
             j,
             delta,
-            input_r: input_r_hz / 1000.0,
+            input_r: input_r_hz / HZ_PER_KHZ,
             input_v,
         }
     }
@@ -75,7 +79,7 @@ impl NodeParams {
                 );
                 let (trace, det) = (a + e, a * e - b * c);
                 FixedPoint {
-                    r_hz: 1000.0 * r,
+                    r_hz: HZ_PER_KHZ * r,
                     v,
                     stable: trace < 0.0 && det > 0.0,
                 }
@@ -233,7 +237,7 @@ mod tests {
             let fps = n.fixed_points();
             assert!(!fps.is_empty());
             for fp in fps {
-                let (dr, dv) = n.rhs(fp.r_hz / 1000.0, fp.v);
+                let (dr, dv) = n.rhs(fp.r_hz / HZ_PER_KHZ, fp.v);
                 assert!(
                     dr.abs() < 1e-10 && dv.abs() < 1e-10,
                     "{eta} {j} {delta}: {dr} {dv}"
@@ -258,7 +262,7 @@ mod tests {
         // tau = 1: lambda = -delta/(pi x) ± sqrt(2 x (J - 2 pi^2 x)).
         let (eta, j, delta) = (-5.0, 15.0, 1.0);
         for fp in node(eta, j, delta).fixed_points() {
-            let x = fp.r_hz / 1000.0;
+            let x = fp.r_hz / HZ_PER_KHZ;
             let disc = 2.0 * x * (j - 2.0 * PI * PI * x);
             let stable = disc < (delta / (PI * x)).powi(2);
             assert_eq!(stable, fp.stable);

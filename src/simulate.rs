@@ -4,10 +4,10 @@
 use std::f64::consts::TAU;
 use std::ops::Range;
 
+use crate::integrate::Xoshiro;
 use crate::integrate::math::Unfused;
 use crate::integrate::{self, Batch, Isa, LANES, Lanes, Ou, Schedule, Waveform};
-use crate::model::NodeParams;
-use crate::noise::Xoshiro;
+use crate::model::{HZ_PER_KHZ, NodeParams};
 use crate::output::{Outcome, SummaryRow};
 use crate::plan::{Plan, Values};
 use crate::spec::{InitDist, InputForm, NoiseKind, Slot, Var};
@@ -125,11 +125,15 @@ impl<'a> Simulator<'a> {
                     0.0
                 }
             };
-            batch
-                .coef
-                .set_lane(l, &node, sigma(Var::RHz, 1e-3), sigma(Var::V, 1.0), dt);
+            batch.coef.set_lane(
+                l,
+                &node,
+                sigma(Var::RHz, 1.0 / HZ_PER_KHZ),
+                sigma(Var::V, 1.0),
+                dt,
+            );
             lanes.set_lane(l, &values, dt);
-            batch.r0[l] = init_r_hz * 1e-3;
+            batch.r0[l] = init_r_hz / HZ_PER_KHZ;
             batch.v0[l] = init_v;
             batch.rng.set_lane(l, &rng);
             if l < n {
@@ -173,8 +177,11 @@ impl<'a> Simulator<'a> {
                     }
                 } else {
                     Outcome::Finished {
-                        r_hz: result.r.summary(l, schedule.stat_count()).scaled(1e3),
-                        r_hz_final: result.r_final[l] * 1e3,
+                        r_hz: result
+                            .r
+                            .summary(l, schedule.stat_count())
+                            .scaled(HZ_PER_KHZ),
+                        r_hz_final: result.r_final[l] * HZ_PER_KHZ,
                         v: result.v.summary(l, schedule.stat_count()),
                         v_final: result.v_final[l],
                     }
@@ -190,7 +197,7 @@ impl<'a> Simulator<'a> {
                             r_hz: if i == 0 {
                                 row.init_r_hz
                             } else {
-                                scratch[i * 2 * LANES + l] * 1e3
+                                scratch[i * 2 * LANES + l] * HZ_PER_KHZ
                             },
                             v: scratch[i * 2 * LANES + LANES + l],
                         })
@@ -242,7 +249,11 @@ impl LaneInputs {
         for var in Var::BOTH {
             let x = var as usize;
             // Rate inputs are given in Hz/ms; the kernel works in kHz/ms.
-            let scale = if var == Var::RHz { 1e-3 } else { 1.0 };
+            let scale = if var == Var::RHz {
+                1.0 / HZ_PER_KHZ
+            } else {
+                1.0
+            };
             let get = |key: &str| values.get(Slot::input(var, key).expect("input slot"));
             let p = match self.input[x] {
                 InputForm::Constant => [0.0; 4],
@@ -260,7 +271,7 @@ impl LaneInputs {
                 ],
                 InputForm::Sine => [
                     get("amplitude") * scale,
-                    TAU * get("freq_hz") * 1e-3,
+                    TAU * get("freq_hz") / HZ_PER_KHZ,
                     get("phase"),
                     get("offset") * scale,
                 ],

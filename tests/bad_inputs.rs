@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use common::run::{describe, files_under, mpr_sweep};
+use common::run::{bin, describe, files_under, mpr_sweep};
 
 /// A small valid spec: 2 runs of 100 steps.
 const GOOD: &str = "model:\n  eta: [-5, -4]\nsimulation: {duration_ms: 1}\n";
@@ -885,7 +885,7 @@ fn an_endless_spec_is_refused_within_bounded_memory() {
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg("ulimit -v 1048576 && exec \"$0\" plan /dev/zero")
-        .arg(env!("CARGO_BIN_EXE_mpr-sweep"))
+        .arg(bin())
         .env_remove("RUST_BACKTRACE")
         .output()
         .expect("sh starts");

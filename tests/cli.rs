@@ -643,8 +643,8 @@ const NOW_VALID: &[(&str, &str, u64)] = &[
         1,
     ),
     (
-        "pulse input of DESIGN.md section 3",
-        "input: {v: {pulse: {start_ms: 100, stop_ms: 150, amplitude: 3.0}}}\n",
+        "the pulse input of the spec reference",
+        "input: {v: {pulse: {start_ms: 100, stop_ms: 150, amplitude: 3.0}}}\nsimulation: {duration_ms: 500}\n",
         1,
     ),
     (

@@ -18,10 +18,10 @@ mod common;
 
 use std::f64::consts::PI;
 
+use mpr_sweep::integrate::Xoshiro;
 use mpr_sweep::integrate::math::Unfused;
 use mpr_sweep::integrate::{Isa, LANES, LaneNormals, LaneRng, Method, Ou};
 use mpr_sweep::model::{Settled, StableStates};
-use mpr_sweep::noise::Xoshiro;
 use mpr_sweep::simulate::TracePoint;
 use mpr_sweep::spec::Slot;
 

@@ -8,9 +8,10 @@ use std::path::Path;
 
 use mpr_sweep::integrate::Isa;
 use mpr_sweep::plan::Shard;
-use mpr_sweep::plot::{self, Agg, HeatmapArgs, PlotCli, PlotError, TracesArgs};
+use mpr_sweep::plot::{self, Agg, HeatmapArgs, PlotError, TracesArgs};
 use mpr_sweep::run::{RunOptions, run};
 
+use common::run::mpr_sweep;
 use common::table::Table;
 
 /// 3 eta x 2 J x 2 delta points x 3 replicates = 36 runs, noisy so replicates differ,
@@ -423,30 +424,36 @@ fn traces_of_chosen_runs() {
 fn command_line_entry() {
     let dir = sweep();
     let out = dir.path().join("cli.png");
-    let cli = PlotCli {
-        dir: dir.path().to_path_buf(),
-        x: Some("eta".into()),
-        y: Some("J".into()),
-        color: Some("r_hz_final".into()),
-        filters: vec!["delta=0.5".into()],
-        agg: Agg::Median,
-        traces: None,
-        out: out.clone(),
-        width: 500,
-        height: 400,
+    let plot = |extra: &[&str]| {
+        mpr_sweep()
+            .arg("plot")
+            .arg(dir.path())
+            .arg("-o")
+            .arg(&out)
+            .args(["--width", "500", "--height", "400"])
+            .args(extra)
+            .output()
     };
-    plot::run_cli(&cli).unwrap();
+    let heatmap = [
+        "--x",
+        "eta",
+        "--y",
+        "J",
+        "--where",
+        "delta=0.5",
+        "--agg",
+        "median",
+    ];
+    let ok = plot(&[&heatmap[..], &["--color", "r_hz_final"]].concat());
+    assert!(ok.status.success(), "{ok:?}");
     assert_eq!(png_size(&out), (500, 400));
-    let bad = PlotCli {
-        color: Some("nope".into()),
-        ..cli.clone()
-    };
-    let e = plot::run_cli(&bad).unwrap_err();
-    assert_eq!(e.exit_code(), 2);
-    assert!(e.to_string().starts_with("nope: no such column"), "{e}");
-    let traced = PlotCli {
-        traces: Some(vec![10]),
-        ..cli
-    };
-    plot::run_cli(&traced).unwrap();
+    let bad = plot(&[&heatmap[..], &["--color", "nope"]].concat());
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.starts_with("mpr-sweep: error: nope: no such column"),
+        "{stderr}"
+    );
+    let traced = plot(&["--traces", "10"]);
+    assert!(traced.status.success(), "{traced:?}");
 }

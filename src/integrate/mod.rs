@@ -10,20 +10,24 @@
 
 mod drive;
 pub mod math;
+mod moments;
 mod rng;
 mod schemes;
+pub mod stream;
 
 pub use drive::{Drive, Ou, Waveform};
+pub use moments::Summary;
 pub use rng::{LaneNormals, LaneRng};
 pub use schemes::{Euler, ExpEuler, Heun, LaneStep, Rk4, Scheme};
+pub use stream::Xoshiro;
 
 use math::{Arith, Fused, Unfused};
 
-use crate::stats::Moments;
+use moments::Moments;
 
 /// Runs per lane batch. Each step is a long dependent chain (phi1's polynomial), so many
 /// independent lanes are needed to keep the vector units busy: 32 measured fastest of
-/// 16/32/64 (README "Performance").
+/// 16/32/64 (docs/performance.md).
 pub const LANES: usize = 32;
 
 /// One value per lane.
@@ -57,7 +61,7 @@ impl Isa {
     }
 }
 
-/// Integration scheme (DESIGN.md section 2).
+/// Integration scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     ExpEuler,
@@ -67,6 +71,15 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method, in the order the documentation lists them.
+    pub const ALL: [Method; 4] = [Method::ExpEuler, Method::Euler, Method::Heun, Method::Rk4];
+
+    /// The method a spec names, if any.
+    pub fn from_name(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The name used in specs, metadata and messages.
     pub fn name(self) -> &'static str {
         match self {
             Method::ExpEuler => "exp_euler",

@@ -1,8 +1,8 @@
 //! Per-run random streams held side by side in lanes.
 
 use super::math::Arith;
+use super::stream::{Xoshiro, box_muller, uniform_from_bits};
 use super::{LANES, Lanes};
-use crate::noise::{Xoshiro, box_muller, uniform_from_bits};
 
 /// xoshiro256++ states of all lanes, word-major so the update vectorises. Lane `l` produces
 /// exactly the sequence of [`Xoshiro`] it was set from.

@@ -1,4 +1,4 @@
-//! The four integration schemes (DESIGN.md section 2), one lane at a time.
+//! The integration schemes, one lane at a time.
 //!
 //! A scheme advances lane `l` by one step from the state `(r, v)` with inputs `(ir, iv)`
 //! held at their value at the step's start (as brainmass does) and white-noise increments

@@ -18,7 +18,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 pub use part::{PartFile, check_part};
-pub use schema::{Metadata, param_slots, spec_sha256, summary_schema, trace_schema};
+pub use schema::{
+    Metadata, param_slots, spec_sha256, summary_fields, summary_schema, trace_schema,
+};
 pub use writers::{Outcome, SummaryRow, SummaryWriter, TraceWriter};
 
 use crate::plan::Shard;
@@ -40,6 +42,40 @@ pub enum OutputError {
     },
 }
 
+/// A result directory that does not fit the request: nothing was changed in it.
+#[derive(Debug, thiserror::Error)]
+pub enum DirError {
+    /// `--out` names a file.
+    #[error("{}: exists and is not a directory", dir.display())]
+    NotADirectory {
+        /// The path given as `--out`.
+        dir: PathBuf,
+    },
+    /// The directory holds another spec's results.
+    #[error("{} holds results of another spec (sha256 {sha256_prefix}); use --overwrite to replace them or choose another --out", dir.display())]
+    OtherSpec {
+        /// The result directory.
+        dir: PathBuf,
+        /// The first 12 hex digits of the other spec's sha256.
+        sha256_prefix: String,
+    },
+    /// The shard's part exists and neither `--resume` nor `--overwrite` was given.
+    #[error("{} exists; use --resume to skip complete parts or --overwrite to replace them", part.display())]
+    PartExists {
+        /// The existing part.
+        part: PathBuf,
+    },
+    /// Parts of another `--shard I/N` layout are present.
+    #[error("{} holds parts of another shard count ({name}); a sweep directory must use one --shard I/N layout (or use --overwrite)", dir.display())]
+    OtherLayout {
+        /// The summary or traces directory.
+        dir: PathBuf,
+        /// One part of the other layout.
+        name: String,
+    },
+}
+
+/// Wraps an I/O error with the path it happened at.
 pub fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
     move |source| OutputError::Io {
         path: path.to_path_buf(),

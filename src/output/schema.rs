@@ -24,9 +24,17 @@ pub fn param_slots(spec: &Spec) -> Vec<Slot> {
         .collect()
 }
 
+/// The summary's schema with `metadata`: the columns of [`summary_fields`].
+pub fn summary_schema(spec: &Spec, metadata: &Metadata) -> Arc<Schema> {
+    Arc::new(Schema::new_with_metadata(
+        summary_fields(spec),
+        metadata.map(),
+    ))
+}
+
 /// `run_id, point_id, replicate, <parameters>, init_r_hz, init_v, r_hz_*, v_*, diverged,
 /// diverged_at_ms, fp_count, fp_r_hz_low, fp_r_hz_high, fp_v_low, fp_v_high, fp_settled`.
-pub fn summary_schema(spec: &Spec, metadata: &Metadata) -> Arc<Schema> {
+pub fn summary_fields(spec: &Spec) -> Vec<Field> {
     let mut fields = vec![
         Field::new("run_id", DataType::UInt64, false),
         Field::new("point_id", DataType::UInt64, false),
@@ -49,7 +57,7 @@ pub fn summary_schema(spec: &Spec, metadata: &Metadata) -> Arc<Schema> {
         fields.push(Field::new(name, DataType::Float64, true));
     }
     fields.push(Field::new("fp_settled", DataType::Utf8, true));
-    Arc::new(Schema::new_with_metadata(fields, metadata.map()))
+    fields
 }
 
 /// `run_id, t_ms, r_hz, v`.

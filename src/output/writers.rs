@@ -11,10 +11,10 @@ use arrow_schema::Schema;
 
 use super::schema::{Metadata, param_slots, summary_schema, trace_schema};
 use super::{OutputError, PartFile};
+use crate::integrate::Summary;
 use crate::model::StableStates;
 use crate::plan::{RunAddress, Values};
 use crate::spec::{Slot, Spec};
-use crate::stats::Summary;
 
 /// Rows per summary row group and per flushed batch.
 const SUMMARY_ROWS: usize = 65_536;

@@ -1,12 +1,11 @@
 //! Running a spec through the library in-process: spec text → `spec::parse` →
 //! `Plan::new` → `Simulator::simulate`, on one instruction-set path.
 
-use mpr_sweep::integrate::Isa;
+use mpr_sweep::integrate::{Isa, Summary};
 use mpr_sweep::output::Outcome;
 use mpr_sweep::plan::Plan;
 use mpr_sweep::simulate::{RunResult, Simulator};
 use mpr_sweep::spec;
-use mpr_sweep::stats::Summary;
 
 /// The instruction-set paths of this CPU.
 pub fn isas() -> Vec<Isa> {

@@ -19,7 +19,7 @@
 
 use rand::SeedableRng;
 
-use crate::integrate::math::{self, Arith};
+use super::math::{self, Arith};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// SplitMix64's output function (Steele, Lea & Flood 2014): a bijective 64-bit mixer.

@@ -3,18 +3,27 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::Error;
+mod load;
+mod plan_report;
+mod progress;
+mod signals;
+
+pub use load::load_spec;
+pub use plan_report::{AxisReport, PlanReport};
+pub use progress::{Progress, bar, status_line};
+pub use signals::{interrupted, stop_on_signals};
+
+use crate::error::Error;
 use crate::integrate::{Isa, LANES};
 use crate::output::{
-    Layout, Metadata, OutputError, SummaryWriter, TraceWriter, io_err, spec_sha256, write_atomic,
+    DirError, Layout, Metadata, OutputError, SummaryWriter, TraceWriter, io_err, spec_sha256,
+    write_atomic,
 };
 use crate::plan::{Plan, Shard};
-use crate::progress::Progress;
 use crate::simulate::{RunResult, Simulator};
 use crate::spec::{Slot, Spec};
 
@@ -90,10 +99,7 @@ pub fn run_with_metadata(
         }
         // With --resume an incomplete or foreign part is rewritten.
         if !opts.resume && !opts.overwrite {
-            return Err(Error::Usage(format!(
-                "{} exists; use --resume to skip complete parts or --overwrite to replace them",
-                summary_path.display()
-            )));
+            return Err(DirError::PartExists { part: summary_path }.into());
         }
     }
     let start = Instant::now();
@@ -112,7 +118,10 @@ pub fn run_with_metadata(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", opts.threads)))?;
+        .map_err(|e| Error::Threads {
+            threads: opts.threads,
+            why: e.to_string(),
+        })?;
     let simulator = Simulator::new(&plan, opts.isa);
     let steps = spec.max_steps();
     let block_runs = block_runs(steps, opts.threads);
@@ -141,7 +150,7 @@ pub fn run_with_metadata(
                             // After a signal the remaining batches are skipped, and the block
                             // with them: the writers are dropped, which removes their
                             // temporary files.
-                            if INTERRUPTED.load(Ordering::Relaxed) != 0 {
+                            if interrupted().is_some() {
                                 return Vec::new();
                             }
                             let out = simulator.simulate_batch(batch, scratch);
@@ -243,10 +252,7 @@ fn block_runs(steps: u64, threads: usize) -> u64 {
 fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Error> {
     let dir = &layout.dir;
     if dir.exists() && !dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "{}: exists and is not a directory",
-            dir.display()
-        )));
+        return Err(DirError::NotADirectory { dir: dir.clone() }.into());
     }
     fs::create_dir_all(dir)
         .map_err(io_err(dir))
@@ -263,11 +269,11 @@ fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Er
             write_atomic(&spec_path, spec.text.as_bytes())?;
         }
         Ok(existing) => {
-            return Err(Error::Usage(format!(
-                "{} holds results of another spec (sha256 {}); use --overwrite to replace them or choose another --out",
-                dir.display(),
-                &spec_sha256(&existing)[..12]
-            )));
+            return Err(DirError::OtherSpec {
+                dir: dir.clone(),
+                sha256_prefix: spec_sha256(&existing)[..12].to_string(),
+            }
+            .into());
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             write_atomic(&spec_path, spec.text.as_bytes())?
@@ -302,74 +308,13 @@ fn refuse_other_layouts(dir: &std::path::Path, opts: &RunOptions) -> Result<(), 
             continue;
         }
         if !opts.overwrite {
-            return Err(Error::Usage(format!(
-                "{} holds parts of another shard count ({}); a sweep directory must use one --shard I/N layout (or use --overwrite)",
-                dir.display(),
-                name
-            )));
+            return Err(DirError::OtherLayout {
+                dir: dir.to_path_buf(),
+                name: name.into_owned(),
+            }
+            .into());
         }
         fs::remove_file(&path).map_err(io_err(&path))?;
     }
-    Ok(())
-}
-
-/// The signal that asked the run to stop (0: none). Set by the handler of
-/// [`stop_on_signals`], read between lane batches.
-static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
-
-/// The signal received since [`stop_on_signals`], if any.
-pub fn interrupted() -> Option<i32> {
-    match INTERRUPTED.load(Ordering::Relaxed) {
-        0 => None,
-        s => Some(s),
-    }
-}
-
-/// `SIGINT`, `SIGTERM`, or `signal N`.
-pub fn signal_name(signal: i32) -> String {
-    match signal {
-        2 => "SIGINT".into(),
-        15 => "SIGTERM".into(),
-        s => format!("signal {s}"),
-    }
-}
-
-/// Makes SIGINT (Ctrl-C) and SIGTERM (Slurm's time limit, preemption and `scancel`) stop
-/// a run cleanly: the handler only records the signal; [`run`] sees it between lane
-/// batches, drops its writers (which removes their temporary files) and returns
-/// [`Error::Interrupted`]. A second SIGINT terminates at once; a repeated SIGTERM is
-/// ignored (Slurm follows it with SIGKILL after its `KillWait` anyway).
-#[cfg(unix)]
-pub fn stop_on_signals() -> std::io::Result<()> {
-    extern "C" fn on_signal(signal: libc::c_int) {
-        let first = INTERRUPTED.swap(signal, Ordering::SeqCst) == 0;
-        if !first && signal == libc::SIGINT {
-            // SAFETY: signal(2) and raise(3) are async-signal-safe.
-            unsafe {
-                libc::signal(signal, libc::SIG_DFL);
-                libc::raise(signal);
-            }
-        }
-    }
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed sigaction is valid (empty mask, no flags); the handler only
-        // touches an atomic and async-signal-safe functions.
-        let rc = unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// Without Unix signals, runs stop only by being killed.
-#[cfg(not(unix))]
-pub fn stop_on_signals() -> std::io::Result<()> {
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
-use crate::spec::{Mark, SpecError};
+use super::{Mark, SpecError};
 
 /// Upper bound on the number of nodes a document may expand to (aliases included).
 pub const MAX_NODES: usize = 100_000;

@@ -5,6 +5,8 @@
 //! its first member appears. `run_id = point_id * replicates + replicate`. Nothing is
 //! materialised: a plan of 10^9 runs takes the same memory as one of 10.
 
+pub mod estimate;
+
 use std::fmt;
 
 use crate::spec::{Slot, Spec, TraceRuns};

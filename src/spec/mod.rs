@@ -1,0 +1,486 @@
+//! The sweep spec: YAML text → validated [`Spec`].
+//!
+//! Owns everything between the user's file and a [`Spec`]: [`yaml`] reads the text into a
+//! tree that keeps every key's line and column, [`read`] turns nodes into numbers and
+//! [`axis`] forms, the builder validates section by section and fills defaults, and
+//! [`SpecError`] names the key path and position of whatever is wrong. Nothing runs until
+//! the whole spec is valid.
+
+pub mod axis;
+mod builder;
+mod error;
+mod read;
+mod suggest;
+pub mod yaml;
+
+pub use error::{Mark, SpecError};
+
+use axis::Axis;
+use builder::SpecBuilder;
+use read::{entries, string};
+
+/// Every numeric parameter a run can have. The column name is the spec key path with dots
+/// as underscores, the leading `model.`/`simulation.` dropped and the form name (`white`,
+/// `ou`, `step`, `pulse`, `sine`) left out: `input.v.pulse.amplitude` is `input_v_amplitude`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Slot {
+    TauMs,
+    Eta,
+    J,
+    Delta,
+    InputRHz,
+    InputRHzAtMs,
+    InputRHzBefore,
+    InputRHzAfter,
+    InputRHzStartMs,
+    InputRHzStopMs,
+    InputRHzAmplitude,
+    InputRHzFreqHz,
+    InputRHzPhase,
+    InputRHzOffset,
+    InputV,
+    InputVAtMs,
+    InputVBefore,
+    InputVAfter,
+    InputVStartMs,
+    InputVStopMs,
+    InputVAmplitude,
+    InputVFreqHz,
+    InputVPhase,
+    InputVOffset,
+    NoiseRHzSigma,
+    NoiseRHzTauMs,
+    NoiseVSigma,
+    NoiseVTauMs,
+    InitRHz,
+    InitV,
+    DtMs,
+}
+
+impl Slot {
+    /// All slots, in the order of the summary's parameter columns.
+    pub const ALL: [Slot; 31] = [
+        Slot::TauMs,
+        Slot::Eta,
+        Slot::J,
+        Slot::Delta,
+        Slot::InputRHz,
+        Slot::InputRHzAtMs,
+        Slot::InputRHzBefore,
+        Slot::InputRHzAfter,
+        Slot::InputRHzStartMs,
+        Slot::InputRHzStopMs,
+        Slot::InputRHzAmplitude,
+        Slot::InputRHzFreqHz,
+        Slot::InputRHzPhase,
+        Slot::InputRHzOffset,
+        Slot::InputV,
+        Slot::InputVAtMs,
+        Slot::InputVBefore,
+        Slot::InputVAfter,
+        Slot::InputVStartMs,
+        Slot::InputVStopMs,
+        Slot::InputVAmplitude,
+        Slot::InputVFreqHz,
+        Slot::InputVPhase,
+        Slot::InputVOffset,
+        Slot::NoiseRHzSigma,
+        Slot::NoiseRHzTauMs,
+        Slot::NoiseVSigma,
+        Slot::NoiseVTauMs,
+        Slot::InitRHz,
+        Slot::InitV,
+        Slot::DtMs,
+    ];
+
+    /// Column name in the output, also the name used in `sweep.zip`.
+    pub fn column(self) -> &'static str {
+        match self {
+            Slot::TauMs => "tau_ms",
+            Slot::Eta => "eta",
+            Slot::J => "J",
+            Slot::Delta => "delta",
+            Slot::InputRHz => "input_r_hz",
+            Slot::InputRHzAtMs => "input_r_hz_at_ms",
+            Slot::InputRHzBefore => "input_r_hz_before",
+            Slot::InputRHzAfter => "input_r_hz_after",
+            Slot::InputRHzStartMs => "input_r_hz_start_ms",
+            Slot::InputRHzStopMs => "input_r_hz_stop_ms",
+            Slot::InputRHzAmplitude => "input_r_hz_amplitude",
+            Slot::InputRHzFreqHz => "input_r_hz_freq_hz",
+            Slot::InputRHzPhase => "input_r_hz_phase",
+            Slot::InputRHzOffset => "input_r_hz_offset",
+            Slot::InputV => "input_v",
+            Slot::InputVAtMs => "input_v_at_ms",
+            Slot::InputVBefore => "input_v_before",
+            Slot::InputVAfter => "input_v_after",
+            Slot::InputVStartMs => "input_v_start_ms",
+            Slot::InputVStopMs => "input_v_stop_ms",
+            Slot::InputVAmplitude => "input_v_amplitude",
+            Slot::InputVFreqHz => "input_v_freq_hz",
+            Slot::InputVPhase => "input_v_phase",
+            Slot::InputVOffset => "input_v_offset",
+            Slot::NoiseRHzSigma => "noise_r_hz_sigma",
+            Slot::NoiseRHzTauMs => "noise_r_hz_tau_ms",
+            Slot::NoiseVSigma => "noise_v_sigma",
+            Slot::NoiseVTauMs => "noise_v_tau_ms",
+            Slot::InitRHz => "init_r_hz",
+            Slot::InitV => "init_v",
+            Slot::DtMs => "dt_ms",
+        }
+    }
+
+    fn from_column(name: &str) -> Option<Slot> {
+        Slot::ALL.into_iter().find(|s| s.column() == name)
+    }
+
+    /// The slot of an input form's parameter (`input.<var>.<form>.<key>`).
+    pub fn input(var: Var, key: &str) -> Option<Slot> {
+        let name = format!("input_{}_{key}", var.name());
+        Slot::from_column(&name)
+    }
+
+    /// The slot of a noise parameter (`noise.<var>.<kind>.<key>`).
+    pub fn noise(var: Var, key: &str) -> Option<Slot> {
+        Slot::from_column(&format!("noise_{}_{key}", var.name()))
+    }
+}
+
+/// The two state variables, as they are named in the spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Var {
+    RHz = 0,
+    V = 1,
+}
+
+impl Var {
+    pub const BOTH: [Var; 2] = [Var::RHz, Var::V];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Var::RHz => "r_hz",
+            Var::V => "v",
+        }
+    }
+
+    fn parse(key: &str) -> Var {
+        if key == "r_hz" { Var::RHz } else { Var::V }
+    }
+
+    /// The slot of the constant input on this variable.
+    pub fn input_slot(self) -> Slot {
+        match self {
+            Var::RHz => Slot::InputRHz,
+            Var::V => Slot::InputV,
+        }
+    }
+}
+
+/// The time course of an input, evaluated at each step's start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputForm {
+    /// `input.<var>: x` (default 0).
+    Constant,
+    /// `{step: {at_ms, before, after}}`: `before` for t < at_ms, then `after`.
+    Step,
+    /// `{pulse: {start_ms, stop_ms, amplitude}}`: `amplitude` for start_ms <= t < stop_ms.
+    Pulse,
+    /// `{sine: {amplitude, freq_hz, phase, offset}}`: `offset + amplitude sin(2 pi freq t + phase)`.
+    Sine,
+}
+
+impl InputForm {
+    /// The keys of the form, with defaults for the optional ones.
+    fn keys(self) -> &'static [(&'static str, Option<f64>)] {
+        match self {
+            InputForm::Constant => &[],
+            InputForm::Step => &[("at_ms", None), ("before", Some(0.0)), ("after", None)],
+            InputForm::Pulse => &[("start_ms", None), ("stop_ms", None), ("amplitude", None)],
+            InputForm::Sine => &[
+                ("amplitude", None),
+                ("freq_hz", None),
+                ("phase", Some(0.0)),
+                ("offset", Some(0.0)),
+            ],
+        }
+    }
+}
+
+/// Noise on one variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoiseKind {
+    None,
+    /// Additive Wiener noise on the state, `sigma` per sqrt(ms).
+    White,
+    /// An Ornstein–Uhlenbeck input with stationary std `sigma` and correlation `tau_ms`.
+    Ou,
+}
+
+/// One numeric parameter: its slot, its values and where the spec set it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub slot: Slot,
+    pub axis: Axis,
+    /// `None` for a default the spec did not mention.
+    pub mark: Option<Mark>,
+}
+
+/// How a run's initial value of a variable is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum InitDist {
+    /// The value of the `init_r_hz`/`init_v` parameter (a number or an axis).
+    Param,
+    /// Drawn uniformly from `[lo, hi)`.
+    Uniform { lo: f64, hi: f64 },
+    /// Drawn from a normal distribution.
+    Normal { mean: f64, std: f64 },
+}
+
+pub use crate::integrate::Method;
+
+/// Which runs record traces.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TraceRuns {
+    None,
+    All,
+    Every(u64),
+    /// Sorted, without duplicates.
+    Ids(Vec<u64>),
+}
+
+impl TraceRuns {
+    pub fn contains(&self, run_id: u64) -> bool {
+        match self {
+            TraceRuns::None => false,
+            TraceRuns::All => true,
+            TraceRuns::Every(k) => run_id.is_multiple_of(*k),
+            TraceRuns::Ids(ids) => ids.binary_search(&run_id).is_ok(),
+        }
+    }
+}
+
+/// Trace output: one row every `stride` steps for the selected runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Traces {
+    pub every_ms: f64,
+    pub runs: TraceRuns,
+}
+
+/// A validated sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// The YAML text as given (copied to the output directory and metadata).
+    pub text: String,
+    pub name: Option<String>,
+    /// Every parameter exactly once: first those the spec mentions, in document order,
+    /// then defaults. Axis order for point ids is the order of the swept ones here.
+    pub params: Vec<Param>,
+    pub init_r_hz: InitDist,
+    pub init_v: InitDist,
+    /// Input form on r and v, indexed by [`Var`].
+    pub input: [InputForm; 2],
+    /// Noise on r and v, indexed by [`Var`].
+    pub noise: [NoiseKind; 2],
+    pub duration_ms: f64,
+    pub transient_ms: f64,
+    pub method: Method,
+    pub seed: u64,
+    pub replicates: u32,
+    /// Groups of slots that advance together.
+    pub zip: Vec<Vec<Slot>>,
+    pub traces: Option<Traces>,
+}
+
+/// Largest spec file read: anything bigger is not a sweep description.
+pub const MAX_SPEC_BYTES: u64 = 64 << 20;
+
+/// The most steps a run may have: step counts stay exact in f64.
+pub const MAX_STEPS: u64 = 1 << 53;
+
+impl Spec {
+    /// dt before defaults are filled in (validation runs before `finish` adds them).
+    fn dt_ms_or_default(&self) -> f64 {
+        self.param(Slot::DtMs).map_or(0.01, |p| p.axis.range().0)
+    }
+
+    /// The parameter in `slot`, if the run has it (noise sigmas exist only when asked for).
+    pub fn param(&self, slot: Slot) -> Option<&Param> {
+        self.params.iter().find(|p| p.slot == slot)
+    }
+
+    /// The values `dt_ms` takes: one, or each value of its axis.
+    pub fn dt_values(&self) -> Vec<f64> {
+        let axis = &self.param(Slot::DtMs).expect("dt_ms has a default").axis;
+        (0..axis.len()).map(|i| axis.get(i)).collect()
+    }
+
+    /// Step counts of a run with step `dt_ms`.
+    pub fn timing(&self, dt_ms: f64) -> Timing {
+        Timing {
+            steps: steps_to(self.duration_ms, dt_ms),
+            first_stat_step: steps_to(self.transient_ms, dt_ms).max(1),
+            trace_stride: self
+                .traces
+                .as_ref()
+                .map_or(0, |t| (t.every_ms / dt_ms).round() as u64),
+        }
+    }
+
+    /// The most steps any run of the sweep takes (at the smallest dt).
+    pub fn max_steps(&self) -> u64 {
+        self.dt_values()
+            .into_iter()
+            .map(|dt| self.timing(dt).steps)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Step counts of a run, which depend on its dt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// The smallest k with k*dt >= duration (up to rounding).
+    pub steps: u64,
+    /// First step whose post-step state enters the statistics (t >= transient_ms), >= 1.
+    pub first_stat_step: u64,
+    /// Steps between trace rows; 0 without traces.
+    pub trace_stride: u64,
+}
+
+/// The most values `dt_ms` may take as an axis: every value gets its own lane batches.
+pub const MAX_DT_VALUES: u64 = 10_000;
+
+/// Smallest k with k*dt >= t, tolerating rounding in t/dt (500/0.01 = 50000.000000000004).
+fn steps_to(t: f64, dt: f64) -> u64 {
+    let x = t / dt;
+    let nearest = x.round();
+    if (x - nearest).abs() <= 1e-9 * nearest.max(1.0) {
+        nearest as u64
+    } else {
+        x.ceil() as u64
+    }
+}
+
+fn is_multiple(a: f64, b: f64) -> bool {
+    let x = a / b;
+    x.round() >= 1.0 && (x - x.round()).abs() <= 1e-9 * x.round()
+}
+
+impl std::str::FromStr for Spec {
+    type Err = SpecError;
+    fn from_str(text: &str) -> Result<Spec, SpecError> {
+        parse(text)
+    }
+}
+
+/// Parses and validates a spec.
+pub fn parse(text: &str) -> Result<Spec, SpecError> {
+    // The YAML reader stops at a NUL byte; refuse it rather than ignore what follows.
+    if let Some(i) = text.find('\0') {
+        let before = &text[..i];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        return Err(SpecError::new(
+            "",
+            Some(Mark { line, col }),
+            "a NUL byte is not allowed in a spec",
+        ));
+    }
+    // A UTF-8 byte order mark (as some Windows editors write) is not part of the document.
+    let root = yaml::parse(text.strip_prefix('\u{feff}').unwrap_or(text))?;
+    let mut b = SpecBuilder::new(text);
+    let top = entries(
+        &root,
+        "",
+        &[
+            "name",
+            "model",
+            "init",
+            "input",
+            "noise",
+            "simulation",
+            "sweep",
+            "output",
+        ],
+    )?;
+    for (key, node) in top {
+        match key.as_str() {
+            "name" => b.spec.name = Some(string(node, "name")?),
+            "model" => b.model(node)?,
+            "init" => b.init(node)?,
+            "input" => b.input(node)?,
+            "noise" => b.noise(node)?,
+            "simulation" => b.simulation(node)?,
+            "sweep" => b.sweep(node)?,
+            "output" => b.output(node)?,
+            _ => unreachable!(),
+        }
+    }
+    b.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> SpecError {
+        parse(text).unwrap_err()
+    }
+
+    #[test]
+    fn defaults_make_an_empty_spec_one_run() {
+        let s = parse("").unwrap();
+        assert_eq!(
+            (
+                s.timing(0.01).steps,
+                s.timing(0.01).first_stat_step,
+                s.replicates
+            ),
+            (10_000, 1, 1)
+        );
+        assert_eq!(s.param(Slot::Eta).unwrap().axis, Axis::Fixed(-5.0));
+        assert_eq!(s.init_r_hz, InitDist::Uniform { lo: 0.0, hi: 0.05 });
+        assert!(s.param(Slot::InitRHz).is_none() && s.param(Slot::NoiseVSigma).is_none());
+    }
+
+    #[test]
+    fn overflowing_axes_and_step_counts_are_refused() {
+        let e = err("model:\n  eta: {linspace: [-1e308, 1e308, 3]}\n");
+        assert_eq!(
+            (e.path.as_str(), e.mark),
+            ("model.eta", Some(Mark { line: 2, col: 8 }))
+        );
+        let e = err("simulation:\n  duration_ms: 1e300\n");
+        assert_eq!(e.path, "simulation.duration_ms");
+        assert!(e.message.contains("2^53"), "{e}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored_and_keys_are_located() {
+        assert!(parse("\u{feff}model: {eta: -4}\n").is_ok());
+        let e = err("model:\n  eta: 1\n  foo: 2\n");
+        assert_eq!(
+            (e.path.as_str(), e.mark),
+            ("model.foo", Some(Mark { line: 3, col: 3 }))
+        );
+    }
+
+    #[test]
+    fn zipped_pulse_windows_are_checked_pairwise() {
+        let zipped = "input:\n  v: {pulse: {start_ms: [1, 20], stop_ms: [10, 30], amplitude: 1}}\nsimulation: {duration_ms: 50}\nsweep:\n  zip: [[input_v_start_ms, input_v_stop_ms]]\n";
+        assert!(parse(zipped).is_ok());
+        let crossed = zipped.replace("sweep:\n  zip: [[input_v_start_ms, input_v_stop_ms]]\n", "");
+        let e = err(&crossed);
+        assert_eq!(e.path, "input.v.pulse.stop_ms");
+        assert!(e.message.contains("start_ms 20 and stop_ms 10"), "{e}");
+    }
+
+    #[test]
+    fn steps_tolerate_rounding_of_duration_over_dt() {
+        let s = parse("simulation: {dt_ms: 0.01, duration_ms: 500, transient_ms: 100}\n").unwrap();
+        let t = s.timing(0.01);
+        assert_eq!((t.steps, t.first_stat_step), (50_000, 10_000));
+        let s = parse("simulation: {dt_ms: 0.01, duration_ms: 1.234}\n").unwrap();
+        assert_eq!(s.max_steps(), 124);
+    }
+}

@@ -122,10 +122,14 @@ impl Error {
             | Error::Plan(_)
             | Error::CommandLine(_)
             | Error::IsaUnavailable { .. }
-            | Error::Dir(_)
-            | Error::Cluster(_) => 2,
+            | Error::Dir(_) => 2,
+            Error::Cluster(e) if e.is_usage() => 2,
             Error::Plot(e) if e.is_usage() => 2,
-            Error::Plot(_) | Error::Output(_) | Error::Threads { .. } | Error::Io { .. } => 1,
+            Error::Cluster(_)
+            | Error::Plot(_)
+            | Error::Output(_)
+            | Error::Threads { .. }
+            | Error::Io { .. } => 1,
             Error::Interrupted { signal, .. } => 128 + signal,
         }
     }
@@ -178,6 +182,13 @@ mod tests {
                     message: "not a number".into(),
                 })),
                 2,
+            ),
+            (
+                Error::Cluster(ClusterError::Submit {
+                    script: "out/job.sh".into(),
+                    why: "sbatch refused it".into(),
+                }),
+                1,
             ),
             (Error::Plot(PlotError::BadTraces("empty".into())), 2),
             (

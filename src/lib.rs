@@ -5,7 +5,7 @@
 //! Data flows one way, one folder per stage:
 //! - [`spec`]: YAML text → validated [`spec::Spec`] (the YAML reader, axes, errors that
 //!   name the key and position);
-//! - [`plan`]: lazy run id → parameters, shards, and the [`plan::PlanReport`] that
+//! - [`plan`]: lazy run id → parameters, shards, and the [`run::PlanReport`] that
 //!   `mpr-sweep plan` prints;
 //! - [`model`]: the equations, analytic fixed points, units;
 //! - [`integrate`]: the SIMD lane kernel, generic over the scheme and the instruction set,
@@ -17,7 +17,7 @@
 //! - [`plot`]: heatmaps and traces from a result directory, to PNG;
 //! - [`error`]: the error tree and the exit status of each error.
 
-// MISSING_DOCS_PLACEHOLDER
+#![warn(missing_docs)]
 // Lane loops index several arrays by the lane number on purpose: that form is what LLVM
 // vectorises most reliably.
 #![allow(clippy::needless_range_loop)]

@@ -15,14 +15,18 @@ use crate::spec::{InitDist, InputForm, NoiseKind, Slot, Var};
 /// One trace row in user units.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TracePoint {
+    /// Time, ms (0 for the initial state).
     pub t_ms: f64,
+    /// Rate, Hz.
     pub r_hz: f64,
+    /// Mean membrane potential (dimensionless).
     pub v: f64,
 }
 
 /// The result of one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunResult {
+    /// The run's summary row.
     pub row: SummaryRow,
     /// Empty unless the spec traces this run; stops before the first non-finite state.
     pub trace: Vec<TracePoint>,
@@ -37,6 +41,7 @@ pub struct Simulator<'a> {
 }
 
 impl<'a> Simulator<'a> {
+    /// A simulator of `plan`'s runs with the kernel for `isa`.
     pub fn new(plan: &'a Plan<'a>, isa: Isa) -> Simulator<'a> {
         let dt_swept = plan
             .spec

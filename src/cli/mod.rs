@@ -11,6 +11,7 @@ use clap::{CommandFactory, Parser};
 use mpr_sweep::Error;
 use mpr_sweep::cluster::{self, SbatchOptions, process_env};
 use mpr_sweep::integrate::Isa;
+use mpr_sweep::output::{Layout, write_atomic};
 use mpr_sweep::plan::{Plan, Shard};
 use mpr_sweep::plot::{self, HeatmapArgs, TracesArgs};
 use mpr_sweep::run::{PlanReport, RunOptions, load_spec, run_with_metadata, stop_on_signals};
@@ -196,13 +197,33 @@ fn sbatch(args: args::SbatchArgs) -> Result<ExitCode, Error> {
         max_running: args.max_running,
         max_array_size: args.max_array_size,
         job_name: args.job_name,
-        extra: args.extra,
+        extra: args.extra.clone(),
     };
     let script = cluster::sbatch_script(&spec, &opts)?;
-    print!("{}", script.text);
+    let layout = Layout::new(&opts.out);
+    if cluster::create_log_dir(&opts.out)? {
+        eprintln!(
+            "mpr-sweep: created {} for the array tasks' logs",
+            layout.logs_dir().display()
+        );
+    }
     for note in &script.notes {
         eprintln!("{note}");
     }
+    if !args.submit {
+        print!("{}", script.text);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let job_script = layout.job_script();
+    write_atomic(&job_script, script.text.as_bytes())?;
+    let job = cluster::submit(&job_script)?;
+    eprintln!(
+        "mpr-sweep: submitted {} as job {job} ({} array task(s)); check it with: mpr-sweep status {}",
+        job_script.display(),
+        script.tasks,
+        cluster::shell_quote(&opts.out.to_string_lossy())
+    );
+    println!("{job}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,7 +2,7 @@
 //!
 //! A batch holds [`LANES`] runs in structure-of-arrays form. Every step is one loop over
 //! the lanes (the scheme's step; white normals in another) with no branches that depend
-//! on a lane's value, so LLVM compiles it to SIMD; every [`CHUNK`] steps, passes over the
+//! on a lane's value, so LLVM compiles it to SIMD; every `CHUNK` (16) steps, passes over the
 //! stored states update the statistics and divergence counts. The same body, generic over
 //! the scheme and the [`Arith`] of the path, is compiled for the x86-64 baseline and for
 //! AVX2+FMA, and [`Isa::detect`] picks one at run time. The kernel does no I/O and no
@@ -53,6 +53,7 @@ impl Isa {
         Isa::Portable
     }
 
+    /// The name in the output metadata and `--isa`: `portable` or `avx2+fma`.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Portable => "portable",
@@ -64,9 +65,14 @@ impl Isa {
 /// Integration scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    /// `exp_euler` (default): exponential Euler, each equation linearised in its own
+    /// variable with the factor `2v/tau` (as brainstate).
     ExpEuler,
+    /// `euler`: forward Euler / Euler–Maruyama.
     Euler,
+    /// `heun`: Heun's predictor–corrector (stochastic Heun with white noise).
     Heun,
+    /// `rk4`: classical fourth-order Runge–Kutta; refuses white noise.
     Rk4,
 }
 
@@ -158,7 +164,9 @@ impl Coefficients {
 /// What all lanes of a batch share.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Schedule {
+    /// Step, ms.
     pub dt: f64,
+    /// Steps per run.
     pub steps: u64,
     /// First step whose post-step state enters the statistics (>= 1).
     pub first_stat_step: u64,
@@ -185,9 +193,11 @@ impl Schedule {
 /// Everything that differs between the lanes of a batch.
 #[derive(Debug, Clone, Copy)]
 pub struct Batch {
+    /// Each lane's model parameters and noise scales.
     pub coef: Coefficients,
     /// Initial rate (kHz).
     pub r0: Lanes,
+    /// Initial v.
     pub v0: Lanes,
     /// Time-varying inputs and OU noise.
     pub drive: Drive,
@@ -214,12 +224,16 @@ pub const DIVERGED: f64 = 1e300;
 /// What a batch produces besides traces.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchResult {
+    /// Statistics of r (kHz) from `first_stat_step` on.
     pub r: Moments,
+    /// Statistics of v from `first_stat_step` on.
     pub v: Moments,
     /// Post-step states before the first one beyond [`DIVERGED`] (or non-finite): a run
     /// diverged iff this is below `steps`, at step `finite_steps + 1`.
     pub finite_steps: [u64; LANES],
+    /// r (kHz) after the last step.
     pub r_final: Lanes,
+    /// v after the last step.
     pub v_final: Lanes,
 }
 

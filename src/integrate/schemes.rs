@@ -16,6 +16,7 @@ use super::math::{self, Arith};
 pub struct LaneStep {
     /// Rate (kHz).
     pub r: f64,
+    /// Mean membrane potential v (dimensionless).
     pub v: f64,
     /// Inputs on r (kHz/ms) and v (1/ms) beyond their constant part.
     pub input: Option<[f64; 2]>,

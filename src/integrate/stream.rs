@@ -38,6 +38,7 @@ pub fn run_stream(seed: u64, run_id: u64) -> Xoshiro256PlusPlus {
 /// Kept as plain words so that a lane batch can hold many streams side by side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Xoshiro {
+    /// The 256-bit state as four words (never all zero).
     pub s: [u64; 4],
 }
 
@@ -54,6 +55,7 @@ impl Xoshiro {
         Xoshiro { s }
     }
 
+    /// The next 64 random bits; advances the state.
     #[inline(always)]
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;

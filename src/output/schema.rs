@@ -76,10 +76,13 @@ pub fn trace_schema(metadata: &Metadata) -> Arc<Schema> {
 /// The `mpr_sweep.*` key-value pairs every part carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metadata {
+    /// `(mpr_sweep.<key>, value)` pairs, in footer order.
     pub pairs: Vec<(String, String)>,
 }
 
 impl Metadata {
+    /// The pairs of a part of `shard` holding `runs`: version, spec text and its sha256,
+    /// shard, run range and the instruction set the kernel ran on.
     pub fn new(
         spec: &Spec,
         shard: crate::plan::Shard,
@@ -108,6 +111,7 @@ impl Metadata {
         self
     }
 
+    /// The pairs as Parquet footer entries.
     pub fn key_values(&self) -> Vec<KeyValue> {
         self.pairs
             .iter()

@@ -33,28 +33,39 @@ const BLOCK_RUN_STEPS: u64 = 1 << 26;
 /// Options of `mpr-sweep run`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// The result directory (`--out`).
     pub out: PathBuf,
+    /// The shard this process runs (`--shard`; [`Shard::WHOLE`] for the whole sweep).
     pub shard: Shard,
+    /// Worker threads (0: one per logical core).
     pub threads: usize,
+    /// The kernel's instruction-set path.
     pub isa: Isa,
+    /// `--resume`: skip a shard whose parts are complete.
     pub resume: bool,
+    /// `--overwrite`: replace results already in `out`.
     pub overwrite: bool,
+    /// `--quiet`: no progress lines on stderr.
     pub quiet: bool,
 }
 
 /// What a run did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunReport {
+    /// The run ids of the shard.
     pub runs: std::ops::Range<u64>,
     /// Steps integrated, summed over the runs.
     pub run_steps: f64,
+    /// Wall-clock time of the shard.
     pub elapsed: Duration,
     /// The part existed and `--resume` skipped it.
     pub skipped: bool,
+    /// Runs that diverged.
     pub diverged: u64,
 }
 
 impl RunReport {
+    /// Throughput: run-steps per second of wall-clock time.
     pub fn run_steps_per_second(&self) -> f64 {
         self.run_steps / self.elapsed.as_secs_f64().max(1e-9)
     }

@@ -15,9 +15,9 @@ pub fn interrupted() -> Option<i32> {
 }
 
 /// Makes SIGINT (Ctrl-C) and SIGTERM (Slurm's time limit, preemption and `scancel`) stop
-/// a run cleanly: the handler only records the signal; [`run`] sees it between lane
+/// a run cleanly: the handler only records the signal; [`run`](super::run()) sees it between lane
 /// batches, drops its writers (which removes their temporary files) and returns
-/// [`Error::Interrupted`]. A second SIGINT terminates at once; a repeated SIGTERM is
+/// [`Error::Interrupted`](crate::Error::Interrupted). A second SIGINT terminates at once; a repeated SIGTERM is
 /// ignored (Slurm follows it with SIGKILL after its `KillWait` anyway).
 #[cfg(unix)]
 pub fn stop_on_signals() -> std::io::Result<()> {

@@ -2,10 +2,12 @@
 //! set; see tests/data/README.md). At tau = 1 ms the models coincide once
 //! delta = delta_Hz / 1000; every row must agree within 1e-9 * max(1, |ref|).
 
+mod common;
+
 use mpr_sweep::integrate::Isa;
-use mpr_sweep::plan::Plan;
-use mpr_sweep::simulate::{Simulator, TracePoint};
-use mpr_sweep::spec;
+use mpr_sweep::simulate::TracePoint;
+
+use common::sim::{isas, simulate};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
@@ -60,21 +62,15 @@ fn case_spec(case: &str) -> String {
     )
 }
 
-fn simulate(case: &str, isa: Isa) -> Vec<TracePoint> {
-    let spec = spec::parse(&case_spec(case)).unwrap();
-    let plan = Plan::new(&spec).unwrap();
-    let mut results = Simulator::new(&plan, isa).simulate(0..1);
-    results.pop().unwrap().trace
+/// The trace of a case's one run.
+fn trace(case: &str, isa: Isa) -> Vec<TracePoint> {
+    simulate(&case_spec(case), isa).pop().unwrap().trace
 }
 
 fn check(case: &str) {
     let want = reference(case);
-    let mut isas = vec![Isa::Portable];
-    if Isa::detect() == Isa::Avx2Fma {
-        isas.push(Isa::Avx2Fma);
-    }
-    for isa in isas {
-        let got = simulate(case, isa);
+    for isa in isas() {
+        let got = trace(case, isa);
         assert_eq!(got.len(), want.len(), "{case}: rows");
         let mut worst = 0.0f64;
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {

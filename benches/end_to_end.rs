@@ -8,7 +8,7 @@
 use divan::counter::ItemsCount;
 use mpr_sweep::integrate::Isa;
 use mpr_sweep::plan::Shard;
-use mpr_sweep::run::{RunOptions, run};
+use mpr_sweep::run::{Destination, RunOptions, run};
 use mpr_sweep::spec;
 
 const W1: &str = include_str!("w1.yaml");
@@ -28,7 +28,7 @@ fn w1_run<const NOISE: bool>(bencher: divan::Bencher, threads: usize) {
     let spec = w1(NOISE);
     let dir = tempfile::tempdir().expect("temp dir");
     let opts = RunOptions {
-        out: dir.path().join("w1"),
+        out: Destination::Dir(dir.path().join("w1")),
         shard: Shard::WHOLE,
         threads,
         isa: Isa::detect(),

@@ -15,6 +15,7 @@
 //! - [`run`]: the orchestration of a sweep (thread pool, blocks, progress, signals);
 //! - [`cluster`]: Slurm (the environment of array tasks, `sbatch` scripts, `status`);
 //! - [`plot`]: heatmaps and traces from a result directory, to PNG;
+//! - [`cli`]: the command line, shared by the binary and the Python package's command;
 //! - [`error`]: the error tree and the exit status of each error.
 
 #![warn(missing_docs)]
@@ -22,6 +23,7 @@
 // vectorises most reliably.
 #![allow(clippy::needless_range_loop)]
 
+pub mod cli;
 pub mod cluster;
 pub mod error;
 pub mod integrate;

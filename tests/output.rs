@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use mpr_sweep::integrate::Isa;
 use mpr_sweep::plan::{Plan, Shard};
-use mpr_sweep::run::{RunOptions, RunReport, run};
+use mpr_sweep::run::{Destination, RunOptions, RunReport, run};
 use mpr_sweep::spec;
 
 use common::closed_forms::fixed_points;
@@ -88,7 +88,7 @@ fn shard(index: u64, count: u64) -> Shard {
 fn run_into(out: &Out, text: &str, shard: Shard, threads: usize, isa: Isa) -> RunReport {
     let spec = spec::parse(text).unwrap_or_else(|e| panic!("spec does not parse: {e}\n{text}"));
     let opts = RunOptions {
-        out: out.dir.clone(),
+        out: Destination::Dir(out.dir.clone()),
         shard,
         threads,
         isa,

@@ -9,7 +9,7 @@ use std::path::Path;
 use mpr_sweep::integrate::Isa;
 use mpr_sweep::plan::Shard;
 use mpr_sweep::plot::{self, Agg, HeatmapArgs, PlotError, TracesArgs};
-use mpr_sweep::run::{RunOptions, run};
+use mpr_sweep::run::{Destination, RunOptions, run};
 
 use common::run::mpr_sweep;
 use common::table::Table;
@@ -41,7 +41,7 @@ fn sweep() -> tempfile::TempDir {
     let spec = mpr_sweep::spec::parse(SPEC).unwrap();
     for index in 0..2 {
         let opts = RunOptions {
-            out: dir.path().to_path_buf(),
+            out: Destination::Dir(dir.path().to_path_buf()),
             shard: Shard { index, count: 2 },
             threads: 2,
             isa: Isa::detect(),

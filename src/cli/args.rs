@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
+use crate::Error;
+use crate::cluster::DEFAULT_MAX_ARRAY_SIZE;
+use crate::integrate::Isa;
+use crate::plan::Shard;
+use crate::plot::Agg;
 use clap::{Parser, Subcommand, ValueEnum};
-use mpr_sweep::Error;
-use mpr_sweep::cluster::DEFAULT_MAX_ARRAY_SIZE;
-use mpr_sweep::integrate::Isa;
-use mpr_sweep::plan::Shard;
-use mpr_sweep::plot::Agg;
 
 #[derive(Parser)]
 #[command(

@@ -1,29 +1,56 @@
-//! The command line: [`parse`] turns the arguments into a [`Command`] (or prints help), and
-//! [`run`] dispatches it to one short function per subcommand, each a thin layer over the
-//! library that prints what the library reports.
+//! The command line of `mpr-sweep`, shared by the binary and the Python package's
+//! `mpr-sweep` command: [`main`] parses the arguments into a [`Command`] (or prints help),
+//! dispatches it to one short function per subcommand, each a thin layer over the library
+//! that prints what the library reports, and gives the exit status.
 
 mod args;
 
-use std::path::Path;
-use std::process::ExitCode;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
-use clap::{CommandFactory, Parser};
-use mpr_sweep::Error;
-use mpr_sweep::cluster::{self, SbatchOptions, process_env};
-use mpr_sweep::integrate::Isa;
-use mpr_sweep::output::{Layout, write_atomic};
-use mpr_sweep::plan::{Plan, Shard};
-use mpr_sweep::plot::{self, HeatmapArgs, TracesArgs};
-use mpr_sweep::run::{
-    PlanReport, RunOptions, claim_dir, load_spec, run_with_metadata, stop_on_signals,
+use crate::Error;
+use crate::cluster::{self, SbatchOptions, process_env};
+use crate::integrate::Isa;
+use crate::output::{Layout, write_atomic};
+use crate::plan::{Plan, Shard};
+use crate::plot::{self, HeatmapArgs, TracesArgs};
+use crate::run::{
+    Destination, PlanReport, RunOptions, claim_dir, load_spec, run_with_metadata, stop_on_signals,
 };
+use clap::{CommandFactory, Parser, ValueEnum};
 
-pub use args::Command;
+use args::Command;
 use args::{Cli, PlotArgs};
 
+/// Exit status of success.
+const SUCCESS: u8 = 0;
+
+/// Runs the command line `args` (the program name first) and returns the exit status: 0
+/// success, 2 bad spec or usage, 1 failure while running (or `status` of an incomplete
+/// directory), 128 + N after signal N. `exe` is the command that `sbatch` scripts run
+/// (default: this process's executable).
+pub fn main<I, T>(args: I, exe: Option<PathBuf>) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match parse(args).and_then(|command| run(command, exe)) {
+        Ok(code) => code,
+        Err(e) => {
+            // Our error messages already carry their causes: print each once.
+            eprintln!("mpr-sweep: error: {e}");
+            e.exit_code() as u8
+        }
+    }
+}
+
 /// The subcommand to run, or `None` when clap printed `--help` or `--version`.
-pub fn parse() -> Result<Option<Command>, Error> {
-    match Cli::try_parse() {
+fn parse<I, T>(args: I) -> Result<Option<Command>, Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
         Ok(cli) => Ok(Some(cli.command)),
         // --help and --version print as clap renders them.
         Err(e) if !e.use_stderr() => {
@@ -63,14 +90,14 @@ pub fn parse() -> Result<Option<Command>, Error> {
 }
 
 /// Runs one subcommand; the exit status on success (`status` exits 1 when incomplete).
-pub fn run(command: Option<Command>) -> Result<ExitCode, Error> {
+fn run(command: Option<Command>, exe: Option<PathBuf>) -> Result<u8, Error> {
     let Some(command) = command else {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(SUCCESS);
     };
     match command {
         Command::Plan { spec, shards, json } => plan(&spec, shards, json),
         Command::Run(args) => run_sweep(args),
-        Command::Sbatch(args) => sbatch(args),
+        Command::Sbatch(args) => sbatch(args, exe),
         Command::Plot(args) => draw(&args),
         Command::Status {
             dir,
@@ -85,9 +112,26 @@ fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The kernel path named as `--isa` takes it (`auto`, `portable`, `avx2`), if this CPU can
+/// run it.
+pub fn resolve_isa(name: &str) -> Result<Isa, Error> {
+    let choices: Vec<String> = args::IsaChoice::value_variants()
+        .iter()
+        .filter_map(|c| c.to_possible_value().map(|v| v.get_name().to_string()))
+        .collect();
+    args::IsaChoice::from_str(name, false)
+        .map_err(|_| {
+            Error::CommandLine(format!(
+                "isa: unknown path {name:?}; one of: {}",
+                choices.join(", ")
+            ))
+        })?
+        .resolve()
+}
+
 /// `mpr-sweep plan`. Threads assumed: Slurm's allocation inside a job, else the available
 /// cores (`run` refuses garbled Slurm variables; `plan` only estimates, so it ignores them).
-fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode, Error> {
+fn plan(path: &Path, shards: u64, json: bool) -> Result<u8, Error> {
     let spec = load_spec(path)?;
     let plan = Plan::new(&spec)?;
     let threads = cluster::slurm_cpus(&process_env)
@@ -103,11 +147,11 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode, Error> {
     } else {
         print!("{}", report.text());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(SUCCESS)
 }
 
 /// `mpr-sweep run`: the shard and threads from the options, else from Slurm's variables.
-fn run_sweep(args: args::RunArgs) -> Result<ExitCode, Error> {
+fn run_sweep(args: args::RunArgs) -> Result<u8, Error> {
     let spec = load_spec(&args.spec)?;
     Plan::new(&spec)?.check_trace_size(args.force)?;
     let env = process_env;
@@ -121,8 +165,9 @@ fn run_sweep(args: args::RunArgs) -> Result<ExitCode, Error> {
         None => cluster::slurm_cpus(&env)?.unwrap_or_else(available_cores),
     };
     let slurm_job = cluster::job_label(&env)?;
+    let out = args.out;
     let opts = RunOptions {
-        out: args.out,
+        out: Destination::Dir(out.clone()),
         shard: args.shard.or(slurm_shard).unwrap_or(Shard::WHOLE),
         threads,
         isa: args.isa.resolve()?,
@@ -141,13 +186,13 @@ fn run_sweep(args: args::RunArgs) -> Result<ExitCode, Error> {
     let extra: Vec<(&str, String)> = slurm_job.into_iter().map(|j| ("slurm_job", j)).collect();
     let report = run_with_metadata(&spec, &opts, &extra)?;
     if opts.quiet {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(SUCCESS);
     }
     if report.skipped {
         eprintln!(
             "mpr-sweep: shard {} already complete in {}, skipped (--resume)",
             opts.shard,
-            opts.out.display()
+            out.display()
         );
     } else {
         eprintln!(
@@ -161,14 +206,14 @@ fn run_sweep(args: args::RunArgs) -> Result<ExitCode, Error> {
             opts.threads,
             opts.isa.name(),
             report.diverged,
-            opts.out.display()
+            out.display()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(SUCCESS)
 }
 
 /// `path` made absolute (the script runs from another directory).
-fn absolute(path: &Path, what: &str) -> Result<std::path::PathBuf, Error> {
+fn absolute(path: &Path, what: &str) -> Result<PathBuf, Error> {
     std::path::absolute(path).map_err(|source| Error::Io {
         what: format!("{what} {}: cannot make it absolute", path.display()),
         source,
@@ -176,13 +221,14 @@ fn absolute(path: &Path, what: &str) -> Result<std::path::PathBuf, Error> {
 }
 
 /// `mpr-sweep sbatch`: prints the script on stdout and the notes on stderr.
-fn sbatch(args: args::SbatchArgs) -> Result<ExitCode, Error> {
+fn sbatch(args: args::SbatchArgs, exe: Option<PathBuf>) -> Result<u8, Error> {
     let spec = load_spec(&args.spec)?;
     let spec_path = match std::fs::canonicalize(&args.spec) {
         Ok(p) => p,
         Err(_) => absolute(&args.spec, "SPEC")?,
     };
-    let exe = std::env::current_exe()
+    let exe = exe
+        .map_or_else(std::env::current_exe, Ok)
         .and_then(std::fs::canonicalize)
         .map_err(|source| Error::Io {
             what: "cannot locate the mpr-sweep binary".into(),
@@ -215,7 +261,7 @@ fn sbatch(args: args::SbatchArgs) -> Result<ExitCode, Error> {
     }
     if !args.submit {
         print!("{}", script.text);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(SUCCESS);
     }
     let job_script = layout.job_script();
     write_atomic(&job_script, script.text.as_bytes())?;
@@ -227,11 +273,11 @@ fn sbatch(args: args::SbatchArgs) -> Result<ExitCode, Error> {
         cluster::shell_quote(&opts.out.to_string_lossy())
     );
     println!("{job}");
-    Ok(ExitCode::SUCCESS)
+    Ok(SUCCESS)
 }
 
 /// `mpr-sweep plot`: draws the heatmap or the traces and reports on stderr.
-fn draw(args: &PlotArgs) -> Result<ExitCode, Error> {
+fn draw(args: &PlotArgs) -> Result<u8, Error> {
     if let Some(runs) = &args.traces {
         let t = TracesArgs {
             runs: runs.clone(),
@@ -245,7 +291,7 @@ fn draw(args: &PlotArgs) -> Result<ExitCode, Error> {
             s.runs.len(),
             s.runs.iter().map(|r| r.1).sum::<usize>()
         );
-        return Ok(ExitCode::SUCCESS);
+        return Ok(SUCCESS);
     }
     // clap requires all three without --traces.
     let (Some(x), Some(y), Some(color)) = (&args.x, &args.y, &args.color) else {
@@ -281,11 +327,11 @@ fn draw(args: &PlotArgs) -> Result<ExitCode, Error> {
             String::new()
         }
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(SUCCESS)
 }
 
 /// `mpr-sweep status`: exit 0 when complete, 1 when not.
-fn status(dir: &Path, shards: Option<u64>, per_task: u64, json: bool) -> Result<ExitCode, Error> {
+fn status(dir: &Path, shards: Option<u64>, per_task: u64, json: bool) -> Result<u8, Error> {
     let status = cluster::dir_status(dir, shards, per_task)?;
     if json {
         println!(
@@ -295,9 +341,5 @@ fn status(dir: &Path, shards: Option<u64>, per_task: u64, json: bool) -> Result<
     } else {
         print!("{}", status.text());
     }
-    Ok(if status.is_complete() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if status.is_complete() { SUCCESS } else { 1 })
 }

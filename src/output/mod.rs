@@ -11,6 +11,7 @@
 
 mod part;
 mod schema;
+mod sink;
 mod writers;
 
 use std::fs;
@@ -21,6 +22,7 @@ pub use part::{PartFile, check_part};
 pub use schema::{
     Metadata, param_slots, spec_sha256, summary_fields, summary_schema, trace_schema,
 };
+pub use sink::Table;
 pub use writers::{Outcome, SummaryRow, SummaryWriter, TraceWriter};
 
 use crate::plan::Shard;

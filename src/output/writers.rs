@@ -1,4 +1,5 @@
-//! Streaming writers: rows in, bounded Arrow batches out to a [`PartFile`].
+//! Streaming writers: rows in, bounded Arrow batches out to a [`PartFile`](super::PartFile)
+//! or to memory (a [`Table`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,8 +10,9 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::Schema;
 
+use super::OutputError;
 use super::schema::{Metadata, param_slots, summary_schema, trace_schema};
-use super::{OutputError, PartFile};
+use super::sink::{Sink, Table};
 use crate::integrate::Summary;
 use crate::model::StableStates;
 use crate::plan::{RunAddress, Values};
@@ -61,7 +63,7 @@ pub struct SummaryRow {
 
 /// Writes the summary part of one shard.
 pub struct SummaryWriter {
-    part: PartFile,
+    sink: Sink,
     schema: Arc<Schema>,
     slots: Vec<Slot>,
     rows: usize,
@@ -78,21 +80,21 @@ pub struct SummaryWriter {
 }
 
 impl SummaryWriter {
-    /// Starts the summary part at `path`, with a column for each parameter `spec` has
-    /// and `metadata` in the footer.
+    /// Starts the summary part at `path` (in memory when `None`), with a column for each
+    /// parameter `spec` has and `metadata` in the footer and the schema.
     pub fn create(
-        path: &Path,
+        path: Option<&Path>,
         spec: &Spec,
         metadata: &Metadata,
     ) -> Result<SummaryWriter, OutputError> {
         let schema = summary_schema(spec, metadata);
-        let part = PartFile::create(path, schema.clone(), metadata.key_values(), SUMMARY_ROWS)?;
+        let sink = Sink::create(path, schema.clone(), metadata.key_values(), SUMMARY_ROWS)?;
         let slots = param_slots(spec);
         let floats = (0..slots.len() + 2 + 10 + 1)
             .map(|_| Float64Builder::with_capacity(SUMMARY_ROWS))
             .collect();
         Ok(SummaryWriter {
-            part,
+            sink,
             schema,
             slots,
             rows: 0,
@@ -190,19 +192,20 @@ impl SummaryWriter {
         self.rows = 0;
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .expect("summary columns match the schema");
-        self.part.write(&batch)
+        self.sink.write(batch)
     }
 
-    /// Writes what is buffered and commits the part under its final name.
-    pub fn finish(mut self) -> Result<(), OutputError> {
+    /// Writes what is buffered and commits the part under its final name, or returns the
+    /// table held in memory.
+    pub fn finish(mut self) -> Result<Option<Table>, OutputError> {
         self.flush()?;
-        self.part.commit()
+        self.sink.finish()
     }
 }
 
 /// Writes the trace part of one shard (long format).
 pub struct TraceWriter {
-    part: PartFile,
+    sink: Sink,
     schema: Arc<Schema>,
     rows: usize,
     run_id: UInt64Builder,
@@ -212,12 +215,13 @@ pub struct TraceWriter {
 }
 
 impl TraceWriter {
-    /// Starts the trace part at `path`, with `metadata` in the footer.
-    pub fn create(path: &Path, metadata: &Metadata) -> Result<TraceWriter, OutputError> {
+    /// Starts the trace part at `path` (in memory when `None`), with `metadata` in the
+    /// footer and the schema.
+    pub fn create(path: Option<&Path>, metadata: &Metadata) -> Result<TraceWriter, OutputError> {
         let schema = trace_schema(metadata);
-        let part = PartFile::create(path, schema.clone(), metadata.key_values(), TRACE_ROWS)?;
+        let sink = Sink::create(path, schema.clone(), metadata.key_values(), TRACE_ROWS)?;
         Ok(TraceWriter {
-            part,
+            sink,
             schema,
             rows: 0,
             run_id: UInt64Builder::new(),
@@ -253,12 +257,13 @@ impl TraceWriter {
         self.rows = 0;
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .expect("trace columns match the schema");
-        self.part.write(&batch)
+        self.sink.write(batch)
     }
 
-    /// Writes what is buffered and commits the part under its final name.
-    pub fn finish(mut self) -> Result<(), OutputError> {
+    /// Writes what is buffered and commits the part under its final name, or returns the
+    /// table held in memory.
+    pub fn finish(mut self) -> Result<Option<Table>, OutputError> {
         self.flush()?;
-        self.part.commit()
+        self.sink.finish()
     }
 }

@@ -1,5 +1,6 @@
 //! Orchestration of `mpr-sweep run`: result directory, shard → blocks of lane batches →
-//! rayon workers → streaming writers, with progress.
+//! rayon workers → streaming writers (to Parquet parts, or to Arrow tables in memory), with
+//! progress.
 
 use std::fs;
 use std::path::PathBuf;
@@ -16,13 +17,13 @@ pub use load::load_spec;
 pub use plan_report::{AxisReport, PlanReport};
 pub use progress::{Progress, bar, status_line};
 use signals::STOP;
-pub use signals::{interrupted, stop_on_signals};
+pub use signals::{SIGINT, interrupted, stop_on_signals};
 
 use crate::error::Error;
-use crate::integrate::{Isa, LANES, Stopped};
+use crate::integrate::{Isa, LANES, StopToken, Stopped};
 use crate::output::{
-    DirError, Layout, Metadata, OutputError, SummaryWriter, TraceWriter, io_err, spec_sha256,
-    write_atomic,
+    DirError, Layout, Metadata, OutputError, SummaryWriter, Table, TraceWriter, io_err,
+    spec_sha256, write_atomic,
 };
 use crate::plan::{Plan, Shard};
 use crate::simulate::{RunResult, Simulator};
@@ -31,11 +32,22 @@ use crate::spec::{Slot, Spec};
 /// Run-steps computed between writes: bounds memory and keeps every thread busy.
 const BLOCK_RUN_STEPS: u64 = 1 << 26;
 
+/// Where a run's results go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Destination {
+    /// Parquet parts in a result directory (`--out DIR`).
+    Dir(PathBuf),
+    /// Arrow tables in memory, returned in [`RunReport::tables`]: the batches a part would
+    /// hold, with its footer's key-value metadata in their schema. `resume` and
+    /// `overwrite` do not apply.
+    Memory,
+}
+
 /// Options of `mpr-sweep run`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// The result directory (`--out`).
-    pub out: PathBuf,
+    /// Where the results go (`--out DIR`, or memory).
+    pub out: Destination,
     /// The shard this process runs (`--shard`; [`Shard::WHOLE`] for the whole sweep).
     pub shard: Shard,
     /// Worker threads (0: one per logical core).
@@ -63,6 +75,17 @@ pub struct RunReport {
     pub skipped: bool,
     /// Runs that diverged.
     pub diverged: u64,
+    /// The results, for [`Destination::Memory`].
+    pub tables: Option<Tables>,
+}
+
+/// The results of a run held in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tables {
+    /// One row per run, in run-id order.
+    pub summary: Table,
+    /// The traces in long format, when the spec asks for them.
+    pub traces: Option<Table>,
 }
 
 impl RunReport {
@@ -72,7 +95,7 @@ impl RunReport {
     }
 }
 
-/// Runs one shard of a sweep into `opts.out`.
+/// Runs one shard of a sweep into `opts.out`; stops on a signal after [`stop_on_signals`].
 pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunReport, Error> {
     run_with_metadata(spec, opts, &[])
 }
@@ -88,37 +111,54 @@ pub fn run_with_metadata(
     opts: &RunOptions,
     extra_metadata: &[(&str, String)],
 ) -> Result<RunReport, Error> {
+    run_until(spec, opts, extra_metadata, &STOP)
+}
+
+/// [`run_with_metadata`], stopped by a request on `stop` instead of the signal handlers'
+/// token (the Python package requests its own on Ctrl-C): the run ends as after a signal,
+/// with [`Error::Interrupted`] naming the signal recorded by [`stop_on_signals`]'s handler,
+/// else SIGINT.
+pub fn run_until(
+    spec: &Spec,
+    opts: &RunOptions,
+    extra_metadata: &[(&str, String)],
+    stop: &StopToken,
+) -> Result<RunReport, Error> {
     let plan = Plan::new(spec)?;
-    let layout = Layout::new(&opts.out);
     let runs = plan.shard_range(opts.shard);
-    prepare_dir(spec, &layout, opts)?;
-    let summary_path = layout.summary_part(opts.shard);
-    if summary_path.exists() {
-        if opts.resume && part_is_complete(spec, &layout, opts.shard, &runs) {
-            return Ok(RunReport {
-                runs,
-                run_steps: 0.0,
-                elapsed: Duration::ZERO,
-                skipped: true,
-                diverged: 0,
-            });
+    let (summary_path, traces_path) = match &opts.out {
+        Destination::Dir(dir) => {
+            let layout = Layout::new(dir);
+            prepare_dir(spec, &layout, opts)?;
+            let summary_path = layout.summary_part(opts.shard);
+            if summary_path.exists() {
+                if opts.resume && part_is_complete(spec, &layout, opts.shard, &runs) {
+                    return Ok(RunReport {
+                        runs,
+                        run_steps: 0.0,
+                        elapsed: Duration::ZERO,
+                        skipped: true,
+                        diverged: 0,
+                        tables: None,
+                    });
+                }
+                // With --resume an incomplete or foreign part is rewritten.
+                if !opts.resume && !opts.overwrite {
+                    return Err(DirError::PartExists { part: summary_path }.into());
+                }
+            }
+            (Some(summary_path), Some(layout.traces_part(opts.shard)))
         }
-        // With --resume an incomplete or foreign part is rewritten.
-        if !opts.resume && !opts.overwrite {
-            return Err(DirError::PartExists { part: summary_path }.into());
-        }
-    }
+        Destination::Memory => (None, None),
+    };
     let start = Instant::now();
     let metadata = extra_metadata.iter().fold(
         Metadata::new(spec, opts.shard, runs.clone(), opts.isa),
         |m, (k, v)| m.with(k, v.clone()),
     );
-    let mut summary = SummaryWriter::create(&summary_path, spec, &metadata)?;
+    let mut summary = SummaryWriter::create(summary_path.as_deref(), spec, &metadata)?;
     let mut traces = match &spec.traces {
-        Some(_) => Some(TraceWriter::create(
-            &layout.traces_part(opts.shard),
-            &metadata,
-        )?),
+        Some(_) => Some(TraceWriter::create(traces_path.as_deref(), &metadata)?),
         None => None,
     };
     let pool = rayon::ThreadPoolBuilder::new()
@@ -135,6 +175,7 @@ pub fn run_with_metadata(
     let mut output = BlockWriter {
         spec,
         shard: opts.shard,
+        stop,
         summary: &mut summary,
         traces: traces.as_mut(),
         diverged: 0,
@@ -145,7 +186,7 @@ pub fn run_with_metadata(
     let mut pending: Vec<RunResult> = Vec::new();
     let mut block_start = runs.start;
     while block_start < runs.end {
-        check_signal(opts.shard)?;
+        check_stop(stop, opts.shard)?;
         let block_end = block_start.saturating_add(block_runs).min(runs.end);
         let batches = simulator.batches(block_start..block_end);
         let (results, written) = std::thread::scope(|scope| {
@@ -157,7 +198,7 @@ pub fn run_with_metadata(
                     batches
                         .par_iter()
                         .map_init(Vec::new, |scratch, batch| {
-                            let out = simulator.simulate_batch(batch, scratch, &STOP)?;
+                            let out = simulator.simulate_batch(batch, scratch, stop)?;
                             progress.advance(out.len() as u64);
                             Ok(out)
                         })
@@ -169,9 +210,9 @@ pub fn run_with_metadata(
             (results, written)
         });
         written?;
-        check_signal(opts.shard)?;
-        // The kernels stop only after the handler has recorded its signal (STOP is requested
-        // after INTERRUPTED is set), which check_signal has just reported.
+        check_stop(stop, opts.shard)?;
+        // The kernels stop only after a request on `stop`, which check_stop has just
+        // reported.
         pending = results
             .expect("the kernel stops only on a signal")
             .into_iter()
@@ -186,17 +227,20 @@ pub fn run_with_metadata(
         ..
     } = output;
     progress.finish();
-    check_signal(opts.shard)?;
-    if let Some(w) = traces {
-        w.finish()?;
-    }
-    summary.finish()?;
+    check_stop(stop, opts.shard)?;
+    // The summary part last: its presence marks the shard complete.
+    let traces = match traces {
+        Some(w) => w.finish()?,
+        None => None,
+    };
+    let tables = summary.finish()?.map(|summary| Tables { summary, traces });
     Ok(RunReport {
         runs,
         run_steps,
         elapsed: start.elapsed(),
         skipped: false,
         diverged,
+        tables,
     })
 }
 
@@ -204,6 +248,7 @@ pub fn run_with_metadata(
 struct BlockWriter<'a> {
     spec: &'a Spec,
     shard: Shard,
+    stop: &'a StopToken,
     summary: &'a mut SummaryWriter,
     traces: Option<&'a mut TraceWriter>,
     diverged: u64,
@@ -217,7 +262,7 @@ impl BlockWriter<'_> {
         results.sort_by_key(|r| r.row.address.run_id);
         for result in &results {
             // A block of long traces takes a while to write: a signal stops it too.
-            check_signal(self.shard)?;
+            check_stop(self.stop, self.shard)?;
             self.run_steps += self.spec.timing(result.row.values.get(Slot::DtMs)).steps as f64;
             self.summary.push(&result.row)?;
             self.diverged +=
@@ -337,10 +382,14 @@ fn refuse_other_layouts(dir: &std::path::Path, opts: &RunOptions) -> Result<(), 
     Ok(())
 }
 
-/// [`Error::Interrupted`] if a signal asked the run of `shard` to stop.
-fn check_signal(shard: Shard) -> Result<(), Error> {
-    match interrupted() {
-        Some(signal) => Err(Error::Interrupted { signal, shard }),
-        None => Ok(()),
+/// [`Error::Interrupted`] if `stop` was requested: with the signal the handler recorded
+/// (it records it before requesting), else SIGINT (a caller's own token).
+fn check_stop(stop: &StopToken, shard: Shard) -> Result<(), Error> {
+    if !stop.is_requested() {
+        return Ok(());
     }
+    Err(Error::Interrupted {
+        signal: interrupted().unwrap_or(SIGINT),
+        shard,
+    })
 }

@@ -5,6 +5,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::integrate::StopToken;
 
+/// The number of SIGINT (Ctrl-C), on every platform the tool runs on.
+pub const SIGINT: i32 = 2;
+
 /// The signal that asked the run to stop (0: none). Set by the handler of
 /// [`stop_on_signals`] before it requests [`STOP`].
 static INTERRUPTED: AtomicI32 = AtomicI32::new(0);

@@ -206,9 +206,10 @@ def run(
         Arrow PyCapsule protocol, e.g. ``result.summary.to_polars()``.
 
     Raises:
-        SpecError: the spec is invalid or cannot be planned (a ``ValueError``).
-        UsageError: a bad argument (``shard``, ``isa``, ``threads``) or ``out`` holds
-            another spec's results or an existing part (a ``ValueError``).
+        SpecError: the spec is invalid or cannot be planned, or ``shard`` is not a shard
+            of it (a ``ValueError``).
+        UsageError: a bad ``isa`` or ``threads``, or ``out`` holds another spec's results
+            or an existing part (a ``ValueError``).
         OutputError: the spec file cannot be read or writing failed (an ``OSError``).
         RunError: another failure while running (a ``RuntimeError``).
         KeyboardInterrupt: Ctrl-C (or a Jupyter interrupt) stopped the run, within a

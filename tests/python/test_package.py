@@ -291,6 +291,19 @@ def test_polars_and_duckdb_consume_the_tables():
     assert means == pytest.approx(sum(expected["r_hz_mean"].to_pylist()) / 72, rel=1e-12)
 
 
+def test_readme_python_quick_start_runs(monkeypatch):
+    text = (REPO / "README.md").read_text()
+    start = text.index("### Python quick start")
+    block = text[text.index("```python\n", start) + len("```python\n"):]
+    block = block[: block.index("```")]
+    assert "import mpr_sweep" in block
+    monkeypatch.chdir(REPO)
+    scope = {}
+    exec(compile(block, "README.md (Python quick start)", "exec"), scope)
+    assert scope["rmap"].shape == (21, 21)
+    assert scope["res"].traces.num_rows == 9 * 1001
+
+
 def test_help_documents_run():
     doc = mpr.run.__doc__
     for word in ["spec", "threads", "out", "shard", "progress", "SpecError", "KeyboardInterrupt"]:

@@ -268,6 +268,18 @@ def test_console_script_runs_a_sweep(tmp_path):
     )
 
 
+def test_console_script_sbatch_calls_the_console_script(tmp_path):
+    proc = subprocess.run(
+        [console_script(), "sbatch", REPO / "sweeps" / "quickstart.yaml",
+         "--out", tmp_path / "out", "--shards", "2"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # The array tasks run the installed command, not the Python interpreter.
+    assert f"exec {console_script().resolve()} run " in proc.stdout, proc.stdout
+
+
 def test_polars_and_duckdb_consume_the_tables():
     pl = pytest.importorskip("polars")
     duckdb = pytest.importorskip("duckdb")

@@ -47,10 +47,7 @@ impl std::fmt::Display for Case {
 }
 
 fn cases() -> Vec<Case> {
-    let mut isas = vec![Isa::Portable];
-    if Isa::detect() == Isa::Avx2Fma {
-        isas.push(Isa::Avx2Fma);
-    }
+    let isas = Isa::available();
     let mut out = Vec::new();
     for method in [Method::ExpEuler, Method::Euler, Method::Heun, Method::Rk4] {
         for &isa in &isas {

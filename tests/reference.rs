@@ -69,11 +69,7 @@ fn simulate(case: &str, isa: Isa) -> Vec<TracePoint> {
 
 fn check(case: &str) {
     let want = reference(case);
-    let mut isas = vec![Isa::Portable];
-    if Isa::detect() == Isa::Avx2Fma {
-        isas.push(Isa::Avx2Fma);
-    }
-    for isa in isas {
+    for isa in Isa::available() {
         let got = simulate(case, isa);
         assert_eq!(got.len(), want.len(), "{case}: rows");
         let mut worst = 0.0f64;

@@ -4,8 +4,8 @@
 //! the lanes (the scheme's step; white normals in another) with no branches that depend
 //! on a lane's value, so LLVM compiles it to SIMD; every [`CHUNK`] steps, passes over the
 //! stored states update the statistics and divergence counts. The same body, generic over
-//! the scheme and the [`Arith`] of the path, is compiled for the x86-64 baseline and for
-//! AVX2+FMA, and [`Isa::detect`] picks one at run time. The kernel does no I/O and no
+//! the scheme and the [`Arith`] of the path, is compiled for the x86-64 baseline, for
+//! AVX2+FMA and for AVX-512, and [`Isa::detect`] picks the best this CPU runs. The kernel does no I/O and no
 //! allocation inside the time loop.
 
 mod drive;
@@ -40,23 +40,67 @@ pub enum Isa {
     Portable,
     /// x86-64 with AVX2 and FMA.
     Avx2Fma,
+    /// x86-64 with AVX-512 F, DQ and VL (and AVX2, FMA): 8 lanes per vector, 32 vector
+    /// registers, mask registers.
+    Avx512,
 }
 
 impl Isa {
+    /// Every path, from the most to the least widely available.
+    pub const ALL: [Isa; 3] = [Isa::Portable, Isa::Avx2Fma, Isa::Avx512];
+
     /// The best path this CPU supports.
     pub fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            return Isa::Avx2Fma;
-        }
-        Isa::Portable
+        *Isa::available()
+            .last()
+            .expect("the portable path runs anywhere")
     }
 
+    /// The paths this CPU supports, portable first and the best last.
+    pub fn available() -> Vec<Isa> {
+        Isa::ALL
+            .into_iter()
+            .filter(|isa| isa.is_available())
+            .collect()
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            match self {
+                Isa::Portable => true,
+                Isa::Avx2Fma => has!("avx2") && has!("fma"),
+                Isa::Avx512 => {
+                    Isa::Avx2Fma.is_available()
+                        && has!("avx512f")
+                        && has!("avx512dq")
+                        && has!("avx512vl")
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == Isa::Portable
+        }
+    }
+
+    /// The name in `--isa`'s messages, metadata and `plan`.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Portable => "portable",
             Isa::Avx2Fma => "avx2+fma",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// The CPU features the path needs, as messages name them.
+    pub fn features(self) -> &'static str {
+        match self {
+            Isa::Portable => "nothing beyond the baseline",
+            Isa::Avx2Fma => "AVX2+FMA",
+            Isa::Avx512 => "AVX-512 F/DQ/VL with AVX2+FMA",
         }
     }
 }
@@ -249,42 +293,60 @@ fn dispatch<S: Scheme>(
     trace: &mut Vec<f64>,
 ) -> BatchResult {
     match isa {
+        Isa::Avx512 => avx512::run::<S>(schedule, batch, trace),
         Isa::Avx2Fma => avx2::run::<S>(schedule, batch, trace),
         Isa::Portable => kernel::<S, Unfused>(schedule, batch, trace),
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::*;
+/// A module `$name` whose `run` is [`kernel`] with `Fused` arithmetic, compiled with the
+/// target features `$features` and called only where [`Isa::is_available`] says the CPU
+/// has them.
+macro_rules! isa_entry {
+    ($name:ident, $isa:expr, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $name {
+            use super::*;
 
-    /// The kernel compiled with AVX2+FMA enabled.
-    pub fn run<S: Scheme>(schedule: &Schedule, batch: &Batch, trace: &mut Vec<f64>) -> BatchResult {
-        assert!(
-            Isa::detect() == Isa::Avx2Fma,
-            "AVX2+FMA kernel requested on a CPU without it"
-        );
-        // SAFETY: the CPU supports AVX2 and FMA (checked above).
-        unsafe { run_avx2::<S>(schedule, batch, trace) }
-    }
+            #[doc = concat!("The kernel compiled with `", $features, "` enabled.")]
+            pub fn run<S: Scheme>(
+                schedule: &Schedule,
+                batch: &Batch,
+                trace: &mut Vec<f64>,
+            ) -> BatchResult {
+                assert!(
+                    $isa.is_available(),
+                    "the {} kernel was requested on a CPU without {}",
+                    $isa.name(),
+                    $isa.features()
+                );
+                // SAFETY: the CPU has the features this function is compiled for (checked
+                // above).
+                unsafe { run_with_features::<S>(schedule, batch, trace) }
+            }
 
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2<S: Scheme>(
-        schedule: &Schedule,
-        batch: &Batch,
-        trace: &mut Vec<f64>,
-    ) -> BatchResult {
-        kernel::<S, Fused>(schedule, batch, trace)
-    }
+            #[target_feature(enable = $features)]
+            unsafe fn run_with_features<S: Scheme>(
+                schedule: &Schedule,
+                batch: &Batch,
+                trace: &mut Vec<f64>,
+            ) -> BatchResult {
+                kernel::<S, Fused>(schedule, batch, trace)
+            }
+        }
+
+        #[cfg(not(target_arch = "x86_64"))]
+        mod $name {
+            use super::*;
+            pub fn run<S: Scheme>(_: &Schedule, _: &Batch, _: &mut Vec<f64>) -> BatchResult {
+                unreachable!("{} is never available off x86-64", $isa.name())
+            }
+        }
+    };
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-mod avx2 {
-    use super::*;
-    pub fn run<S: Scheme>(_: &Schedule, _: &Batch, _: &mut Vec<f64>) -> BatchResult {
-        unreachable!("Isa::detect never selects AVX2 off x86-64")
-    }
-}
+isa_entry!(avx2, Isa::Avx2Fma, "avx2,fma");
+isa_entry!(avx512, Isa::Avx512, "avx512f,avx512dq,avx512vl,avx2,fma");
 
 #[inline(always)]
 fn record(trace: &mut Vec<f64>, r: &Lanes, v: &Lanes) {
@@ -527,19 +589,11 @@ mod tests {
         )
     }
 
-    fn isas() -> Vec<Isa> {
-        let mut isas = vec![Isa::Portable];
-        if Isa::detect() == Isa::Avx2Fma {
-            isas.push(Isa::Avx2Fma);
-        }
-        isas
-    }
-
     /// A lane's bits do not depend on whether its batch took phi1's series form or the
     /// general form (contract: results independent of batching).
     #[test]
     fn a_lane_outside_the_series_range_leaves_its_neighbours_bits_alone() {
-        for isa in isas() {
+        for isa in Isa::available() {
             let (tame, wild) = (run(false, isa), run(true, isa));
             for l in (0..LANES).filter(|&l| l != WILD) {
                 let bits = |x: &BatchResult| {
@@ -583,7 +637,7 @@ mod tests {
             z_min > math::PHI1_SERIES_MAX,
             "the reference entered the series range: |z| = {z_min}"
         );
-        for isa in isas() {
+        for isa in Isa::available() {
             let got = run(true, isa);
             let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
             let (gr, gv) = (got.r_final[WILD], got.v_final[WILD]);

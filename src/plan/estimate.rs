@@ -23,6 +23,7 @@ pub fn run_steps(spec: &Spec, runs: u64) -> f64 {
 /// 11.8, 19.0). A debug build is several times slower.
 pub fn ns_per_run_step(spec: &Spec, isa: Isa) -> f64 {
     let (base, per_noise) = match isa {
+        Isa::Avx512 => (2.7, 2.8),
         Isa::Avx2Fma => (2.7, 2.8),
         Isa::Portable => (5.2, 6.9),
     };

@@ -295,15 +295,15 @@ fn dispatch<S: Scheme>(
     match isa {
         Isa::Avx512 => avx512::run::<S>(schedule, batch, trace),
         Isa::Avx2Fma => avx2::run::<S>(schedule, batch, trace),
-        Isa::Portable => kernel::<S, Unfused>(schedule, batch, trace),
+        Isa::Portable => kernel::<S, Unfused, PORTABLE_GROUP>(schedule, batch, trace),
     }
 }
 
-/// A module `$name` whose `run` is [`kernel`] with `Fused` arithmetic, compiled with the
-/// target features `$features` and called only where [`Isa::is_available`] says the CPU
-/// has them.
+/// A module `$name` whose `run` is [`kernel`] with `Fused` arithmetic and statistics
+/// groups of `$group` lanes, compiled with the target features `$features` and called only
+/// where [`Isa::is_available`] says the CPU has them.
 macro_rules! isa_entry {
-    ($name:ident, $isa:expr, $features:literal) => {
+    ($name:ident, $isa:expr, $features:literal, $group:literal) => {
         #[cfg(target_arch = "x86_64")]
         mod $name {
             use super::*;
@@ -331,7 +331,7 @@ macro_rules! isa_entry {
                 batch: &Batch,
                 trace: &mut Vec<f64>,
             ) -> BatchResult {
-                kernel::<S, Fused>(schedule, batch, trace)
+                kernel::<S, Fused, $group>(schedule, batch, trace)
             }
         }
 
@@ -345,8 +345,13 @@ macro_rules! isa_entry {
     };
 }
 
-isa_entry!(avx2, Isa::Avx2Fma, "avx2,fma");
-isa_entry!(avx512, Isa::Avx512, "avx512f,avx512dq,avx512vl,avx2,fma");
+isa_entry!(avx2, Isa::Avx2Fma, "avx2,fma", 8);
+isa_entry!(
+    avx512,
+    Isa::Avx512,
+    "avx512f,avx512dq,avx512vl,avx2,fma",
+    16
+);
 
 #[inline(always)]
 fn record(trace: &mut Vec<f64>, r: &Lanes, v: &Lanes) {
@@ -360,9 +365,11 @@ fn record(trace: &mut Vec<f64>, r: &Lanes, v: &Lanes) {
 /// against 1.1 ns per run-step: the chunk's states no longer sit comfortably in L1).
 const CHUNK: usize = 16;
 
-/// Lanes per group in the passes over a chunk of states (here and in stats.rs): one AVX2
-/// vector, whose accumulators fit in registers.
-pub const GROUP: usize = 4;
+/// Lanes per group in the passes over a chunk of states (here and in moments.rs), whose
+/// accumulators stay in registers over the chunk: two vectors of the path (4 portable,
+/// 8 avx2+fma, 16 avx512), which measured fastest of 4/8/16 on each path. A lane's results
+/// do not depend on it.
+const PORTABLE_GROUP: usize = 4;
 
 /// The state of a batch's lanes and what the kernel accumulates about them.
 struct LaneState {
@@ -382,7 +389,13 @@ impl LaneState {
     /// Takes the chunk's `n` states (steps `k0 .. k0 + n`) into the divergence counts and,
     /// from `first_stat_step` on, the statistics; then starts the next chunk from the last.
     #[inline(always)]
-    fn close_chunk<A: Arith>(&mut self, n: usize, k0: u64, first_stat_step: u64) {
+    fn close_chunk<A: Arith, const GROUP: usize>(
+        &mut self,
+        n: usize,
+        k0: u64,
+        first_stat_step: u64,
+    ) {
+        const { assert!(LANES.is_multiple_of(GROUP)) };
         for g in (0..LANES).step_by(GROUP) {
             let mut alive: [u64; GROUP] = std::array::from_fn(|w| self.alive[g + w]);
             let mut finite: [u64; GROUP] = std::array::from_fn(|w| self.finite[g + w]);
@@ -411,8 +424,8 @@ impl LaneState {
                 self.mv = Moments::starting_at(&self.v[j]);
                 j
             };
-            self.mr.add_samples::<A>(&self.r[from..=n]);
-            self.mv.add_samples::<A>(&self.v[from..=n]);
+            self.mr.add_samples::<A, GROUP>(&self.r[from..=n]);
+            self.mv.add_samples::<A, GROUP>(&self.v[from..=n]);
         }
         self.r[0] = self.r[n];
         self.v[0] = self.v[n];
@@ -425,7 +438,7 @@ impl LaneState {
 /// scheme's step, then the OU states advance. Normals are drawn in the order white r,
 /// white v, OU r, OU v (each only when present).
 #[inline(always)]
-fn kernel<S: Scheme, A: Arith>(
+fn kernel<S: Scheme, A: Arith, const GROUP: usize>(
     schedule: &Schedule,
     batch: &Batch,
     trace: &mut Vec<f64>,
@@ -496,7 +509,7 @@ fn kernel<S: Scheme, A: Arith>(
             }
         }
         if j == CHUNK || k == steps {
-            st.close_chunk::<A>(j, k + 1 - j as u64, first_stat_step);
+            st.close_chunk::<A, GROUP>(j, k + 1 - j as u64, first_stat_step);
             j = 0;
             // Stop early once every lane has diverged: nothing left to compute.
             if k % 1024 == 0 && !st.alive.contains(&1) {

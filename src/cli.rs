@@ -370,6 +370,7 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
     let trace_rows = plan.trace_rows();
     let trace_bytes = trace_rows * mpr_sweep::plan::TRACE_BYTES_PER_ROW;
     let trace_limit = plan.check_trace_size(false).err();
+    let dt_report = mpr_sweep::diagnose::DtReport::compute(&plan);
     let axes: Vec<_> = plan
         .dims
         .iter()
@@ -418,6 +419,7 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
             "seconds_estimate": seconds,
             "shards": shards,
             "shard_runs": shard_runs,
+            "dt_stability": dt_report.as_ref().map(|r| r.json()),
         });
         println!("{}", serde_json::to_string_pretty(&value).expect("JSON"));
         return Ok(ExitCode::SUCCESS);
@@ -470,6 +472,12 @@ fn plan(path: &Path, shards: u64, json: bool) -> Result<ExitCode> {
         isa.name(),
         ns_per_run_step
     );
+    if let Some(report) = &dt_report {
+        match report.warning() {
+            Some(warning) => print!("{warning}"),
+            None => println!("{}", report.all_stable_line()),
+        }
+    }
     if shards > 1 {
         let (a, b) = shard_runs[0];
         println!(

@@ -12,6 +12,7 @@
 
 pub mod axis;
 pub mod cluster;
+pub mod diagnose;
 pub mod integrate;
 pub mod model;
 pub mod noise;

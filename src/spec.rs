@@ -701,21 +701,17 @@ impl SpecBuilder {
                 }
                 "method" => {
                     self.method_mark = Some(value.mark);
-                    self.spec.method = match string(value, &path)?.as_str() {
-                        "exp_euler" => Method::ExpEuler,
-                        "euler" => Method::Euler,
-                        "heun" => Method::Heun,
-                        "rk4" => Method::Rk4,
-                        other => {
-                            return Err(at(
-                                value,
-                                &path,
-                                format!(
-                                    "unknown method `{other}`; expected exp_euler, euler, heun or rk4"
-                                ),
-                            ));
-                        }
-                    }
+                    let name = string(value, &path)?;
+                    self.spec.method = Method::from_name(&name).ok_or_else(|| {
+                        at(
+                            value,
+                            &path,
+                            format!(
+                                "unknown method `{name}`; expected one of {}",
+                                Method::ALL.map(Method::name).join(", ")
+                            ),
+                        )
+                    })?;
                 }
                 _ => unreachable!(),
             }
@@ -806,13 +802,16 @@ impl SpecBuilder {
                 });
             }
         }
-        if self.spec.method == Method::Rk4 {
+        if matches!(self.spec.method, Method::Rk4 | Method::Dopri5) {
             for var in Var::BOTH {
                 if self.spec.noise[var as usize] == NoiseKind::White {
                     return Err(SpecError::new(
                         &format!("noise.{}.white", var.name()),
                         self.noise_marks[var as usize],
-                        "white noise cannot be used with method rk4 (no strong-order scheme here); use heun, euler or exp_euler, or ou noise",
+                        format!(
+                            "white noise cannot be used with method {} (no strong-order scheme here); use heun, rk2, euler or exp_euler, or ou noise",
+                            self.spec.method.name()
+                        ),
                     ));
                 }
             }

@@ -15,7 +15,7 @@ mod schemes;
 
 pub use drive::{Drive, Ou, Waveform};
 pub use rng::{LaneNormals, LaneRng};
-pub use schemes::{Euler, ExpEuler, Heun, LaneStep, Rk4, Scheme};
+pub use schemes::{Dopri5, Euler, ExpEuler, Heun, LaneStep, Rk4, Scheme};
 
 use math::{Arith, Fused, Unfused};
 
@@ -63,16 +63,37 @@ pub enum Method {
     ExpEuler,
     Euler,
     Heun,
+    /// braintools' `ode_rk2_step`: the same map as heun, which it runs.
+    Rk2,
     Rk4,
+    /// The fifth-order solution of the Dormand–Prince pair as a fixed step.
+    Dopri5,
 }
 
 impl Method {
+    /// Every method, in the order the documentation lists them.
+    pub const ALL: [Method; 6] = [
+        Method::ExpEuler,
+        Method::Euler,
+        Method::Heun,
+        Method::Rk2,
+        Method::Rk4,
+        Method::Dopri5,
+    ];
+
+    /// The method called `name` in a spec.
+    pub fn from_name(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Method::ExpEuler => "exp_euler",
             Method::Euler => "euler",
             Method::Heun => "heun",
+            Method::Rk2 => "rk2",
             Method::Rk4 => "rk4",
+            Method::Dopri5 => "dopri5",
         }
     }
 }
@@ -224,8 +245,9 @@ pub fn integrate(
     match method {
         Method::ExpEuler => dispatch::<ExpEuler>(isa, schedule, batch, trace),
         Method::Euler => dispatch::<Euler>(isa, schedule, batch, trace),
-        Method::Heun => dispatch::<Heun>(isa, schedule, batch, trace),
+        Method::Heun | Method::Rk2 => dispatch::<Heun>(isa, schedule, batch, trace),
         Method::Rk4 => dispatch::<Rk4>(isa, schedule, batch, trace),
+        Method::Dopri5 => dispatch::<Dopri5>(isa, schedule, batch, trace),
     }
 }
 

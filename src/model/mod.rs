@@ -11,6 +11,10 @@
 
 use std::f64::consts::PI;
 
+pub mod stability;
+
+pub use stability::StepStability;
+
 /// Parameters of one node, in kernel units.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NodeParams {

@@ -462,7 +462,7 @@ fn huge_sweeps_are_checked_on_a_sample_and_say_so() {
     let elapsed = start.elapsed();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("checked on an evenly strided sample of 1000000 of the 12000000 points"),
+        text.contains("checked on an evenly strided sample of 500000 of the 12000000 points"),
         "{text}"
     );
     println!("plan of 1.2e10 points: {elapsed:?}");

@@ -57,6 +57,9 @@ fn stable_points(eta: f64, j: f64, delta: f64) -> Vec<(f64, f64, Mat2)> {
 fn runs_from(starts: &[(f64, f64, f64, f64)], method: Method, dt: f64, steps: u64) -> String {
     let col = |i: usize| -> Vec<f64> { starts.iter().map(|s| [s.0, s.1, s.2, s.3][i]).collect() };
     let duration = steps as f64 * dt;
+    // Statistics over the last tenth, a whole number of steps.
+    let transient = (steps - steps / 10) as f64 * dt;
+    let transient = if transient < duration { transient } else { 0.0 };
     format!(
         "model: {{eta: {}, J: {}, delta: 1.0}}\n\
          init: {{r_hz: {}, v: {}}}\n\
@@ -67,7 +70,7 @@ fn runs_from(starts: &[(f64, f64, f64, f64)], method: Method, dt: f64, steps: u6
         list(&col(2)),
         list(&col(3)),
         method.name(),
-        0.9 * duration,
+        transient,
     )
 }
 

@@ -34,6 +34,7 @@ const RELEVANT: [Slot; 7] = [
 /// The sweep's step-size check (only for constant inputs, where fixed points exist).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DtReport {
+    /// The sweep's method.
     pub method: Method,
     /// Points of the sweep (the plan's).
     pub points: u64,
@@ -130,6 +131,7 @@ impl DtReport {
         Some(report)
     }
 
+    /// Whether the check ran on a sample of the distinct points.
     pub fn sampled(&self) -> bool {
         self.checked < self.distinct
     }

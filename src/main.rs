@@ -1,20 +1,18 @@
-//! `mpr-sweep`: parse the command line, call the library, map errors to exit statuses
-//! (0 success, 2 bad spec or usage, 1 failure while running).
+//! `mpr-sweep`: parse the command line, run the subcommand, and exit with the status the
+//! error's type gives (0 success, 2 bad spec or usage, 1 failure while running, 128 + N
+//! after signal N).
 
 mod cli;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match cli::main() {
+    match cli::parse().and_then(cli::run) {
         Ok(code) => code,
         Err(e) => {
             // Our error messages already carry their causes: print each once.
             eprintln!("mpr-sweep: error: {e}");
-            let code = e
-                .downcast_ref::<mpr_sweep::Error>()
-                .map_or(1, mpr_sweep::Error::exit_code);
-            ExitCode::from(code as u8)
+            ExitCode::from(e.exit_code() as u8)
         }
     }
 }

@@ -4,10 +4,12 @@
 use std::f64::consts::TAU;
 use std::ops::Range;
 
+use crate::integrate::Xoshiro;
 use crate::integrate::math::Unfused;
-use crate::integrate::{self, Batch, Isa, LANES, Lanes, Ou, Schedule, Waveform};
-use crate::model::{NodeParams, StableStates, StepStability};
-use crate::noise::Xoshiro;
+use crate::integrate::{
+    self, Batch, Isa, LANES, Lanes, Ou, Schedule, StopToken, Stopped, Waveform,
+};
+use crate::model::{HZ_PER_KHZ, NodeParams, StableStates, StepStability};
 use crate::output::{Outcome, SummaryRow};
 use crate::plan::{Plan, Values};
 use crate::spec::{InitDist, InputForm, NoiseKind, Slot, Var};
@@ -15,14 +17,18 @@ use crate::spec::{InitDist, InputForm, NoiseKind, Slot, Var};
 /// One trace row in user units.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TracePoint {
+    /// Time, ms (0 for the initial state).
     pub t_ms: f64,
+    /// Rate, Hz.
     pub r_hz: f64,
+    /// Mean membrane potential (dimensionless).
     pub v: f64,
 }
 
 /// The result of one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunResult {
+    /// The run's summary row.
     pub row: SummaryRow,
     /// Empty unless the spec traces this run; stops before the first non-finite state.
     pub trace: Vec<TracePoint>,
@@ -37,6 +43,7 @@ pub struct Simulator<'a> {
 }
 
 impl<'a> Simulator<'a> {
+    /// A simulator of `plan`'s runs with the kernel for `isa`.
     pub fn new(plan: &'a Plan<'a>, isa: Isa) -> Simulator<'a> {
         let dt_swept = plan
             .spec
@@ -83,10 +90,14 @@ impl<'a> Simulator<'a> {
     /// Simulates `runs` and returns the results in run-id order.
     pub fn simulate(&self, runs: Range<u64>) -> Vec<RunResult> {
         let mut scratch = Vec::new();
+        let never = StopToken::new();
         let mut out: Vec<RunResult> = self
             .batches(runs)
             .iter()
-            .flat_map(|b| self.simulate_batch(b, &mut scratch))
+            .flat_map(|b| {
+                self.simulate_batch(b, &mut scratch, &never)
+                    .expect("a token nobody holds is never requested")
+            })
             .collect();
         out.sort_by_key(|r| r.row.address.run_id);
         out
@@ -97,8 +108,14 @@ impl<'a> Simulator<'a> {
     }
 
     /// Simulates 1 to [`LANES`] runs that share a step size as one batch. `scratch` is the
-    /// trace buffer, reused across calls.
-    pub fn simulate_batch(&self, runs: &[u64], scratch: &mut Vec<f64>) -> Vec<RunResult> {
+    /// trace buffer, reused across calls. A request on `stop` ends the batch without results
+    /// (within [`integrate::POLL_STEPS`] steps).
+    pub fn simulate_batch(
+        &self,
+        runs: &[u64],
+        scratch: &mut Vec<f64>,
+        stop: &StopToken,
+    ) -> Result<Vec<RunResult>, Stopped> {
         let n = runs.len();
         assert!(n > 0 && n <= LANES, "a batch holds 1 to {LANES} runs");
         let spec = self.plan.spec;
@@ -129,11 +146,15 @@ impl<'a> Simulator<'a> {
                     0.0
                 }
             };
-            batch
-                .coef
-                .set_lane(l, &node, sigma(Var::RHz, 1e-3), sigma(Var::V, 1.0), dt);
+            batch.coef.set_lane(
+                l,
+                &node,
+                sigma(Var::RHz, 1.0 / HZ_PER_KHZ),
+                sigma(Var::V, 1.0),
+                dt,
+            );
             lanes.set_lane(l, &values, dt);
-            batch.r0[l] = init_r_hz * 1e-3;
+            batch.r0[l] = init_r_hz / HZ_PER_KHZ;
             batch.v0[l] = init_v;
             batch.rng.set_lane(l, &rng);
             if l < n {
@@ -173,9 +194,10 @@ impl<'a> Simulator<'a> {
             },
             white: [Var::RHz, Var::V].map(|v| spec.noise[v as usize] == NoiseKind::White),
         };
-        let result = integrate::integrate(self.isa, spec.method, &schedule, &batch, scratch);
+        let result = integrate::integrate(self.isa, spec.method, &schedule, &batch, scratch, stop)?;
         let rows_recorded = scratch.len() / (2 * LANES);
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .enumerate()
             .map(|(l, mut row)| {
                 let finite = result.finite_steps[l];
@@ -185,8 +207,11 @@ impl<'a> Simulator<'a> {
                     }
                 } else {
                     Outcome::Finished {
-                        r_hz: result.r.summary(l, schedule.stat_count()).scaled(1e3),
-                        r_hz_final: result.r_final[l] * 1e3,
+                        r_hz: result
+                            .r
+                            .summary(l, schedule.stat_count())
+                            .scaled(HZ_PER_KHZ),
+                        r_hz_final: result.r_final[l] * HZ_PER_KHZ,
                         v: result.v.summary(l, schedule.stat_count()),
                         v_final: result.v_final[l],
                     }
@@ -202,7 +227,7 @@ impl<'a> Simulator<'a> {
                             r_hz: if i == 0 {
                                 row.init_r_hz
                             } else {
-                                scratch[i * 2 * LANES + l] * 1e3
+                                scratch[i * 2 * LANES + l] * HZ_PER_KHZ
                             },
                             v: scratch[i * 2 * LANES + LANES + l],
                         })
@@ -212,7 +237,7 @@ impl<'a> Simulator<'a> {
                 };
                 RunResult { row, trace }
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -254,7 +279,11 @@ impl LaneInputs {
         for var in Var::BOTH {
             let x = var as usize;
             // Rate inputs are given in Hz/ms; the kernel works in kHz/ms.
-            let scale = if var == Var::RHz { 1e-3 } else { 1.0 };
+            let scale = if var == Var::RHz {
+                1.0 / HZ_PER_KHZ
+            } else {
+                1.0
+            };
             let get = |key: &str| values.get(Slot::input(var, key).expect("input slot"));
             let p = match self.input[x] {
                 InputForm::Constant => [0.0; 4],
@@ -272,7 +301,7 @@ impl LaneInputs {
                 ],
                 InputForm::Sine => [
                     get("amplitude") * scale,
-                    TAU * get("freq_hz") * 1e-3,
+                    TAU * get("freq_hz") / HZ_PER_KHZ,
                     get("phase"),
                     get("offset") * scale,
                 ],

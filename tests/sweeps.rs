@@ -74,7 +74,7 @@ fn every_example_sweep_is_valid_and_the_small_ones_run() {
                 assert!(s.stable, "{}: run {}", path.display(), r.row.address.run_id);
             }
             // Ended settled: r and v flat to 1e-4 (relative) over the statistics window.
-            let flat = |x: mpr_sweep::stats::Summary| x.max - x.min <= 1e-4 * x.mean.abs();
+            let flat = |x: mpr_sweep::integrate::Summary| x.max - x.min <= 1e-4 * x.mean.abs();
             if let Some(states) = r.row.stable_states.filter(|_| deterministic)
                 && flat(r_hz)
                 && flat(v)

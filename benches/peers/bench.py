@@ -424,7 +424,8 @@ def main():
                      f"{eul['settled']} settled in numba (as above); excluded: "
                      f"{eul['finite'] - eul['settled']} still oscillating at 100 ms (forward "
                      f"Euler at dt 0.01 ms turns weakly damped high-rate foci into spurious "
-                     f"oscillations, README \"Choosing dt\"; rounding differences grow there). "
+                     f"oscillations, docs/model.md \"Choosing dt\"; rounding differences grow "
+                     f"there). "
                      f"Both agree within 1e-6 on {eul['all_within_1e-6']} of the "
                      f"{eul['finite']} finished runs.")
         lines.append("")

@@ -10,12 +10,12 @@ The step also accumulates sum(r), sum(v) for the run means, like mpr-sweep's
 summary. The state after 9,999 steps is kept as well (one extra copy, once) so that
 bench.py can tell settled runs from ringing ones.
 
-Units: delta in Hz is 1000 x the paper's delta at tau = 1 ms (README, "Mapping to
-brainmass"); r in Hz.
+Units: delta in Hz is 1000 x the paper's delta at tau = 1 ms (docs/model.md,
+"Mapping to brainmass"); r in Hz.
 
 Noise: brainmass's noise_v is a `brainmass.GaussianNoise` whose N(0, s) sample is
 added to v_inp every step. Matching mpr-sweep's white noise sigma at this one dt
-needs s = sigma * tau / sqrt(dt) (README): 0.5 / sqrt(0.01) = 5. The two definitions
+needs s = sigma * tau / sqrt(dt) (docs/model.md): 0.5 / sqrt(0.01) = 5. The two definitions
 differ (v_inp is multiplied by dt * phi1(2 v dt) inside the exp-Euler step, not by
 sqrt(dt)), so noisy results are compared only statistically.
 

@@ -6,7 +6,7 @@ block's lanes inside, and `prange` spreads the blocks over the threads;
 `fastmath=True`. The exp_euler lane loop stays scalar: it calls libm's expm1,
 and the PyPI llvmlite has no SVML vector library (numba.config.USING_SVML is
 False even with intel-cmplr-lib-rt installed). The step is mpr-sweep's /
-brainstate's exponential Euler exactly as README.md states it:
+brainstate's exponential Euler exactly as docs/model.md states it:
 
     A = 2 v / tau,  phi1(z) = expm1(z) / z (phi1(0) = 1)
     r' = r + dt phi1(A dt) (delta / (pi tau^2) + 2 r v / tau)

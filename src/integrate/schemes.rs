@@ -1,5 +1,5 @@
-//! The integration schemes (DESIGN.md section 2), one lane at a time. `rk2` runs
-//! [`Heun`]: braintools' `ode_rk2_step` is the same map.
+//! The integration schemes, one lane at a time. `rk2` runs [`Heun`]: braintools'
+//! `ode_rk2_step` is the same map.
 //!
 //! A scheme advances lane `l` by one step from the state `(r, v)` with inputs `(ir, iv)`
 //! held at their value at the step's start (as brainmass does) and white-noise increments
@@ -17,6 +17,7 @@ use super::math::{self, Arith};
 pub struct LaneStep {
     /// Rate (kHz).
     pub r: f64,
+    /// Mean membrane potential v (dimensionless).
     pub v: f64,
     /// Inputs on r (kHz/ms) and v (1/ms) beyond their constant part.
     pub input: Option<[f64; 2]>,

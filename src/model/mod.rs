@@ -14,13 +14,20 @@ use std::f64::consts::PI;
 pub mod stability;
 
 pub use stability::StepStability;
+/// Hz per kHz: users give and read rates in Hz, the kernel integrates r in kHz (1/ms) so
+/// that time is in ms throughout.
+pub const HZ_PER_KHZ: f64 = 1000.0;
 
 /// Parameters of one node, in kernel units.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NodeParams {
+    /// Membrane time constant tau, ms, > 0.
     pub tau_ms: f64,
+    /// Mean excitability eta (dimensionless).
     pub eta: f64,
+    /// Synaptic weight J (dimensionless).
     pub j: f64,
+    /// Half-width delta of the excitability distribution, >= 0.
     pub delta: f64,
     /// Constant rate input I_r in kHz/ms.
     pub input_r: f64,
@@ -43,7 +50,7 @@ impl NodeParams {
             eta,
             j,
             delta,
-            input_r: input_r_hz / 1000.0,
+            input_r: input_r_hz / HZ_PER_KHZ,
             input_v,
         }
     }
@@ -79,7 +86,7 @@ impl NodeParams {
                 );
                 let (trace, det) = (a + e, a * e - b * c);
                 FixedPoint {
-                    r_hz: 1000.0 * r,
+                    r_hz: HZ_PER_KHZ * r,
                     v,
                     stable: trace < 0.0 && det > 0.0,
                 }
@@ -113,13 +120,16 @@ pub struct StableStates {
 /// Which stable state a run ended in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settled {
+    /// The stable state of lowest rate.
     Low,
+    /// The stable state of highest rate (when there are two).
     High,
     /// Within 0.1 % of neither.
     None,
 }
 
 impl Settled {
+    /// The value of the `fp_settled` column: `low`, `high` or `none`.
     pub fn name(self) -> &'static str {
         match self {
             Settled::Low => "low",
@@ -150,8 +160,11 @@ impl StableStates {
 /// A fixed point in user units.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FixedPoint {
+    /// Rate, Hz (> 0).
     pub r_hz: f64,
+    /// Mean membrane potential (dimensionless).
     pub v: f64,
+    /// Whether it is linearly stable (both eigenvalues with negative real part).
     pub stable: bool,
 }
 
@@ -237,7 +250,7 @@ mod tests {
             let fps = n.fixed_points();
             assert!(!fps.is_empty());
             for fp in fps {
-                let (dr, dv) = n.rhs(fp.r_hz / 1000.0, fp.v);
+                let (dr, dv) = n.rhs(fp.r_hz / HZ_PER_KHZ, fp.v);
                 assert!(
                     dr.abs() < 1e-10 && dv.abs() < 1e-10,
                     "{eta} {j} {delta}: {dr} {dv}"
@@ -262,7 +275,7 @@ mod tests {
         // tau = 1: lambda = -delta/(pi x) ± sqrt(2 x (J - 2 pi^2 x)).
         let (eta, j, delta) = (-5.0, 15.0, 1.0);
         for fp in node(eta, j, delta).fixed_points() {
-            let x = fp.r_hz / 1000.0;
+            let x = fp.r_hz / HZ_PER_KHZ;
             let disc = 2.0 * x * (j - 2.0 * PI * PI * x);
             let stable = disc < (delta / (PI * x)).powi(2);
             assert_eq!(stable, fp.stable);

@@ -40,11 +40,14 @@ const IDENTITY: Mat2 = [[1.0, 0.0], [0.0, 1.0]];
 /// A complex number.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Complex {
+    /// Real part.
     pub re: f64,
+    /// Imaginary part.
     pub im: f64,
 }
 
 impl Complex {
+    /// The modulus.
     pub fn abs(self) -> f64 {
         self.re.hypot(self.im)
     }

@@ -24,10 +24,18 @@ pub fn param_slots(spec: &Spec) -> Vec<Slot> {
         .collect()
 }
 
+/// The summary's schema with `metadata`: the columns of [`summary_fields`].
+pub fn summary_schema(spec: &Spec, metadata: &Metadata) -> Arc<Schema> {
+    Arc::new(Schema::new_with_metadata(
+        summary_fields(spec),
+        metadata.map(),
+    ))
+}
+
 /// `run_id, point_id, replicate, <parameters>, init_r_hz, init_v, r_hz_*, v_*, diverged,
 /// diverged_at_ms, fp_count, fp_r_hz_low, fp_r_hz_high, fp_v_low, fp_v_high, fp_settled,
 /// dt_stable, dt_stable_max_ms`.
-pub fn summary_schema(spec: &Spec, metadata: &Metadata) -> Arc<Schema> {
+pub fn summary_fields(spec: &Spec) -> Vec<Field> {
     let mut fields = vec![
         Field::new("run_id", DataType::UInt64, false),
         Field::new("point_id", DataType::UInt64, false),
@@ -52,7 +60,7 @@ pub fn summary_schema(spec: &Spec, metadata: &Metadata) -> Arc<Schema> {
     fields.push(Field::new("fp_settled", DataType::Utf8, true));
     fields.push(Field::new("dt_stable", DataType::Boolean, true));
     fields.push(Field::new("dt_stable_max_ms", DataType::Float64, true));
-    Arc::new(Schema::new_with_metadata(fields, metadata.map()))
+    fields
 }
 
 /// `run_id, t_ms, r_hz, v`.
@@ -71,10 +79,13 @@ pub fn trace_schema(metadata: &Metadata) -> Arc<Schema> {
 /// The `mpr_sweep.*` key-value pairs every part carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metadata {
+    /// `(mpr_sweep.<key>, value)` pairs, in footer order.
     pub pairs: Vec<(String, String)>,
 }
 
 impl Metadata {
+    /// The pairs of a part of `shard` holding `runs`: version, spec text and its sha256,
+    /// shard, run range and the instruction set the kernel ran on.
     pub fn new(
         spec: &Spec,
         shard: crate::plan::Shard,
@@ -103,6 +114,7 @@ impl Metadata {
         self
     }
 
+    /// The pairs as Parquet footer entries.
     pub fn key_values(&self) -> Vec<KeyValue> {
         self.pairs
             .iter()

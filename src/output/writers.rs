@@ -11,10 +11,10 @@ use arrow_schema::Schema;
 
 use super::schema::{Metadata, param_slots, summary_schema, trace_schema};
 use super::{OutputError, PartFile};
+use crate::integrate::Summary;
 use crate::model::{StableStates, StepStability};
 use crate::plan::{RunAddress, Values};
 use crate::spec::{Slot, Spec};
-use crate::stats::Summary;
 
 /// Rows per summary row group and per flushed batch.
 const SUMMARY_ROWS: usize = 65_536;
@@ -24,23 +24,36 @@ const TRACE_ROWS: usize = 1 << 20;
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {
+    /// The run reached `duration_ms` with a finite state.
     Finished {
+        /// Statistics of r in Hz over t >= transient_ms.
         r_hz: Summary,
+        /// r at the end of the run, in Hz.
         r_hz_final: f64,
+        /// Statistics of v over t >= transient_ms.
         v: Summary,
+        /// v at the end of the run.
         v_final: f64,
     },
-    /// The state became non-finite at this time (ms).
-    Diverged { at_ms: f64 },
+    /// The state became non-finite or beyond [`crate::integrate::DIVERGED`].
+    Diverged {
+        /// Time in ms of the first such state (the end of its step).
+        at_ms: f64,
+    },
 }
 
 /// One summary row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SummaryRow {
+    /// Run id, point id and replicate.
     pub address: RunAddress,
+    /// The run's parameter values.
     pub values: Values,
+    /// The run's initial rate in Hz (drawn or given).
     pub init_r_hz: f64,
+    /// The run's initial v (drawn or given).
     pub init_v: f64,
+    /// Its statistics, or when it diverged.
     pub outcome: Outcome,
     /// The analytic stable states, for runs with constant inputs.
     pub stable_states: Option<StableStates>,
@@ -69,6 +82,8 @@ pub struct SummaryWriter {
 }
 
 impl SummaryWriter {
+    /// Starts the summary part at `path`, with a column for each parameter `spec` has
+    /// and `metadata` in the footer.
     pub fn create(
         path: &Path,
         spec: &Spec,
@@ -98,6 +113,7 @@ impl SummaryWriter {
         })
     }
 
+    /// Appends one row; full batches are flushed to the part.
     pub fn push(&mut self, row: &SummaryRow) -> Result<(), OutputError> {
         self.run_id.append_value(row.address.run_id);
         self.point_id.append_value(row.address.point_id);
@@ -164,7 +180,7 @@ impl SummaryWriter {
     }
 
     /// Hands the buffered rows to the Parquet writer, which encodes them (row groups still
-    /// hold up to [`SUMMARY_ROWS`] rows).
+    /// hold up to 65 536 rows).
     pub fn flush(&mut self) -> Result<(), OutputError> {
         if self.rows == 0 {
             return Ok(());
@@ -208,6 +224,7 @@ pub struct TraceWriter {
 }
 
 impl TraceWriter {
+    /// Starts the trace part at `path`, with `metadata` in the footer.
     pub fn create(path: &Path, metadata: &Metadata) -> Result<TraceWriter, OutputError> {
         let schema = trace_schema(metadata);
         let part = PartFile::create(path, schema.clone(), metadata.key_values(), TRACE_ROWS)?;
@@ -222,6 +239,7 @@ impl TraceWriter {
         })
     }
 
+    /// Appends the row of run `run_id` at time `t_ms` (ms): r in Hz and v.
     pub fn push(&mut self, run_id: u64, t_ms: f64, r_hz: f64, v: f64) -> Result<(), OutputError> {
         self.run_id.append_value(run_id);
         self.t_ms.append_value(t_ms);
@@ -250,6 +268,7 @@ impl TraceWriter {
         self.part.write(&batch)
     }
 
+    /// Writes what is buffered and commits the part under its final name.
     pub fn finish(mut self) -> Result<(), OutputError> {
         self.flush()?;
         self.part.commit()

@@ -72,8 +72,9 @@ def test_bistability_map_png(bistability_results, tmp_path):
 
 
 def test_bistability_map_finds_the_wedge(bistability_results):
-    # The script's mask (the README's test) against the analytic bistable set: a point is
-    # bistable when it has a second stable fixed point (fp_r_hz_high not null).
+    # The script's mask (the test at the end of sweeps/bistability.yaml) against the
+    # analytic bistable set: a point is bistable when it has a second stable fixed point
+    # (fp_r_hz_high not null).
     bm = import_example("bistability_map")
     summary = bm.load_summary(bistability_results)
     assert len(summary) == 21 * 16 * 2

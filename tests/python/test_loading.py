@@ -20,7 +20,7 @@ from conftest import (
     SHARDS,
 )
 
-# The documented summary columns of SHARDED_SPEC, by kind (README "Output").
+# The documented summary columns of SHARDED_SPEC, by kind (docs/output.md, "Output").
 IDS = {"run_id": "u64", "point_id": "u64", "replicate": "u32"}
 PARAMS = [
     "tau_ms",
@@ -220,7 +220,7 @@ def test_metadata_polars(sharded_sweep):
 
 
 def test_polars_has_read_parquet_metadata():
-    # The README uses pl.read_parquet_metadata; it exists in the Polars CI installs.
+    # docs/output.md uses pl.read_parquet_metadata; it exists in the Polars CI installs.
     assert hasattr(pl, "read_parquet_metadata"), pl.__version__
 
 

@@ -1,13 +1,18 @@
-"""The README's Python snippets run as written, on real results.
+"""The documentation's Python snippets run as written, on real results; its links resolve.
 
-Every ```python block of README.md's "Loading results" section is executed, each on its
-own (so each is complete), from a directory holding results/quickstart made from
+Every ```python block of the "Loading results" section of docs/output.md is executed, each
+on its own (so each is complete), from a directory holding results/quickstart made from
 sweeps/quickstart.yaml, once as one part and once as three shards; then the values the
 blocks computed are checked against the files read directly. The Python blocks of the other
-sections that read results/quickstart (the Quick start, the Output section) are run too.
+sections of README.md and docs/*.md that read results/quickstart only (README's Quick start,
+the Output section of docs/output.md) are run too.
+
+Every relative link and image of README.md and docs/*.md must name an existing file or
+directory, and a link with a #fragment into a Markdown file must name one of its headings.
 """
 
 import re
+from urllib.parse import unquote
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -15,6 +20,7 @@ import pytest
 
 from conftest import REPO, run_sweep
 
+LOADING_PAGE = "docs/output.md"
 SECTION = "Loading results"
 QUICKSTART = REPO / "sweeps" / "quickstart.yaml"
 N_RUNS = 441
@@ -22,26 +28,42 @@ TRACED = list(range(0, N_RUNS, 50))  # runs: {every: 50}
 ROWS_PER_TRACE = 1001  # t = 0, then every 0.1 ms to 100 ms
 
 
-def readme_sections():
-    """{section title: [(line number, code), ...]} for the ```python blocks of README.md."""
-    sections, title, block, start = {}, None, None, 0
-    for n, line in enumerate((REPO / "README.md").read_text().splitlines(), 1):
+def doc_pages():
+    """README.md and docs/*.md, as paths relative to the repository root."""
+    pages = ["README.md"] + sorted(
+        p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md")
+    )
+    assert LOADING_PAGE in pages, pages
+    return pages
+
+
+def page_sections(page):
+    """{section title: [(line number, code), ...]} for the ```python blocks of one page.
+
+    A section starts at a "# " or "## " heading; "### " subsections belong to their section.
+    """
+    sections, title, block, start, fenced = {}, None, None, 0, False
+    for n, line in enumerate((REPO / page).read_text().splitlines(), 1):
         if block is not None:
             if line.startswith("```"):
                 sections.setdefault(title, []).append((start, "\n".join(block) + "\n"))
                 block = None
             else:
                 block.append(line)
-        elif line.startswith("## "):
-            title = line[3:].strip()
+        elif fenced:  # another language's block: its "# " lines are comments
+            fenced = not line.startswith("```")
+        elif line.startswith(("# ", "## ")):
+            title = line.split(" ", 1)[1].strip()
         elif line.strip() == "```python":
             block, start = [], n + 1
+        elif line.startswith("```"):
+            fenced = True
     return sections
 
 
-def run_block(line, code):
-    namespace = {"__name__": f"readme_line_{line}"}
-    exec(compile(code, f"README.md, line {line}", "exec"), namespace)
+def run_block(page, line, code):
+    namespace = {"__name__": f"doc_line_{line}"}
+    exec(compile(code, f"{page}, line {line}", "exec"), namespace)
     return namespace
 
 
@@ -158,12 +180,12 @@ CHECKS = {
 
 def test_loading_results_blocks(quickstart_cwd, reference, monkeypatch):
     base, parts = quickstart_cwd
-    blocks = readme_sections().get(SECTION)
-    assert blocks, f'README.md has no ```python block under "## {SECTION}"'
+    blocks = page_sections(LOADING_PAGE).get(SECTION)
+    assert blocks, f'{LOADING_PAGE} has no ```python block under "## {SECTION}"'
     monkeypatch.chdir(base)
     checked = set()
     for line, code in blocks:
-        ns = run_block(line, code)
+        ns = run_block(LOADING_PAGE, line, code)
         markers = [m for m in CHECKS if m in code]
         # the metadata block also uses Polars and DuckDB: its own marker wins
         if "parquet_kv_metadata(" in markers:
@@ -179,14 +201,16 @@ def test_loading_results_blocks(quickstart_cwd, reference, monkeypatch):
 
 
 def other_quickstart_blocks():
+    """(page, section, line, code) of every other block that reads results/quickstart only."""
     out = []
-    for title, blocks in readme_sections().items():
-        if title == SECTION:
-            continue
-        for line, code in blocks:
-            dirs = set(re.findall(r"results/([\w.-]+)", code))
-            if dirs == {"quickstart"}:
-                out.append(pytest.param(line, code, id=f"{title}, line {line}"))
+    for page in doc_pages():
+        for title, blocks in page_sections(page).items():
+            if (page, title) == (LOADING_PAGE, SECTION):
+                continue
+            for line, code in blocks:
+                dirs = set(re.findall(r"results/([\w.-]+)", code))
+                if dirs == {"quickstart"}:
+                    out.append((page, title, line, code))
     return out
 
 
@@ -197,12 +221,93 @@ def quickstart_one_part(tmp_path_factory):
     return base
 
 
-@pytest.mark.parametrize("line, code", other_quickstart_blocks())
-def test_other_readme_blocks_run(quickstart_one_part, monkeypatch, line, code):
+@pytest.mark.parametrize(
+    "page, line, code",
+    [
+        pytest.param(page, line, code, id=f"{page}, {title}, line {line}")
+        for page, title, line, code in other_quickstart_blocks()
+    ],
+)
+def test_other_doc_blocks_run(quickstart_one_part, monkeypatch, page, line, code):
     monkeypatch.chdir(quickstart_one_part)
-    run_block(line, code)
+    run_block(page, line, code)
 
 
-def test_readme_blocks_are_found():
-    sections = readme_sections()
-    assert len(sections.get(SECTION, [])) >= len(CHECKS)
+def test_doc_blocks_are_found():
+    assert len(page_sections(LOADING_PAGE).get(SECTION, [])) >= len(CHECKS)
+    # The blocks test_other_doc_blocks_run must find: a missing one fails here, not skips.
+    found = {(page, title) for page, title, _, _ in other_quickstart_blocks()}
+    assert {("README.md", "Quick start"), (LOADING_PAGE, "Output")} <= found, found
+
+
+# [text](target) and ![alt](target), outside code; target up to the first space or ")".
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+
+
+def prose_lines(path):
+    """(line number, text) of the lines of a Markdown file outside fenced blocks."""
+    fenced = False
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        if not fenced:
+            yield n, line
+
+
+def heading_anchors(path):
+    """GitHub's anchors for the headings of a Markdown file ("-1", "-2" on repeats)."""
+    anchors, seen = set(), {}
+    for _, line in prose_lines(path):
+        m = re.match(r"#{1,6} (.*)", line)
+        if m:
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+            count = seen.get(slug, 0)
+            seen[slug] = count + 1
+            anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def relative_links():
+    """(page, line, target) of every relative link and image of the documentation."""
+    out = []
+    for page in doc_pages():
+        # Code spans (which may wrap) are blanked, keeping their line breaks; the text of
+        # a link may wrap, its target may not.
+        lines = list(prose_lines(REPO / page))
+        text = "\n".join(line for _, line in lines)
+        text = re.sub(r"`[^`]*`", lambda m: "`" + "\n" * m[0].count("\n") + "`", text)
+        numbers = [n for n, _ in lines]
+        for m in LINK.finditer(text):
+            target = m.group(1)
+            if re.match(r"[a-z][a-z0-9+.-]*:", target):  # https:, mailto:
+                continue
+            out.append((page, numbers[text.count("\n", 0, m.start(1))], target))
+    return out
+
+
+def test_relative_links_resolve():
+    links = relative_links()
+    broken = []
+    for page, line, target in links:
+        path, _, fragment = target.partition("#")
+        file = (REPO / page).parent / unquote(path) if path else REPO / page
+        where = f"{page}:{line}: {target}"
+        if not file.exists():
+            broken.append(f"{where}: no such file")
+        elif fragment and file.suffix == ".md":
+            if fragment not in heading_anchors(file):
+                broken.append(f"{where}: no heading with anchor #{fragment}")
+    assert not broken, "\n".join(broken)
+    # README.md is the way in: it links every page of docs/.
+    linked = {
+        ((REPO / page).parent / target.partition("#")[0]).resolve()
+        for page, _, target in links
+        if page == "README.md"
+    }
+    unlinked = [p for p in doc_pages()[1:] if (REPO / p).resolve() not in linked]
+    assert not unlinked, f"pages of docs/ that README.md does not link: {unlinked}"
+    # The checker sees the links it is meant to check (an image, a fragment, ../).
+    targets = {t for _, _, t in links}
+    expected = {"bistability.png", "output.md#loading-results", "../benches/peers/README.md"}
+    assert expected <= targets, targets

@@ -3,19 +3,29 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::Error;
+mod load;
+mod plan_report;
+mod progress;
+mod signals;
+
+pub use load::load_spec;
+pub use plan_report::{AxisReport, PlanReport};
+pub use progress::{Progress, bar, status_line};
+use signals::STOP;
+pub use signals::{interrupted, stop_on_signals};
+
 use crate::diagnose::DtReport;
-use crate::integrate::{Isa, LANES};
+use crate::error::Error;
+use crate::integrate::{Isa, LANES, Stopped};
 use crate::output::{
-    Layout, Metadata, OutputError, SummaryWriter, TraceWriter, io_err, spec_sha256, write_atomic,
+    DirError, Layout, Metadata, OutputError, SummaryWriter, TraceWriter, io_err, spec_sha256,
+    write_atomic,
 };
 use crate::plan::{Plan, Shard};
-use crate::progress::Progress;
 use crate::simulate::{RunResult, Simulator};
 use crate::spec::{Slot, Spec};
 
@@ -25,28 +35,39 @@ const BLOCK_RUN_STEPS: u64 = 1 << 26;
 /// Options of `mpr-sweep run`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// The result directory (`--out`).
     pub out: PathBuf,
+    /// The shard this process runs (`--shard`; [`Shard::WHOLE`] for the whole sweep).
     pub shard: Shard,
+    /// Worker threads (0: one per logical core).
     pub threads: usize,
+    /// The kernel's instruction-set path.
     pub isa: Isa,
+    /// `--resume`: skip a shard whose parts are complete.
     pub resume: bool,
+    /// `--overwrite`: replace results already in `out`.
     pub overwrite: bool,
+    /// `--quiet`: no progress lines on stderr.
     pub quiet: bool,
 }
 
 /// What a run did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunReport {
+    /// The run ids of the shard.
     pub runs: std::ops::Range<u64>,
     /// Steps integrated, summed over the runs.
     pub run_steps: f64,
+    /// Wall-clock time of the shard.
     pub elapsed: Duration,
     /// The part existed and `--resume` skipped it.
     pub skipped: bool,
+    /// Runs that diverged.
     pub diverged: u64,
 }
 
 impl RunReport {
+    /// Throughput: run-steps per second of wall-clock time.
     pub fn run_steps_per_second(&self) -> f64 {
         self.run_steps / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -60,20 +81,14 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunReport, Error> {
 /// [`run`], adding `mpr_sweep.<key>` pairs to the parts' metadata (the command line adds
 /// `slurm_job` inside a Slurm job).
 ///
-/// After [`stop_on_signals`], SIGINT or SIGTERM stops the run between lane batches: it
+/// After [`stop_on_signals`], SIGINT or SIGTERM stops the run wherever it is (inside a
+/// run, within [`crate::integrate::POLL_STEPS`] steps; between rows while writing): it
 /// returns [`Error::Interrupted`] and the part's temporary files are removed.
 pub fn run_with_metadata(
     spec: &Spec,
     opts: &RunOptions,
     extra_metadata: &[(&str, String)],
 ) -> Result<RunReport, Error> {
-    let check_signal = || match interrupted() {
-        Some(signal) => Err(Error::Interrupted {
-            signal,
-            shard: opts.shard,
-        }),
-        None => Ok(()),
-    };
     let plan = Plan::new(spec)?;
     let layout = Layout::new(&opts.out);
     let runs = plan.shard_range(opts.shard);
@@ -91,10 +106,7 @@ pub fn run_with_metadata(
         }
         // With --resume an incomplete or foreign part is rewritten.
         if !opts.resume && !opts.overwrite {
-            return Err(Error::Usage(format!(
-                "{} exists; use --resume to skip complete parts or --overwrite to replace them",
-                summary_path.display()
-            )));
+            return Err(DirError::PartExists { part: summary_path }.into());
         }
     }
     let start = Instant::now();
@@ -121,13 +133,17 @@ pub fn run_with_metadata(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", opts.threads)))?;
+        .map_err(|e| Error::Threads {
+            threads: opts.threads,
+            why: e.to_string(),
+        })?;
     let simulator = Simulator::new(&plan, opts.isa);
     let steps = spec.max_steps();
     let block_runs = block_runs(steps, opts.threads);
     let progress = Progress::start(runs.end - runs.start, steps, opts.quiet);
     let mut output = BlockWriter {
         spec,
+        shard: opts.shard,
         summary: &mut summary,
         traces: traces.as_mut(),
         diverged: 0,
@@ -138,27 +154,23 @@ pub fn run_with_metadata(
     let mut pending: Vec<RunResult> = Vec::new();
     let mut block_start = runs.start;
     while block_start < runs.end {
-        check_signal()?;
+        check_signal(opts.shard)?;
         let block_end = block_start.saturating_add(block_runs).min(runs.end);
         let batches = simulator.batches(block_start..block_end);
         let (results, written) = std::thread::scope(|scope| {
             let computing = scope.spawn(|| {
                 pool.install(|| {
+                    // After a signal the running batches stop, the remaining ones are
+                    // skipped, and the block with them: the writers are dropped, which
+                    // removes their temporary files.
                     batches
                         .par_iter()
                         .map_init(Vec::new, |scratch, batch| {
-                            // After a signal the remaining batches are skipped, and the block
-                            // with them: the writers are dropped, which removes their
-                            // temporary files.
-                            if INTERRUPTED.load(Ordering::Relaxed) != 0 {
-                                return Vec::new();
-                            }
-                            let out = simulator.simulate_batch(batch, scratch);
+                            let out = simulator.simulate_batch(batch, scratch, &STOP)?;
                             progress.advance(out.len() as u64);
-                            out
+                            Ok(out)
                         })
-                        .flatten()
-                        .collect::<Vec<RunResult>>()
+                        .collect::<Result<Vec<Vec<RunResult>>, Stopped>>()
                 })
             });
             let written = output.write(std::mem::take(&mut pending));
@@ -166,8 +178,14 @@ pub fn run_with_metadata(
             (results, written)
         });
         written?;
-        check_signal()?;
-        pending = results;
+        check_signal(opts.shard)?;
+        // The kernels stop only after the handler has recorded its signal (STOP is requested
+        // after INTERRUPTED is set), which check_signal has just reported.
+        pending = results
+            .expect("the kernel stops only on a signal")
+            .into_iter()
+            .flatten()
+            .collect();
         block_start = block_end;
     }
     output.write(pending)?;
@@ -177,7 +195,7 @@ pub fn run_with_metadata(
         ..
     } = output;
     progress.finish();
-    check_signal()?;
+    check_signal(opts.shard)?;
     if let Some(w) = traces {
         w.finish()?;
     }
@@ -194,6 +212,7 @@ pub fn run_with_metadata(
 /// Writes blocks of results in run-id order and counts what they hold.
 struct BlockWriter<'a> {
     spec: &'a Spec,
+    shard: Shard,
     summary: &'a mut SummaryWriter,
     traces: Option<&'a mut TraceWriter>,
     diverged: u64,
@@ -206,6 +225,8 @@ impl BlockWriter<'_> {
         // Batches of a dt axis interleave run ids; rows are written in run-id order.
         results.sort_by_key(|r| r.row.address.run_id);
         for result in &results {
+            // A block of long traces takes a while to write: a signal stops it too.
+            check_signal(self.shard)?;
             self.run_steps += self.spec.timing(result.row.values.get(Slot::DtMs)).steps as f64;
             self.summary.push(&result.row)?;
             self.diverged +=
@@ -248,22 +269,19 @@ fn block_runs(steps: u64, threads: usize) -> u64 {
         * LANES as u64
 }
 
-/// Creates the directory and its `spec.yaml`, or checks that it holds this spec.
-fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Error> {
+/// Creates the result directory and its `spec.yaml`, or checks that it holds this spec
+/// (with `overwrite`, another spec's results are removed). `sbatch` claims the directory
+/// this way too, so that `status` works before the first array task has started.
+pub fn claim_dir(spec: &Spec, layout: &Layout, overwrite: bool) -> Result<(), Error> {
     let dir = &layout.dir;
     if dir.exists() && !dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "{}: exists and is not a directory",
-            dir.display()
-        )));
+        return Err(DirError::NotADirectory { dir: dir.clone() }.into());
     }
-    fs::create_dir_all(dir)
-        .map_err(io_err(dir))
-        .map_err(Error::Output)?;
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
     let spec_path = layout.spec();
     match fs::read_to_string(&spec_path) {
         Ok(existing) if existing == spec.text => {}
-        Ok(_) if opts.overwrite => {
+        Ok(_) if overwrite => {
             for sub in [layout.summary_dir(), layout.traces_dir()] {
                 if sub.exists() {
                     fs::remove_dir_all(&sub).map_err(io_err(&sub))?;
@@ -272,11 +290,11 @@ fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Er
             write_atomic(&spec_path, spec.text.as_bytes())?;
         }
         Ok(existing) => {
-            return Err(Error::Usage(format!(
-                "{} holds results of another spec (sha256 {}); use --overwrite to replace them or choose another --out",
-                dir.display(),
-                &spec_sha256(&existing)[..12]
-            )));
+            return Err(DirError::OtherSpec {
+                dir: dir.clone(),
+                sha256_prefix: spec_sha256(&existing)[..12].to_string(),
+            }
+            .into());
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             write_atomic(&spec_path, spec.text.as_bytes())?
@@ -289,6 +307,12 @@ fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Er
             .into());
         }
     }
+    Ok(())
+}
+
+/// [`claim_dir`], then the part directories, refusing parts of another shard layout.
+fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Error> {
+    claim_dir(spec, layout, opts.overwrite)?;
     let mut dirs = vec![layout.summary_dir()];
     if spec.traces.is_some() {
         dirs.push(layout.traces_dir());
@@ -311,74 +335,21 @@ fn refuse_other_layouts(dir: &std::path::Path, opts: &RunOptions) -> Result<(), 
             continue;
         }
         if !opts.overwrite {
-            return Err(Error::Usage(format!(
-                "{} holds parts of another shard count ({}); a sweep directory must use one --shard I/N layout (or use --overwrite)",
-                dir.display(),
-                name
-            )));
+            return Err(DirError::OtherLayout {
+                dir: dir.to_path_buf(),
+                name: name.into_owned(),
+            }
+            .into());
         }
         fs::remove_file(&path).map_err(io_err(&path))?;
     }
     Ok(())
 }
 
-/// The signal that asked the run to stop (0: none). Set by the handler of
-/// [`stop_on_signals`], read between lane batches.
-static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
-
-/// The signal received since [`stop_on_signals`], if any.
-pub fn interrupted() -> Option<i32> {
-    match INTERRUPTED.load(Ordering::Relaxed) {
-        0 => None,
-        s => Some(s),
+/// [`Error::Interrupted`] if a signal asked the run of `shard` to stop.
+fn check_signal(shard: Shard) -> Result<(), Error> {
+    match interrupted() {
+        Some(signal) => Err(Error::Interrupted { signal, shard }),
+        None => Ok(()),
     }
-}
-
-/// `SIGINT`, `SIGTERM`, or `signal N`.
-pub fn signal_name(signal: i32) -> String {
-    match signal {
-        2 => "SIGINT".into(),
-        15 => "SIGTERM".into(),
-        s => format!("signal {s}"),
-    }
-}
-
-/// Makes SIGINT (Ctrl-C) and SIGTERM (Slurm's time limit, preemption and `scancel`) stop
-/// a run cleanly: the handler only records the signal; [`run`] sees it between lane
-/// batches, drops its writers (which removes their temporary files) and returns
-/// [`Error::Interrupted`]. A second SIGINT terminates at once; a repeated SIGTERM is
-/// ignored (Slurm follows it with SIGKILL after its `KillWait` anyway).
-#[cfg(unix)]
-pub fn stop_on_signals() -> std::io::Result<()> {
-    extern "C" fn on_signal(signal: libc::c_int) {
-        let first = INTERRUPTED.swap(signal, Ordering::SeqCst) == 0;
-        if !first && signal == libc::SIGINT {
-            // SAFETY: signal(2) and raise(3) are async-signal-safe.
-            unsafe {
-                libc::signal(signal, libc::SIG_DFL);
-                libc::raise(signal);
-            }
-        }
-    }
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed sigaction is valid (empty mask, no flags); the handler only
-        // touches an atomic and async-signal-safe functions.
-        let rc = unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal, &action, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// Without Unix signals, runs stop only by being killed.
-#[cfg(not(unix))]
-pub fn stop_on_signals() -> std::io::Result<()> {
-    Ok(())
 }

@@ -5,8 +5,8 @@
 //! Shifting by a sample removes the cancellation of the naive formula, and unlike Welford's
 //! update it needs no division per step, so the lane loop stays cheap and vectorised.
 
-use crate::integrate::math::Arith;
-use crate::integrate::{GROUP, LANES, Lanes};
+use super::math::Arith;
+use super::{GROUP, LANES, Lanes};
 
 /// Running sums of one variable over the lanes of a batch.
 #[derive(Debug, Clone, Copy)]
@@ -21,9 +21,13 @@ pub struct Moments {
 /// Statistics of one variable of one run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {
+    /// Mean over the post-transient steps.
     pub mean: f64,
+    /// Population standard deviation (ddof = 0), >= 0.
     pub std: f64,
+    /// Smallest value.
     pub min: f64,
+    /// Largest value.
     pub max: f64,
 }
 

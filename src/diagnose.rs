@@ -10,7 +10,7 @@
 //! state, noise strength) and for its replicates. Above [`MAX_CHECKED`] distinct points it
 //! runs on an evenly spaced sub-grid of each axis (ends included), and says so.
 
-use crate::integrate::Method;
+use crate::model::Method;
 use crate::model::stability;
 use crate::output::Metadata;
 use crate::plan::Plan;

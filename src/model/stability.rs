@@ -29,8 +29,8 @@
 
 use std::f64::consts::PI;
 
+use super::Method;
 use super::NodeParams;
-use crate::integrate::Method;
 
 /// A real 2x2 matrix, row-major.
 pub type Mat2 = [[f64; 2]; 2];

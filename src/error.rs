@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::cluster::ClusterError;
+use crate::cluster::{ClusterError, SlurmEnvError};
 use crate::output::{DirError, OutputError};
 use crate::plan::{PlanError, Shard};
 use crate::plot::PlotError;
@@ -84,6 +84,13 @@ pub enum Error {
     },
 }
 
+impl From<SlurmEnvError> for Error {
+    /// A garbled Slurm variable is a cluster error (exit 2), wherever it is read.
+    fn from(e: SlurmEnvError) -> Error {
+        Error::Cluster(e.into())
+    }
+}
+
 /// Why a spec file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecFileProblem {
@@ -115,10 +122,14 @@ impl Error {
             | Error::Plan(_)
             | Error::CommandLine(_)
             | Error::IsaUnavailable { .. }
-            | Error::Dir(_)
-            | Error::Cluster(_) => 2,
+            | Error::Dir(_) => 2,
+            Error::Cluster(e) if e.is_usage() => 2,
             Error::Plot(e) if e.is_usage() => 2,
-            Error::Plot(_) | Error::Output(_) | Error::Threads { .. } | Error::Io { .. } => 1,
+            Error::Cluster(_)
+            | Error::Plot(_)
+            | Error::Output(_)
+            | Error::Threads { .. }
+            | Error::Io { .. } => 1,
             Error::Interrupted { signal, .. } => 128 + signal,
         }
     }
@@ -136,7 +147,6 @@ pub fn signal_name(signal: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::SlurmEnvError;
     use crate::spec::Mark;
 
     /// One error of every variant, with the exit status that docs/failure-modes.md gives
@@ -172,6 +182,13 @@ mod tests {
                     message: "not a number".into(),
                 })),
                 2,
+            ),
+            (
+                Error::Cluster(ClusterError::Submit {
+                    script: "out/job.sh".into(),
+                    why: "sbatch refused it".into(),
+                }),
+                1,
             ),
             (Error::Plot(PlotError::BadTraces("empty".into())), 2),
             (

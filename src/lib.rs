@@ -5,9 +5,11 @@
 //! Data flows one way, one folder per stage:
 //! - [`spec`]: YAML text → validated [`spec::Spec`] (the YAML reader, axes, errors that
 //!   name the key and position);
-//! - [`plan`]: lazy run id → parameters, shards, and the [`plan::PlanReport`] that
+//! - [`plan`]: lazy run id → parameters, shards, and the [`run::PlanReport`] that
 //!   `mpr-sweep plan` prints;
-//! - [`model`]: the equations, analytic fixed points, units;
+//! - [`model`]: the equations, analytic fixed points, units, the integration methods and
+//!   the stability of their one-step maps;
+//! - [`diagnose`]: the step-size check of a whole sweep that `plan` and `run` report;
 //! - [`integrate`]: the SIMD lane kernel, generic over the scheme and the instruction set,
 //!   with its statistics and random streams;
 //! - [`simulate`]: lane batches of runs from the plan through the kernel, into rows;
@@ -17,12 +19,13 @@
 //! - [`plot`]: heatmaps and traces from a result directory, to PNG;
 //! - [`error`]: the error tree and the exit status of each error.
 
-// MISSING_DOCS_PLACEHOLDER
+#![warn(missing_docs)]
 // Lane loops index several arrays by the lane number on purpose: that form is what LLVM
 // vectorises most reliably.
 #![allow(clippy::needless_range_loop)]
 
 pub mod cluster;
+pub mod diagnose;
 pub mod error;
 pub mod integrate;
 pub mod model;

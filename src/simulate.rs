@@ -6,8 +6,10 @@ use std::ops::Range;
 
 use crate::integrate::Xoshiro;
 use crate::integrate::math::Unfused;
-use crate::integrate::{self, Batch, Isa, LANES, Lanes, Ou, Schedule, Waveform};
-use crate::model::{HZ_PER_KHZ, NodeParams};
+use crate::integrate::{
+    self, Batch, Isa, LANES, Lanes, Ou, Schedule, StopToken, Stopped, Waveform,
+};
+use crate::model::{HZ_PER_KHZ, NodeParams, StableStates, StepStability};
 use crate::output::{Outcome, SummaryRow};
 use crate::plan::{Plan, Values};
 use crate::spec::{InitDist, InputForm, NoiseKind, Slot, Var};
@@ -15,14 +17,18 @@ use crate::spec::{InitDist, InputForm, NoiseKind, Slot, Var};
 /// One trace row in user units.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TracePoint {
+    /// Time, ms (0 for the initial state).
     pub t_ms: f64,
+    /// Rate, Hz.
     pub r_hz: f64,
+    /// Mean membrane potential (dimensionless).
     pub v: f64,
 }
 
 /// The result of one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunResult {
+    /// The run's summary row.
     pub row: SummaryRow,
     /// Empty unless the spec traces this run; stops before the first non-finite state.
     pub trace: Vec<TracePoint>,
@@ -37,6 +43,7 @@ pub struct Simulator<'a> {
 }
 
 impl<'a> Simulator<'a> {
+    /// A simulator of `plan`'s runs with the kernel for `isa`.
     pub fn new(plan: &'a Plan<'a>, isa: Isa) -> Simulator<'a> {
         let dt_swept = plan
             .spec
@@ -83,10 +90,14 @@ impl<'a> Simulator<'a> {
     /// Simulates `runs` and returns the results in run-id order.
     pub fn simulate(&self, runs: Range<u64>) -> Vec<RunResult> {
         let mut scratch = Vec::new();
+        let never = StopToken::new();
         let mut out: Vec<RunResult> = self
             .batches(runs)
             .iter()
-            .flat_map(|b| self.simulate_batch(b, &mut scratch))
+            .flat_map(|b| {
+                self.simulate_batch(b, &mut scratch, &never)
+                    .expect("a token nobody holds is never requested")
+            })
             .collect();
         out.sort_by_key(|r| r.row.address.run_id);
         out
@@ -97,8 +108,14 @@ impl<'a> Simulator<'a> {
     }
 
     /// Simulates 1 to [`LANES`] runs that share a step size as one batch. `scratch` is the
-    /// trace buffer, reused across calls.
-    pub fn simulate_batch(&self, runs: &[u64], scratch: &mut Vec<f64>) -> Vec<RunResult> {
+    /// trace buffer, reused across calls. A request on `stop` ends the batch without results
+    /// (within [`integrate::POLL_STEPS`] steps).
+    pub fn simulate_batch(
+        &self,
+        runs: &[u64],
+        scratch: &mut Vec<f64>,
+        stop: &StopToken,
+    ) -> Result<Vec<RunResult>, Stopped> {
         let n = runs.len();
         assert!(n > 0 && n <= LANES, "a batch holds 1 to {LANES} runs");
         let spec = self.plan.spec;
@@ -108,6 +125,10 @@ impl<'a> Simulator<'a> {
         let mut rows = Vec::with_capacity(n);
         let mut traced = [false; LANES];
         let mut lanes = LaneInputs::new(spec.input, spec.noise);
+        let constant =
+            spec.input == [InputForm::Constant; 2] && !spec.noise.contains(&NoiseKind::Ou);
+        // The analysis of the previous run, reused by its replicates (same node, same dt).
+        let mut analysed: Option<(NodeParams, StableStates, StepStability)> = None;
         for l in 0..LANES {
             // Lanes past the last run repeat the first one; their results are dropped.
             let run_id = if l < n { runs[l] } else { runs[0] };
@@ -141,15 +162,23 @@ impl<'a> Simulator<'a> {
                     .traces
                     .as_ref()
                     .is_some_and(|t| t.runs.contains(run_id));
-                let constant =
-                    spec.input == [InputForm::Constant; 2] && !spec.noise.contains(&NoiseKind::Ou);
+                let analysis = constant.then(|| match analysed {
+                    Some((n, states, stability)) if n == node => (states, stability),
+                    _ => {
+                        let states = node.stable_states();
+                        let stability = node.step_stability(spec.method, dt);
+                        analysed = Some((node, states, stability));
+                        (states, stability)
+                    }
+                });
                 rows.push(SummaryRow {
                     address,
                     values,
                     init_r_hz,
                     init_v,
                     outcome: Outcome::Diverged { at_ms: f64::NAN },
-                    stable_states: constant.then(|| node.stable_states()),
+                    stable_states: analysis.map(|a| a.0),
+                    dt_stability: analysis.map(|a| a.1),
                 });
             }
         }
@@ -165,9 +194,10 @@ impl<'a> Simulator<'a> {
             },
             white: [Var::RHz, Var::V].map(|v| spec.noise[v as usize] == NoiseKind::White),
         };
-        let result = integrate::integrate(self.isa, spec.method, &schedule, &batch, scratch);
+        let result = integrate::integrate(self.isa, spec.method, &schedule, &batch, scratch, stop)?;
         let rows_recorded = scratch.len() / (2 * LANES);
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .enumerate()
             .map(|(l, mut row)| {
                 let finite = result.finite_steps[l];
@@ -207,12 +237,12 @@ impl<'a> Simulator<'a> {
                 };
                 RunResult { row, trace }
             })
-            .collect()
+            .collect())
     }
 }
 
 /// The node's parameters; time-varying inputs contribute no constant part.
-fn node_params(values: &Values, input: [InputForm; 2]) -> NodeParams {
+pub fn node_params(values: &Values, input: [InputForm; 2]) -> NodeParams {
     let constant = |var: Var| match input[var as usize] {
         InputForm::Constant => values.get(var.input_slot()),
         _ => 0.0,

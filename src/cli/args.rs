@@ -124,6 +124,10 @@ pub struct SbatchArgs {
     /// Further sbatch options, one #SBATCH line each time given (e.g. "--mem=2G").
     #[arg(long, value_name = "OPTIONS", allow_hyphen_values = true)]
     pub extra: Vec<String>,
+    /// Write the script to DIR/job.sh, submit it with `sbatch --parsable` and print the
+    /// job id (instead of printing the script).
+    #[arg(long)]
+    pub submit: bool,
 }
 
 /// `--isa`: the kernel path.

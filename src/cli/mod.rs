@@ -11,9 +11,12 @@ use clap::{CommandFactory, Parser};
 use mpr_sweep::Error;
 use mpr_sweep::cluster::{self, SbatchOptions, process_env};
 use mpr_sweep::integrate::Isa;
+use mpr_sweep::output::{Layout, write_atomic};
 use mpr_sweep::plan::{Plan, Shard};
 use mpr_sweep::plot::{self, HeatmapArgs, TracesArgs};
-use mpr_sweep::run::{PlanReport, RunOptions, load_spec, run_with_metadata, stop_on_signals};
+use mpr_sweep::run::{
+    PlanReport, RunOptions, claim_dir, load_spec, run_with_metadata, stop_on_signals,
+};
 
 pub use args::Command;
 use args::{Cli, PlotArgs};
@@ -111,15 +114,13 @@ fn run_sweep(args: args::RunArgs) -> Result<ExitCode, Error> {
     // --shard overrides the array task's shard (and its variables are not read).
     let slurm_shard = match args.shard {
         Some(_) => None,
-        None => cluster::array_shard(&env).map_err(cluster::ClusterError::from)?,
+        None => cluster::array_shard(&env)?,
     };
     let threads = match args.threads {
         Some(t) => t as usize,
-        None => cluster::slurm_cpus(&env)
-            .map_err(cluster::ClusterError::from)?
-            .unwrap_or_else(available_cores),
+        None => cluster::slurm_cpus(&env)?.unwrap_or_else(available_cores),
     };
-    let slurm_job = cluster::job_label(&env).map_err(cluster::ClusterError::from)?;
+    let slurm_job = cluster::job_label(&env)?;
     let opts = RunOptions {
         out: args.out,
         shard: args.shard.or(slurm_shard).unwrap_or(Shard::WHOLE),
@@ -198,13 +199,34 @@ fn sbatch(args: args::SbatchArgs) -> Result<ExitCode, Error> {
         max_running: args.max_running,
         max_array_size: args.max_array_size,
         job_name: args.job_name,
-        extra: args.extra,
+        extra: args.extra.clone(),
     };
     let script = cluster::sbatch_script(&spec, &opts)?;
-    print!("{}", script.text);
+    let layout = Layout::new(&opts.out);
+    claim_dir(&spec, &layout, false)?;
+    if cluster::create_log_dir(&opts.out)? {
+        eprintln!(
+            "mpr-sweep: created {} for the array tasks' logs",
+            layout.logs_dir().display()
+        );
+    }
     for note in &script.notes {
         eprintln!("{note}");
     }
+    if !args.submit {
+        print!("{}", script.text);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let job_script = layout.job_script();
+    write_atomic(&job_script, script.text.as_bytes())?;
+    let job = cluster::submit(&job_script)?;
+    eprintln!(
+        "mpr-sweep: submitted {} as job {job} ({} array task(s)); check it with: mpr-sweep status {}",
+        job_script.display(),
+        script.tasks,
+        cluster::shell_quote(&opts.out.to_string_lossy())
+    );
+    println!("{job}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -16,8 +16,11 @@ pub fn process_env(key: &str) -> Option<String> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Slurm environment: {var}{}: {message}", value.as_ref().map(|v| format!("={v:?}")).unwrap_or_default())]
 pub struct SlurmEnvError {
+    /// The variable's name, e.g. `SLURM_ARRAY_TASK_ID`.
     pub var: &'static str,
+    /// Its value; `None` when it is not set.
     pub value: Option<String>,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -79,9 +82,13 @@ fn required(env: Env, var: &'static str) -> Result<u64, SlurmEnvError> {
 /// The array-task variables of a Slurm job array task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArrayTask {
+    /// `SLURM_ARRAY_TASK_ID`: this task's index.
     pub task_id: u64,
+    /// `SLURM_ARRAY_TASK_MIN`: the array's lowest index.
     pub min: u64,
+    /// `SLURM_ARRAY_TASK_STEP`: the spacing of the array's indices, >= 1.
     pub step: u64,
+    /// `SLURM_ARRAY_TASK_COUNT`: the number of tasks in the array.
     pub count: u64,
 }
 

@@ -1,4 +1,4 @@
-//! Running on a Slurm cluster: the array-task environment ([`env`]), the script of
+//! Running on a Slurm cluster: the array-task environment ([`env`](mod@env)), the script of
 //! `mpr-sweep sbatch` ([`sbatch`]), and the result-directory check of `mpr-sweep status`
 //! ([`status`]).
 //!
@@ -17,7 +17,7 @@ pub use env::{
 };
 pub use sbatch::{
     DEFAULT_MAX_ARRAY_SIZE, MIN_SHARD_SECONDS, SbatchOptions, SbatchScript, array_list,
-    parse_time_limit, sbatch_script, shell_quote,
+    create_log_dir, parse_time_limit, sbatch_script, shell_quote, submit,
 };
 pub use status::{
     DirStatus, PartState, ShardStatus, TempFile, dir_status, parse_part_name, parse_temp_name,
@@ -25,9 +25,9 @@ pub use status::{
 
 use crate::plan::PlanError;
 
-/// Why a cluster command cannot do what was asked. Every case is the user's input (exit
-/// status 2): Slurm's variables, `sbatch` options, or a directory that `status` cannot
-/// check.
+/// Why a cluster command cannot do what was asked: the user's input (exit status 2:
+/// Slurm's variables, `sbatch` options, a directory that `status` cannot check), or a
+/// submission that Slurm refused (exit status 1).
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     /// A Slurm variable with a value that cannot be used.
@@ -47,4 +47,19 @@ pub enum ClusterError {
     /// The sweep cannot be planned.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// `sbatch --submit`: Slurm's `sbatch` could not be run or refused the script.
+    #[error("{}: {why}", script.display())]
+    Submit {
+        /// The script that was submitted.
+        script: std::path::PathBuf,
+        /// sbatch's exit status and message.
+        why: String,
+    },
+}
+
+impl ClusterError {
+    /// Whether the request is at fault (exit 2), not the cluster (exit 1).
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, ClusterError::Submit { .. })
+    }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::ClusterError;
 use crate::integrate::Isa;
-use crate::output::spec_sha256;
+use crate::output::{Layout, OutputError, io_err, spec_sha256};
 use crate::plan::Plan;
 use crate::plan::estimate::{duration, ns_per_run_step, run_steps};
 use crate::spec::Spec;
@@ -117,13 +117,19 @@ pub struct SbatchOptions {
     pub spec_path: PathBuf,
     /// The result directory (absolute).
     pub out: PathBuf,
+    /// Number of shards N the sweep is split into, >= 1.
     pub shards: u64,
+    /// `--cpus-per-task` of each array task (its worker threads), >= 1.
     pub cpus_per_task: u64,
     /// As given, validated with [`parse_time_limit`].
     pub time: Option<String>,
+    /// `--partition`; the cluster's default when `None`.
     pub partition: Option<String>,
+    /// Most array tasks running at once (the `%k` of `--array`), >= 1; no limit when `None`.
     pub max_running: Option<u64>,
+    /// The cluster's MaxArraySize, >= 1: more shards than this are packed several per task.
     pub max_array_size: u64,
+    /// `--job-name`; derived from the spec's name or file name when `None`.
     pub job_name: Option<String>,
     /// Further `#SBATCH` lines, verbatim.
     pub extra: Vec<String>,
@@ -132,6 +138,7 @@ pub struct SbatchOptions {
 /// A generated script and the notes for the terminal.
 #[derive(Debug, Clone)]
 pub struct SbatchScript {
+    /// The batch script, ready for `sbatch`.
     pub text: String,
     /// Instructions and warnings for stderr (the log directory, sizing problems).
     pub notes: Vec<String>,
@@ -280,9 +287,7 @@ pub fn sbatch_script(spec: &Spec, opts: &SbatchOptions) -> Result<SbatchScript, 
     };
     let logs_q = shell_quote(&logs.to_string_lossy());
     let mut advice = Vec::new();
-    let mut notes = vec![format!(
-        "mpr-sweep: create the log directory before submitting: mkdir -p {logs_q}"
-    )];
+    let mut notes = Vec::new();
     let best_n = ((one_core / c / MIN_SHARD_SECONDS).floor() as u64).clamp(1, plan.runs);
     if shard_s < MIN_SHARD_SECONDS && n > 1 {
         let msg = format!(
@@ -357,11 +362,16 @@ pub fn sbatch_script(spec: &Spec, opts: &SbatchOptions) -> Result<SbatchScript, 
     let _ = writeln!(w, "#");
     let _ = writeln!(
         w,
-        "# 1. Create the log directory first: sbatch does not, and a task whose log file cannot"
+        "# 1. `mpr-sweep sbatch` created the log directory {logs_q} (sbatch does not,"
     );
-    let _ = writeln!(w, "#    be opened fails without a trace:");
-    let _ = writeln!(w, "#      mkdir -p {logs_q}");
-    let _ = writeln!(w, "# 2. Submit this script (saved as job.sh):");
+    let _ = writeln!(
+        w,
+        "#    and a task whose log file cannot be opened fails without a trace)."
+    );
+    let _ = writeln!(
+        w,
+        "# 2. Submit this script (saved as job.sh; `mpr-sweep sbatch --submit` does both):"
+    );
     let _ = writeln!(w, "#      sbatch job.sh");
     let _ = writeln!(
         w,
@@ -482,4 +492,49 @@ pub fn sbatch_script(spec: &Spec, opts: &SbatchOptions) -> Result<SbatchScript, 
         per_task,
         tasks,
     })
+}
+
+/// Creates the result directory and its `logs/` (Slurm opens each task's log there and
+/// does not create it). Returns whether `logs/` had to be created.
+pub fn create_log_dir(out: &Path) -> Result<bool, OutputError> {
+    let logs = Layout::new(out).logs_dir();
+    let existed = logs.is_dir();
+    std::fs::create_dir_all(&logs).map_err(io_err(&logs))?;
+    Ok(!existed)
+}
+
+/// Submits `script` with `sbatch --parsable` and returns the job id Slurm prints.
+pub fn submit(script: &Path) -> Result<String, ClusterError> {
+    let failed = |why: String| ClusterError::Submit {
+        script: script.to_path_buf(),
+        why,
+    };
+    let out = std::process::Command::new("sbatch")
+        .arg("--parsable")
+        .arg(script)
+        .output()
+        .map_err(|e| failed(format!("cannot run sbatch: {e}")))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        let said = stderr.trim();
+        return Err(failed(format!(
+            "sbatch refused it ({}){}",
+            out.status,
+            if said.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", said.replace('\n', " "))
+            }
+        )));
+    }
+    // --parsable prints `jobid` or `jobid;cluster`.
+    let id = stdout.trim().split(';').next().unwrap_or_default();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(failed(format!(
+            "sbatch printed no job id (stdout {:?})",
+            stdout.trim()
+        )));
+    }
+    Ok(id.to_string())
 }

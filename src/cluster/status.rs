@@ -16,7 +16,9 @@ use crate::plan::{Plan, Shard};
 /// The state of one part file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PartState {
+    /// Present and reads back as this shard's part.
     Complete,
+    /// Not written (yet).
     Missing,
     /// A final-named file that does not read back as this shard's part; the reason.
     Corrupt(String),
@@ -25,14 +27,18 @@ pub enum PartState {
 /// One shard of a result directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardStatus {
+    /// The shard's index, `0..N`.
     pub index: u64,
+    /// The run ids the shard holds.
     pub runs: Range<u64>,
+    /// The state of its summary part.
     pub summary: PartState,
     /// `None` when the spec asks for no traces.
     pub traces: Option<PartState>,
 }
 
 impl ShardStatus {
+    /// Whether the summary part, and the trace part if any, are complete.
     pub fn is_complete(&self) -> bool {
         self.summary == PartState::Complete
             && self
@@ -41,6 +47,7 @@ impl ShardStatus {
                 .is_none_or(|t| *t == PartState::Complete)
     }
 
+    /// Whether the summary or trace part is corrupt.
     pub fn is_corrupt(&self) -> bool {
         matches!(self.summary, PartState::Corrupt(_))
             || matches!(self.traces, Some(PartState::Corrupt(_)))
@@ -50,8 +57,11 @@ impl ShardStatus {
 /// A temporary file of a part being written (by a running task, or left by a killed one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TempFile {
+    /// Where the file is.
     pub path: PathBuf,
+    /// The id of the process that wrote it (from the file name).
     pub pid: Option<u32>,
+    /// Its size in bytes.
     pub bytes: u64,
     /// Seconds since its last modification.
     pub age_s: Option<f64>,
@@ -60,18 +70,28 @@ pub struct TempFile {
 /// What `mpr-sweep status` found in a result directory.
 #[derive(Debug, Clone)]
 pub struct DirStatus {
+    /// The result directory.
     pub dir: PathBuf,
+    /// The spec's `name`, if it has one.
     pub name: Option<String>,
+    /// SHA-256 of the spec text, hex.
     pub spec_sha256: String,
+    /// Runs in the whole sweep.
     pub runs: u64,
+    /// Whether the spec asks for traces.
     pub traces: bool,
     /// `None` when nothing was written yet and no `--shards` was given.
     pub shards: Option<u64>,
+    /// Shards per array task, as in the script of `mpr-sweep sbatch` (1 unless packed).
     pub per_task: u64,
+    /// Every shard, by index; empty when `shards` is `None`.
     pub parts: Vec<ShardStatus>,
+    /// Temporary files of parts (and of the spec copy) being written or left behind.
     pub temp_files: Vec<TempFile>,
     /// Files in summary/ or traces/ named like parts but not of this layout.
     pub unexpected: Vec<PathBuf>,
+    /// `DIR/job.sh` when `sbatch --submit` wrote it: the script to resubmit with.
+    pub job_script: Option<PathBuf>,
 }
 
 /// `part-00003-of-00016.parquet` → shard 3 of 16.
@@ -97,7 +117,7 @@ pub fn parse_temp_name(name: &str) -> Option<(Option<Shard>, Option<u32>)> {
 
 /// Checks a result directory: which parts are complete, missing or corrupt.
 /// `shards` gives N when no part exists yet; `per_task` maps shards to array tasks of a
-/// packed script (see [`sbatch_script`]).
+/// packed script (see [`super::sbatch_script`]).
 pub fn dir_status(
     dir: &Path,
     shards: Option<u64>,
@@ -248,6 +268,7 @@ pub fn dir_status(
         parts,
         temp_files,
         unexpected,
+        job_script: Some(layout.job_script()).filter(|p| p.is_file()),
     })
 }
 
@@ -430,13 +451,16 @@ impl DirStatus {
             if !self.todo().is_empty() {
                 let _ = writeln!(
                     w,
-                    "resubmit the missing and corrupt shards{}:\n  sbatch --array={} job.sh",
+                    "resubmit the missing and corrupt shards{}:\n  sbatch --array={} {}",
                     if self.per_task > 1 {
                         format!(" (array tasks of {} shards each)", self.per_task)
                     } else {
                         String::new()
                     },
-                    self.array()
+                    self.array(),
+                    self.job_script
+                        .as_ref()
+                        .map_or("job.sh".into(), |p| shell_quote(&p.to_string_lossy()))
                 );
             }
         }
@@ -492,6 +516,7 @@ impl DirStatus {
             "missing_shards": indices(&|p| !p.is_complete() && !p.is_corrupt()),
             "corrupt_shards": indices(&|p| p.is_corrupt()),
             "array": self.array(),
+            "job_script": self.job_script,
             "remove": self.to_remove(),
             "unexpected": self.unexpected,
             "temporary_files": self.temp_files.iter().map(|t| serde_json::json!({

@@ -11,21 +11,31 @@ pub enum Waveform {
     None,
     /// `before` for t < `at`, then `after`.
     Step {
+        /// Time of the step, ms.
         at: Lanes,
+        /// Input before the step (kHz/ms for r, dimensionless for v).
         before: Lanes,
+        /// Input from the step on (kHz/ms for r, dimensionless for v).
         after: Lanes,
     },
     /// `amplitude` for `start <= t < stop`, else 0.
     Pulse {
+        /// Pulse onset, ms (included).
         start: Lanes,
+        /// Pulse end, ms (excluded).
         stop: Lanes,
+        /// Input during the pulse (kHz/ms for r, dimensionless for v).
         amplitude: Lanes,
     },
     /// `offset + amplitude sin(omega t + phase)`, omega in rad/ms.
     Sine {
+        /// Amplitude (kHz/ms for r, dimensionless for v).
         amplitude: Lanes,
+        /// Angular frequency, rad/ms (`2 pi freq_hz / 1000`).
         omega: Lanes,
+        /// Phase at t = 0, rad.
         phase: Lanes,
+        /// Value the sine oscillates around (kHz/ms for r, dimensionless for v).
         offset: Lanes,
     },
 }
@@ -72,11 +82,14 @@ impl Waveform {
 /// `e = exp(-dt/tau)`, from `x = 0`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ou {
+    /// Per-step decay factor `e = exp(-dt/tau)`, in (0, 1).
     pub decay: Lanes,
+    /// Scale of the per-step normal kick, `sigma sqrt(1 - e^2)` (the input's units).
     pub kick: Lanes,
 }
 
 impl Ou {
+    /// Every lane at zero decay and kick: the process stays at 0 until lanes are set.
     pub fn new() -> Ou {
         Ou {
             decay: [0.0; LANES],
@@ -111,7 +124,9 @@ impl Default for Ou {
 /// Everything that varies the inputs over time, for r (index 0) and v (index 1).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Drive {
+    /// Deterministic time course of each input.
     pub waveform: [Waveform; 2],
+    /// OU noise added to each input; `None` without.
     pub ou: [Option<Ou>; 2],
 }
 

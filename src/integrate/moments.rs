@@ -21,9 +21,13 @@ pub struct Moments {
 /// Statistics of one variable of one run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {
+    /// Mean over the post-transient steps.
     pub mean: f64,
+    /// Population standard deviation (ddof = 0), >= 0.
     pub std: f64,
+    /// Smallest value.
     pub min: f64,
+    /// Largest value.
     pub max: f64,
 }
 

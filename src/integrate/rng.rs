@@ -18,6 +18,7 @@ impl Default for LaneRng {
 }
 
 impl LaneRng {
+    /// Lane `l` continues stream `x` from its current state.
     pub fn set_lane(&mut self, l: usize, x: &Xoshiro) {
         for w in 0..4 {
             self.s[w][l] = x.s[w];
@@ -53,6 +54,7 @@ pub struct LaneNormals {
 }
 
 impl LaneNormals {
+    /// Normals drawn from the lanes' streams `rng`, from their current states.
     pub fn new(rng: LaneRng) -> LaneNormals {
         LaneNormals {
             rng,

@@ -28,16 +28,28 @@ use crate::plan::Shard;
 /// Failures while writing results.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
+    /// A file system operation failed.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file or directory it failed on.
+        path: PathBuf,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// Writing or reading a Parquet file failed.
     #[error("{path}: {source}")]
     Parquet {
+        /// The Parquet file.
         path: PathBuf,
+        /// The Parquet library's error.
         source: parquet::errors::ParquetError,
     },
+    /// Converting an Arrow batch failed.
     #[error("{path}: {source}")]
     Arrow {
+        /// The Parquet file the batch is read from or written to.
         path: PathBuf,
+        /// The Arrow library's error.
         source: arrow_schema::ArrowError,
     },
 }
@@ -86,22 +98,37 @@ pub fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
 /// The files of one result directory.
 #[derive(Debug, Clone)]
 pub struct Layout {
+    /// The result directory (`--out`).
     pub dir: PathBuf,
 }
 
 impl Layout {
+    /// The layout of result directory `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Layout {
         Layout { dir: dir.into() }
     }
 
+    /// `<dir>/spec.yaml`: the copy of the spec the results came from.
     pub fn spec(&self) -> PathBuf {
         self.dir.join("spec.yaml")
     }
 
+    /// `DIR/job.sh`: the script `sbatch --submit` wrote and submitted.
+    pub fn job_script(&self) -> PathBuf {
+        self.dir.join("job.sh")
+    }
+
+    /// `DIR/logs`: the array tasks' Slurm logs.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+
+    /// `<dir>/summary`: one summary part per shard.
     pub fn summary_dir(&self) -> PathBuf {
         self.dir.join("summary")
     }
 
+    /// `<dir>/traces`: one trace part per shard, when the spec asks for traces.
     pub fn traces_dir(&self) -> PathBuf {
         self.dir.join("traces")
     }
@@ -111,10 +138,12 @@ impl Layout {
         format!("part-{:05}-of-{:05}.parquet", shard.index, shard.count)
     }
 
+    /// The summary part of `shard`.
     pub fn summary_part(&self, shard: Shard) -> PathBuf {
         self.summary_dir().join(Self::part_name(shard))
     }
 
+    /// The trace part of `shard`.
     pub fn traces_part(&self, shard: Shard) -> PathBuf {
         self.traces_dir().join(Self::part_name(shard))
     }

@@ -89,6 +89,9 @@ impl PartFile {
         }
     }
 
+    /// Starts the part that will be `path` (written to a temporary name beside it), with
+    /// `metadata` in its footer and row groups of `row_group_rows` rows; removes temporaries
+    /// of `path` left by processes no longer running.
     pub fn create(
         path: &Path,
         schema: Arc<Schema>,
@@ -124,6 +127,7 @@ impl PartFile {
         })
     }
 
+    /// Appends `batch`, whose schema must be the part's.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
         let writer = self.writer.as_mut().expect("part already committed");
         writer.write(batch).map_err(|source| OutputError::Parquet {

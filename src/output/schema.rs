@@ -33,7 +33,8 @@ pub fn summary_schema(spec: &Spec, metadata: &Metadata) -> Arc<Schema> {
 }
 
 /// `run_id, point_id, replicate, <parameters>, init_r_hz, init_v, r_hz_*, v_*, diverged,
-/// diverged_at_ms, fp_count, fp_r_hz_low, fp_r_hz_high, fp_v_low, fp_v_high, fp_settled`.
+/// diverged_at_ms, fp_count, fp_r_hz_low, fp_r_hz_high, fp_v_low, fp_v_high, fp_settled,
+/// dt_stable, dt_stable_max_ms`.
 pub fn summary_fields(spec: &Spec) -> Vec<Field> {
     let mut fields = vec![
         Field::new("run_id", DataType::UInt64, false),
@@ -57,6 +58,8 @@ pub fn summary_fields(spec: &Spec) -> Vec<Field> {
         fields.push(Field::new(name, DataType::Float64, true));
     }
     fields.push(Field::new("fp_settled", DataType::Utf8, true));
+    fields.push(Field::new("dt_stable", DataType::Boolean, true));
+    fields.push(Field::new("dt_stable_max_ms", DataType::Float64, true));
     fields
 }
 
@@ -76,10 +79,13 @@ pub fn trace_schema(metadata: &Metadata) -> Arc<Schema> {
 /// The `mpr_sweep.*` key-value pairs every part carries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metadata {
+    /// `(mpr_sweep.<key>, value)` pairs, in footer order.
     pub pairs: Vec<(String, String)>,
 }
 
 impl Metadata {
+    /// The pairs of a part of `shard` holding `runs`: version, spec text and its sha256,
+    /// shard, run range and the instruction set the kernel ran on.
     pub fn new(
         spec: &Spec,
         shard: crate::plan::Shard,
@@ -108,6 +114,7 @@ impl Metadata {
         self
     }
 
+    /// The pairs as Parquet footer entries.
     pub fn key_values(&self) -> Vec<KeyValue> {
         self.pairs
             .iter()

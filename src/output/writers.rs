@@ -12,7 +12,7 @@ use arrow_schema::Schema;
 use super::schema::{Metadata, param_slots, summary_schema, trace_schema};
 use super::{OutputError, PartFile};
 use crate::integrate::Summary;
-use crate::model::StableStates;
+use crate::model::{StableStates, StepStability};
 use crate::plan::{RunAddress, Values};
 use crate::spec::{Slot, Spec};
 
@@ -24,26 +24,41 @@ const TRACE_ROWS: usize = 1 << 20;
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Outcome {
+    /// The run reached `duration_ms` with a finite state.
     Finished {
+        /// Statistics of r in Hz over t >= transient_ms.
         r_hz: Summary,
+        /// r at the end of the run, in Hz.
         r_hz_final: f64,
+        /// Statistics of v over t >= transient_ms.
         v: Summary,
+        /// v at the end of the run.
         v_final: f64,
     },
-    /// The state became non-finite at this time (ms).
-    Diverged { at_ms: f64 },
+    /// The state became non-finite or beyond [`crate::integrate::DIVERGED`].
+    Diverged {
+        /// Time in ms of the first such state (the end of its step).
+        at_ms: f64,
+    },
 }
 
 /// One summary row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SummaryRow {
+    /// Run id, point id and replicate.
     pub address: RunAddress,
+    /// The run's parameter values.
     pub values: Values,
+    /// The run's initial rate in Hz (drawn or given).
     pub init_r_hz: f64,
+    /// The run's initial v (drawn or given).
     pub init_v: f64,
+    /// Its statistics, or when it diverged.
     pub outcome: Outcome,
     /// The analytic stable states, for runs with constant inputs.
     pub stable_states: Option<StableStates>,
+    /// Whether the run's step can settle on those states, for runs with constant inputs.
+    pub dt_stability: Option<StepStability>,
 }
 
 /// Writes the summary part of one shard.
@@ -62,9 +77,13 @@ pub struct SummaryWriter {
     /// fp_r_hz_low, fp_r_hz_high, fp_v_low, fp_v_high.
     fp: [Float64Builder; 4],
     fp_settled: StringBuilder,
+    dt_stable: BooleanBuilder,
+    dt_stable_max_ms: Float64Builder,
 }
 
 impl SummaryWriter {
+    /// Starts the summary part at `path`, with a column for each parameter `spec` has
+    /// and `metadata` in the footer.
     pub fn create(
         path: &Path,
         spec: &Spec,
@@ -89,9 +108,12 @@ impl SummaryWriter {
             fp_count: UInt8Builder::with_capacity(SUMMARY_ROWS),
             fp: std::array::from_fn(|_| Float64Builder::with_capacity(SUMMARY_ROWS)),
             fp_settled: StringBuilder::new(),
+            dt_stable: BooleanBuilder::with_capacity(SUMMARY_ROWS),
+            dt_stable_max_ms: Float64Builder::with_capacity(SUMMARY_ROWS),
         })
     }
 
+    /// Appends one row; full batches are flushed to the part.
     pub fn push(&mut self, row: &SummaryRow) -> Result<(), OutputError> {
         self.run_id.append_value(row.address.run_id);
         self.point_id.append_value(row.address.point_id);
@@ -146,6 +168,10 @@ impl SummaryWriter {
             _ => None,
         };
         self.fp_settled.append_option(settled);
+        self.dt_stable
+            .append_option(row.dt_stability.map(|s| s.stable));
+        self.dt_stable_max_ms
+            .append_option(row.dt_stability.map(|s| s.max_dt_ms));
         self.rows += 1;
         if self.rows == SUMMARY_ROWS {
             self.flush()?;
@@ -154,7 +180,7 @@ impl SummaryWriter {
     }
 
     /// Hands the buffered rows to the Parquet writer, which encodes them (row groups still
-    /// hold up to [`SUMMARY_ROWS`] rows).
+    /// hold up to 65 536 rows).
     pub fn flush(&mut self) -> Result<(), OutputError> {
         if self.rows == 0 {
             return Ok(());
@@ -171,6 +197,8 @@ impl SummaryWriter {
         columns.push(Arc::new(self.fp_count.finish()));
         columns.extend(self.fp.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         columns.push(Arc::new(self.fp_settled.finish()));
+        columns.push(Arc::new(self.dt_stable.finish()));
+        columns.push(Arc::new(self.dt_stable_max_ms.finish()));
         self.rows = 0;
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .expect("summary columns match the schema");
@@ -196,6 +224,7 @@ pub struct TraceWriter {
 }
 
 impl TraceWriter {
+    /// Starts the trace part at `path`, with `metadata` in the footer.
     pub fn create(path: &Path, metadata: &Metadata) -> Result<TraceWriter, OutputError> {
         let schema = trace_schema(metadata);
         let part = PartFile::create(path, schema.clone(), metadata.key_values(), TRACE_ROWS)?;
@@ -210,6 +239,7 @@ impl TraceWriter {
         })
     }
 
+    /// Appends the row of run `run_id` at time `t_ms` (ms): r in Hz and v.
     pub fn push(&mut self, run_id: u64, t_ms: f64, r_hz: f64, v: f64) -> Result<(), OutputError> {
         self.run_id.append_value(run_id);
         self.t_ms.append_value(t_ms);
@@ -238,6 +268,7 @@ impl TraceWriter {
         self.part.write(&batch)
     }
 
+    /// Writes what is buffered and commits the part under its final name.
     pub fn finish(mut self) -> Result<(), OutputError> {
         self.flush()?;
         self.part.commit()

@@ -26,6 +26,7 @@ pub const TRACE_BYTES_PER_ROW: f64 = 16.0;
 pub struct Dim {
     /// Indices into `Spec::params`.
     pub params: Vec<usize>,
+    /// Number of values along this dimension (every zipped axis has this length), >= 1.
     pub len: u64,
     /// Number of points between successive values of this dimension.
     pub stride: u64,
@@ -34,25 +35,54 @@ pub struct Dim {
 /// Why a sweep cannot be planned.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlanError {
+    /// Points times replicates exceeds 2^63 runs.
     #[error(
         "the sweep has more than 2^63 runs ({points} points x {replicates} replicates overflow)"
     )]
-    TooLarge { points: String, replicates: u32 },
+    TooLarge {
+        /// The number of grid points, or `more than 2^64`.
+        points: String,
+        /// `sweep.replicates`.
+        replicates: u32,
+    },
+    /// A `--shard` value that is not `I/N` with 0 <= I < N; holds the text given.
     #[error("--shard must be I/N with 0 <= I < N, got {0}")]
     BadShard(String),
+    /// The traces asked for exceed 1e9 rows (and `--force` was not given).
     #[error(
         "output.traces: the traces would have {rows:.3e} rows (~{:.0} GB), more than the limit of 1e9 rows; trace fewer runs or use a larger every_ms, or pass --force",
         bytes / 1e9
     )]
-    TracesTooLarge { rows: f64, bytes: f64 },
+    TracesTooLarge {
+        /// Trace rows the sweep would write.
+        rows: f64,
+        /// Estimated size on disk in bytes.
+        bytes: f64,
+    },
+    /// `output.traces.runs.ids` names a run id the sweep does not have.
+    #[error(
+        "output.traces.runs.ids: {id} is not a run id of this sweep, which has {runs} run{} (ids 0 to {})",
+        if *runs == 1 { "" } else { "s" },
+        runs - 1
+    )]
+    TraceIdNotARun {
+        /// The largest id given that is not a run of the sweep.
+        id: u64,
+        /// Runs in the sweep.
+        runs: u64,
+    },
 }
 
 /// The grid of a validated spec.
 #[derive(Debug, Clone)]
 pub struct Plan<'a> {
+    /// The spec planned.
     pub spec: &'a Spec,
+    /// The swept dimensions, outermost (largest stride) first; empty for a single point.
     pub dims: Vec<Dim>,
+    /// Grid points: the product of the dimension lengths.
     pub points: u64,
+    /// Runs: `points * replicates`, at most 2^63.
     pub runs: u64,
 }
 
@@ -61,6 +91,7 @@ pub struct Plan<'a> {
 pub struct Values([f64; Slot::ALL.len()]);
 
 impl Values {
+    /// The value of `slot` in this run; NaN when the spec lacks the parameter.
     pub fn get(&self, slot: Slot) -> f64 {
         self.0[slot as usize]
     }
@@ -69,12 +100,16 @@ impl Values {
 /// Where a run sits in the grid.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RunAddress {
+    /// The run: `point_id * replicates + replicate`.
     pub run_id: u64,
+    /// The grid point (parameter combination), from 0.
     pub point_id: u64,
+    /// Which replicate of the point, `0..replicates`.
     pub replicate: u32,
 }
 
 impl<'a> Plan<'a> {
+    /// The grid of `spec`, or [`PlanError::TooLarge`] when it has more than 2^63 runs.
     pub fn new(spec: &'a Spec) -> Result<Plan<'a>, PlanError> {
         let mut dims: Vec<Dim> = Vec::new();
         let mut placed = vec![false; spec.params.len()];
@@ -109,24 +144,34 @@ impl<'a> Plan<'a> {
         let runs = points
             .checked_mul(spec.replicates as u64)
             .filter(|r| *r <= MAX_RUNS);
-        match runs {
-            Some(runs) if !overflow => Ok(Plan {
-                spec,
-                dims,
-                points,
-                runs,
-            }),
-            _ => Err(PlanError::TooLarge {
-                points: if overflow {
-                    "more than 2^64".into()
-                } else {
-                    points.to_string()
-                },
-                replicates: spec.replicates,
-            }),
+        let runs = match runs {
+            Some(runs) if !overflow => runs,
+            _ => {
+                return Err(PlanError::TooLarge {
+                    points: if overflow {
+                        "more than 2^64".into()
+                    } else {
+                        points.to_string()
+                    },
+                    replicates: spec.replicates,
+                });
+            }
+        };
+        // Ids are sorted: the last is the largest.
+        if let Some(TraceRuns::Ids(ids)) = spec.traces.as_ref().map(|t| &t.runs)
+            && let Some(&id) = ids.last().filter(|&&id| id >= runs)
+        {
+            return Err(PlanError::TraceIdNotARun { id, runs });
         }
+        Ok(Plan {
+            spec,
+            dims,
+            points,
+            runs,
+        })
     }
 
+    /// The point and replicate of run `run_id` (< `runs`).
     pub fn address(&self, run_id: u64) -> RunAddress {
         let r = self.spec.replicates as u64;
         RunAddress {
@@ -160,7 +205,8 @@ impl<'a> Plan<'a> {
             None | Some(TraceRuns::None) => 0,
             Some(TraceRuns::All) => self.runs,
             Some(TraceRuns::Every(k)) => self.runs.div_ceil(*k),
-            Some(TraceRuns::Ids(ids)) => ids.iter().filter(|&&i| i < self.runs).count() as u64,
+            // Plan::new refuses ids beyond the sweep.
+            Some(TraceRuns::Ids(ids)) => ids.len() as u64,
         }
     }
 
@@ -203,11 +249,14 @@ impl<'a> Plan<'a> {
 /// Shard `index` of `count` (`--shard I/N`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
+    /// This shard's index, `0..count`.
     pub index: u64,
+    /// Number of shards the runs are split into, >= 1.
     pub count: u64,
 }
 
 impl Shard {
+    /// The whole sweep as one shard (`0/1`).
     pub const WHOLE: Shard = Shard { index: 0, count: 1 };
 }
 
@@ -308,5 +357,29 @@ mod tests {
             "model:\n  eta: {linspace: [0, 1, 4294967296]}\n  J: {linspace: [0, 1, 4294967296]}\n",
         );
         assert!(matches!(Plan::new(&s), Err(PlanError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn trace_ids_must_be_runs_of_the_sweep() {
+        let traced = |ids: &str| {
+            spec(&format!(
+                "model: {{eta: [-5, -4]}}\nsweep: {{replicates: 3}}\noutput: {{traces: {{runs: {{ids: {ids}}}}}}}\n"
+            ))
+        };
+        // 6 runs: ids 0..=5.
+        let s = traced("[5, 0]");
+        assert_eq!(Plan::new(&s).unwrap().traced_runs(), 2);
+        let s = traced("[0, 6, 2]");
+        let e = Plan::new(&s).unwrap_err();
+        assert_eq!(e, PlanError::TraceIdNotARun { id: 6, runs: 6 });
+        assert_eq!(
+            e.to_string(),
+            "output.traces.runs.ids: 6 is not a run id of this sweep, which has 6 runs (ids 0 to 5)"
+        );
+        let s = spec("output: {traces: {runs: {ids: [5]}}}\n");
+        assert_eq!(
+            Plan::new(&s).unwrap_err().to_string(),
+            "output.traces.runs.ids: 5 is not a run id of this sweep, which has 1 run (ids 0 to 0)"
+        );
     }
 }

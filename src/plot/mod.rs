@@ -70,9 +70,13 @@ const PALETTE: [RGBColor; 10] = [
 /// How the values of one cell combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Agg {
+    /// Arithmetic mean.
     Mean,
+    /// Smallest value.
     Min,
+    /// Largest value.
     Max,
+    /// Median (the mean of the two middle values for an even count).
     Median,
     /// Non-null values in the cell.
     Count,
@@ -142,13 +146,19 @@ impl Agg {
 /// What to draw as a heatmap.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeatmapArgs {
+    /// Summary column on the x axis.
     pub x: String,
+    /// Summary column on the y axis.
     pub y: String,
+    /// Summary column whose aggregate colours each cell.
     pub color: String,
     /// `COLUMN=VALUE` filters, all of which must hold.
     pub filters: Vec<String>,
+    /// How the runs in a cell combine.
     pub agg: Agg,
+    /// Image width in pixels, 200 to 8000.
     pub width: u32,
+    /// Image height in pixels, 200 to 8000.
     pub height: u32,
 }
 
@@ -170,17 +180,24 @@ impl HeatmapArgs {
 /// Which runs to draw with `--traces`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TracesArgs {
+    /// Run ids to draw, one line per run.
     pub runs: Vec<u64>,
+    /// Image width in pixels, 200 to 8000.
     pub width: u32,
+    /// Image height in pixels, 200 to 8000.
     pub height: u32,
 }
 
 /// The heatmap as drawn.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlotSummary {
+    /// The PNG written.
     pub out: PathBuf,
+    /// Image width in pixels.
     pub width: u32,
+    /// Image height in pixels.
     pub height: u32,
+    /// The title drawn above the heatmap.
     pub title: String,
     /// Distinct values of the x column, ascending (the columns of the grid).
     pub x_values: Vec<f64>,
@@ -217,9 +234,13 @@ impl PlotSummary {
 /// The traces as drawn.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TracesSummary {
+    /// The PNG written.
     pub out: PathBuf,
+    /// Image width in pixels.
     pub width: u32,
+    /// Image height in pixels.
     pub height: u32,
+    /// The title drawn above the traces.
     pub title: String,
     /// Per run, in the order asked: run id, trace rows, legend label.
     pub runs: Vec<(u64, usize, String)>,
@@ -228,40 +249,80 @@ pub struct TracesSummary {
 /// Why a plot cannot be made. Every message starts with the offending name.
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
+    /// The directory given is not the output of `mpr-sweep run`.
     #[error("{}: not an mpr-sweep result directory ({why})", dir.display())]
-    NotResultDir { dir: PathBuf, why: String },
+    NotResultDir {
+        /// The directory given.
+        dir: PathBuf,
+        /// What is missing or wrong in it.
+        why: String,
+    },
+    /// A column name that the summary does not have.
     #[error("{name}: no such column in the summary; available: {}", available.join(", "))]
     UnknownColumn {
+        /// The name asked for.
         name: String,
+        /// The summary's columns.
         available: Vec<String>,
     },
     /// A column that exists but cannot be used this way.
     #[error("{name}: {why}")]
-    BadColumn { name: String, why: String },
+    BadColumn {
+        /// The column.
+        name: String,
+        /// Why it cannot be used (a text column, or both --x and --y).
+        why: String,
+    },
+    /// A `COLUMN=VALUE` filter that cannot be read or applied.
     #[error("{filter}: {why}")]
-    BadFilter { filter: String, why: String },
+    BadFilter {
+        /// The filter as given.
+        filter: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A filter that no run matches.
     #[error("{filter}: no run matches{context}; {column} takes {}", values.join(", "))]
     NoMatch {
+        /// The filter as given.
         filter: String,
+        /// The column it tests.
         column: String,
         /// `" among the runs with a=1"` when earlier filters narrowed the runs.
         context: String,
+        /// The distinct values the column takes among those runs.
         values: Vec<String>,
     },
     /// Runs asked for with `--traces` that have no trace.
     #[error("{}: {why}", if runs.len() == 1 { format!("run {}", runs[0]) } else { format!("runs {}", join_ids(runs)) })]
-    NotTraced { runs: Vec<u64>, why: String },
+    NotTraced {
+        /// The run ids asked for that have no trace or do not exist.
+        runs: Vec<u64>,
+        /// Why: no such run, or which runs the spec traces.
+        why: String,
+    },
     /// `--traces` asks for nothing or too much.
     #[error("--traces: {0}")]
     BadTraces(String),
     /// The output path or size does not fit.
     #[error("{name}: {why}")]
-    BadOutput { name: String, why: String },
+    BadOutput {
+        /// The output path, or the flag (`--width`, `--height`) at fault.
+        name: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// Reading the parts or writing the PNG failed.
     #[error("{0}")]
     Io(#[from] OutputError),
+    /// The drawing library failed to render the PNG.
     #[error("{}: drawing failed: {why}", path.display())]
-    Render { path: PathBuf, why: String },
+    Render {
+        /// The PNG being drawn.
+        path: PathBuf,
+        /// The library's message.
+        why: String,
+    },
 }
 
 impl PlotError {

@@ -26,6 +26,7 @@ impl Progress {
         Progress { done, stop, thread }
     }
 
+    /// Counts `runs` more runs as done.
     pub fn advance(&self, runs: u64) {
         self.done.fetch_add(runs, Ordering::Relaxed);
     }

@@ -12,14 +12,32 @@ pub enum Axis {
     /// `[a, b, ...]`
     List(Vec<f64>),
     /// `{linspace: [start, stop, num]}`, both ends included.
-    Linspace { start: f64, stop: f64, num: u64 },
+    Linspace {
+        /// First value.
+        start: f64,
+        /// Last value.
+        stop: f64,
+        /// Number of values, >= 1.
+        num: u64,
+    },
     /// `{geomspace: [start, stop, num]}`, both ends included, equal ratios.
-    Geomspace { start: f64, stop: f64, num: u64 },
+    Geomspace {
+        /// First value, nonzero.
+        start: f64,
+        /// Last value, nonzero and of the same sign as `start`.
+        stop: f64,
+        /// Number of values, >= 1.
+        num: u64,
+    },
     /// `{arange: [start, stop, step]}`, stop excluded.
     Arange {
+        /// First value.
         start: f64,
+        /// Bound the values stay short of (excluded).
         stop: f64,
+        /// Difference between consecutive values, nonzero.
         step: f64,
+        /// Number of values, `ceil((stop - start) / step)`, >= 1.
         num: u64,
     },
 }

@@ -5,7 +5,9 @@ use std::fmt;
 /// A position in the spec text (1-based line and column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mark {
+    /// Line number, from 1.
     pub line: usize,
+    /// Column number in characters, from 1.
     pub col: usize,
 }
 
@@ -14,11 +16,14 @@ pub struct Mark {
 pub struct SpecError {
     /// Dotted key path, e.g. `model.eta` or `sweep.zip[0]`; empty for the document itself.
     pub path: String,
+    /// Where in the text the problem is; `None` when no place in the text is to blame.
     pub mark: Option<Mark>,
+    /// Why the value is refused, with the accepted values where that helps.
     pub message: String,
 }
 
 impl SpecError {
+    /// An error at key `path` (dotted) and `mark`, saying `message`.
     pub fn new(path: &str, mark: Option<Mark>, message: impl Into<String>) -> SpecError {
         SpecError {
             path: path.to_string(),

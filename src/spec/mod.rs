@@ -1,7 +1,7 @@
 //! The sweep spec: YAML text → validated [`Spec`].
 //!
 //! Owns everything between the user's file and a [`Spec`]: [`yaml`] reads the text into a
-//! tree that keeps every key's line and column, [`read`] turns nodes into numbers and
+//! tree that keeps every key's line and column, `read` turns nodes into numbers and
 //! [`axis`] forms, the builder validates section by section and fills defaults, and
 //! [`SpecError`] names the key path and position of whatever is wrong. Nothing runs until
 //! the whole spec is valid.
@@ -10,6 +10,7 @@ pub mod axis;
 mod builder;
 mod error;
 mod read;
+mod steps;
 mod suggest;
 pub mod yaml;
 
@@ -18,42 +19,76 @@ pub use error::{Mark, SpecError};
 use axis::Axis;
 use builder::SpecBuilder;
 use read::{entries, string};
+use steps::{steps_to, whole_steps_of_every_dt};
 
 /// Every numeric parameter a run can have. The column name is the spec key path with dots
 /// as underscores, the leading `model.`/`simulation.` dropped and the form name (`white`,
 /// `ou`, `step`, `pulse`, `sine`) left out: `input.v.pulse.amplitude` is `input_v_amplitude`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Slot {
+    /// `model.tau_ms`: membrane time constant in ms, > 0.
     TauMs,
+    /// `model.eta`: mean excitability (dimensionless).
     Eta,
+    /// `model.J`: synaptic weight (dimensionless).
     J,
+    /// `model.delta`: half-width of the excitability distribution, >= 0.
     Delta,
+    /// `input.r_hz` as a constant: I_r in Hz/ms.
     InputRHz,
+    /// `input.r_hz.step.at_ms`: time of the step in ms.
     InputRHzAtMs,
+    /// `input.r_hz.step.before`: I_r before the step, in Hz/ms.
     InputRHzBefore,
+    /// `input.r_hz.step.after`: I_r from the step on, in Hz/ms.
     InputRHzAfter,
+    /// `input.r_hz.pulse.start_ms`: pulse onset in ms (included).
     InputRHzStartMs,
+    /// `input.r_hz.pulse.stop_ms`: pulse end in ms (excluded).
     InputRHzStopMs,
+    /// `input.r_hz.pulse.amplitude` or `input.r_hz.sine.amplitude`, in Hz/ms.
     InputRHzAmplitude,
+    /// `input.r_hz.sine.freq_hz`: sine frequency in Hz.
     InputRHzFreqHz,
+    /// `input.r_hz.sine.phase`: sine phase in radians.
     InputRHzPhase,
+    /// `input.r_hz.sine.offset`: value the sine oscillates around, in Hz/ms.
     InputRHzOffset,
+    /// `input.v` as a constant: I_v (dimensionless).
     InputV,
+    /// `input.v.step.at_ms`: time of the step in ms.
     InputVAtMs,
+    /// `input.v.step.before`: I_v before the step.
     InputVBefore,
+    /// `input.v.step.after`: I_v from the step on.
     InputVAfter,
+    /// `input.v.pulse.start_ms`: pulse onset in ms (included).
     InputVStartMs,
+    /// `input.v.pulse.stop_ms`: pulse end in ms (excluded).
     InputVStopMs,
+    /// `input.v.pulse.amplitude` or `input.v.sine.amplitude`.
     InputVAmplitude,
+    /// `input.v.sine.freq_hz`: sine frequency in Hz.
     InputVFreqHz,
+    /// `input.v.sine.phase`: sine phase in radians.
     InputVPhase,
+    /// `input.v.sine.offset`: value the sine oscillates around.
     InputVOffset,
+    /// `noise.r_hz.<kind>.sigma`, >= 0: Hz per sqrt(ms) for white noise on r, the
+    /// stationary std of I_r in Hz/ms for OU noise.
     NoiseRHzSigma,
+    /// `noise.r_hz.ou.tau_ms`: correlation time of the OU input on r, in ms.
     NoiseRHzTauMs,
+    /// `noise.v.<kind>.sigma`, >= 0: per sqrt(ms) for white noise on v, the
+    /// stationary std of I_v for OU noise.
     NoiseVSigma,
+    /// `noise.v.ou.tau_ms`: correlation time of the OU input on v, in ms.
     NoiseVTauMs,
+    /// `init.r_hz` given as a number or axis: initial rate in Hz.
     InitRHz,
+    /// `init.v` given as a number or axis: initial v.
     InitV,
+    /// `simulation.dt_ms`: the fixed integration step in ms, > 0.
     DtMs,
 }
 
@@ -149,13 +184,17 @@ impl Slot {
 /// The two state variables, as they are named in the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Var {
+    /// The firing rate r (in Hz for users, kHz in the kernel); key `r_hz`.
     RHz = 0,
+    /// The mean membrane potential v (dimensionless); key `v`.
     V = 1,
 }
 
 impl Var {
+    /// Both variables, in index order (r, then v).
     pub const BOTH: [Var; 2] = [Var::RHz, Var::V];
 
+    /// The spec key of the variable: `r_hz` or `v`.
     pub fn name(self) -> &'static str {
         match self {
             Var::RHz => "r_hz",
@@ -209,6 +248,7 @@ impl InputForm {
 /// Noise on one variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoiseKind {
+    /// No noise (the default).
     None,
     /// Additive Wiener noise on the state, `sigma` per sqrt(ms).
     White,
@@ -219,7 +259,9 @@ pub enum NoiseKind {
 /// One numeric parameter: its slot, its values and where the spec set it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Param {
+    /// Which parameter this is.
     pub slot: Slot,
+    /// Its value, or the values it is swept over.
     pub axis: Axis,
     /// `None` for a default the spec did not mention.
     pub mark: Option<Mark>,
@@ -231,24 +273,38 @@ pub enum InitDist {
     /// The value of the `init_r_hz`/`init_v` parameter (a number or an axis).
     Param,
     /// Drawn uniformly from `[lo, hi)`.
-    Uniform { lo: f64, hi: f64 },
+    Uniform {
+        /// Lower bound (included), in the variable's units (Hz for r).
+        lo: f64,
+        /// Upper bound (excluded), > `lo`.
+        hi: f64,
+    },
     /// Drawn from a normal distribution.
-    Normal { mean: f64, std: f64 },
+    Normal {
+        /// Mean, in the variable's units (Hz for r).
+        mean: f64,
+        /// Standard deviation, >= 0.
+        std: f64,
+    },
 }
 
-pub use crate::integrate::Method;
+pub use crate::model::Method;
 
 /// Which runs record traces.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TraceRuns {
+    /// No run records traces.
     None,
+    /// Every run records traces.
     All,
+    /// Runs whose id is a multiple of k (k >= 1).
     Every(u64),
     /// Sorted, without duplicates.
     Ids(Vec<u64>),
 }
 
 impl TraceRuns {
+    /// Whether run `run_id` records traces.
     pub fn contains(&self, run_id: u64) -> bool {
         match self {
             TraceRuns::None => false,
@@ -262,7 +318,9 @@ impl TraceRuns {
 /// Trace output: one row every `stride` steps for the selected runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Traces {
+    /// Time between trace rows in ms: a multiple of every `dt_ms` value.
     pub every_ms: f64,
+    /// Which runs record traces.
     pub runs: TraceRuns,
 }
 
@@ -271,23 +329,32 @@ pub struct Traces {
 pub struct Spec {
     /// The YAML text as given (copied to the output directory and metadata).
     pub text: String,
+    /// The optional `name` key, copied to the output metadata.
     pub name: Option<String>,
     /// Every parameter exactly once: first those the spec mentions, in document order,
     /// then defaults. Axis order for point ids is the order of the swept ones here.
     pub params: Vec<Param>,
+    /// How each run's initial rate (Hz) is chosen.
     pub init_r_hz: InitDist,
+    /// How each run's initial v is chosen.
     pub init_v: InitDist,
     /// Input form on r and v, indexed by [`Var`].
     pub input: [InputForm; 2],
     /// Noise on r and v, indexed by [`Var`].
     pub noise: [NoiseKind; 2],
+    /// Simulated time per run in ms, > 0.
     pub duration_ms: f64,
+    /// Statistics ignore t < transient_ms; 0 <= transient_ms < duration_ms.
     pub transient_ms: f64,
+    /// The integration scheme.
     pub method: Method,
+    /// Seed of every run's random stream (with the run id); any u64.
     pub seed: u64,
+    /// Runs per parameter point (independent init/noise draws), >= 1.
     pub replicates: u32,
     /// Groups of slots that advance together.
     pub zip: Vec<Vec<Slot>>,
+    /// Trace output; `None` without an `output.traces` section.
     pub traces: Option<Traces>,
 }
 
@@ -339,7 +406,7 @@ impl Spec {
 /// Step counts of a run, which depend on its dt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
-    /// The smallest k with k*dt >= duration (up to rounding).
+    /// duration / dt, a whole number (checked when the spec is read).
     pub steps: u64,
     /// First step whose post-step state enters the statistics (t >= transient_ms), >= 1.
     pub first_stat_step: u64,
@@ -349,17 +416,6 @@ pub struct Timing {
 
 /// The most values `dt_ms` may take as an axis: every value gets its own lane batches.
 pub const MAX_DT_VALUES: u64 = 10_000;
-
-/// Smallest k with k*dt >= t, tolerating rounding in t/dt (500/0.01 = 50000.000000000004).
-fn steps_to(t: f64, dt: f64) -> u64 {
-    let x = t / dt;
-    let nearest = x.round();
-    if (x - nearest).abs() <= 1e-9 * nearest.max(1.0) {
-        nearest as u64
-    } else {
-        x.ceil() as u64
-    }
-}
 
 fn is_multiple(a: f64, b: f64) -> bool {
     let x = a / b;
@@ -480,7 +536,56 @@ mod tests {
         let s = parse("simulation: {dt_ms: 0.01, duration_ms: 500, transient_ms: 100}\n").unwrap();
         let t = s.timing(0.01);
         assert_eq!((t.steps, t.first_stat_step), (50_000, 10_000));
-        let s = parse("simulation: {dt_ms: 0.01, duration_ms: 1.234}\n").unwrap();
-        assert_eq!(s.max_steps(), 124);
+        let s = parse("simulation: {dt_ms: [0.01, 0.02, 0.05], duration_ms: 1.3}\n").unwrap();
+        assert_eq!(s.max_steps(), 130);
+    }
+
+    /// A run ends at duration_ms and its statistics start at transient_ms exactly: times
+    /// that are not whole numbers of steps are refused, naming the nearest that are.
+    #[test]
+    fn times_must_be_whole_numbers_of_steps_of_every_dt() {
+        let e = err("simulation: {dt_ms: 0.3, duration_ms: 1}\n");
+        assert_eq!(e.path, "simulation.duration_ms");
+        assert_eq!(
+            e.message,
+            "duration_ms (1) must be a whole number of steps of dt_ms, and is 3.3333 steps of dt_ms 0.3; the nearest that are: 0.9 and 1.2"
+        );
+        // The default duration (100 ms) is named at dt_ms, which the spec gives.
+        let e = err("simulation: {dt_ms: 0.3}\n");
+        assert_eq!(e.path, "simulation.dt_ms");
+        assert!(
+            e.message.starts_with("duration_ms (100, the default)"),
+            "{e}"
+        );
+        assert!(e.message.ends_with("99.9 and 100.2"), "{e}");
+        // Less than one step: only the next multiple will do.
+        let e = err("simulation: {dt_ms: 0.01, duration_ms: 0.004}\n");
+        assert!(e.message.ends_with("the nearest that is: 0.01"), "{e}");
+        let e = err("simulation: {dt_ms: 0.1, duration_ms: 10, transient_ms: 0.05}\n");
+        assert_eq!(e.path, "simulation.transient_ms");
+        assert!(
+            e.message.ends_with("the nearest that are: 0 and 0.1"),
+            "{e}"
+        );
+        // With dt as an axis the suggestions suit every value: 0.06 is the least common
+        // multiple of 0.02 and 0.03.
+        let e = err("simulation: {dt_ms: [0.02, 0.03], duration_ms: 1, transient_ms: 0.5}\n");
+        assert_eq!(e.path, "simulation.duration_ms");
+        assert!(
+            e.message
+                .contains("every dt_ms value, and is 33.3333 steps of dt_ms 0.03")
+                && e.message.ends_with("the nearest that are: 0.96 and 1.02"),
+            "{e}"
+        );
+        let e = err("simulation: {dt_ms: [0.02, 0.03], duration_ms: 1.02, transient_ms: 0.5}\n");
+        assert_eq!(e.path, "simulation.transient_ms");
+        assert!(e.message.ends_with("0.48 and 0.54"), "{e}");
+        // Values with no common multiple nearby.
+        let e = err("simulation: {dt_ms: [0.01, 0.0099991], duration_ms: 1}\n");
+        assert!(
+            e.message
+                .contains("choose dt_ms values with a common multiple"),
+            "{e}"
+        );
     }
 }

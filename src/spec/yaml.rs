@@ -22,21 +22,29 @@ pub const MAX_DEPTH: usize = 64;
 /// One YAML node and where it starts in the source.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
+    /// The node's content.
     pub value: Value,
+    /// Where the node starts in the text.
     pub mark: Mark,
 }
 
 /// The value of a node, with scalars resolved by the YAML 1.2 core schema.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// `null`, `~` or an empty value.
     Null,
+    /// `true` or `false`.
     Bool(bool),
     /// A plain scalar that reads as a number; `text` keeps the source for exact integers.
     Number {
+        /// The number the scalar reads as.
         value: f64,
+        /// The scalar as written.
         text: String,
     },
+    /// Any other scalar, quoted or not.
     String(String),
+    /// A sequence, in document order.
     Seq(Vec<Node>),
     /// Entries in document order.
     Map(Vec<(Key, Node)>),
@@ -45,11 +53,14 @@ pub enum Value {
 /// A mapping key and where it stands (errors about a key point at the key itself).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Key {
+    /// The key's text.
     pub name: String,
+    /// Where the key starts in the text.
     pub mark: Mark,
 }
 
 impl Key {
+    /// The key's text.
     pub fn as_str(&self) -> &str {
         &self.name
     }

@@ -11,6 +11,11 @@
 
 use std::f64::consts::PI;
 
+mod method;
+pub mod stability;
+
+pub use method::Method;
+pub use stability::StepStability;
 /// Hz per kHz: users give and read rates in Hz, the kernel integrates r in kHz (1/ms) so
 /// that time is in ms throughout.
 pub const HZ_PER_KHZ: f64 = 1000.0;
@@ -18,9 +23,13 @@ pub const HZ_PER_KHZ: f64 = 1000.0;
 /// Parameters of one node, in kernel units.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NodeParams {
+    /// Membrane time constant tau, ms, > 0.
     pub tau_ms: f64,
+    /// Mean excitability eta (dimensionless).
     pub eta: f64,
+    /// Synaptic weight J (dimensionless).
     pub j: f64,
+    /// Half-width delta of the excitability distribution, >= 0.
     pub delta: f64,
     /// Constant rate input I_r in kHz/ms.
     pub input_r: f64,
@@ -113,13 +122,16 @@ pub struct StableStates {
 /// Which stable state a run ended in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settled {
+    /// The stable state of lowest rate.
     Low,
+    /// The stable state of highest rate (when there are two).
     High,
     /// Within 0.1 % of neither.
     None,
 }
 
 impl Settled {
+    /// The value of the `fp_settled` column: `low`, `high` or `none`.
     pub fn name(self) -> &'static str {
         match self {
             Settled::Low => "low",
@@ -150,8 +162,11 @@ impl StableStates {
 /// A fixed point in user units.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FixedPoint {
+    /// Rate, Hz (> 0).
     pub r_hz: f64,
+    /// Mean membrane potential (dimensionless).
     pub v: f64,
+    /// Whether it is linearly stable (both eigenvalues with negative real part).
     pub stable: bool,
 }
 

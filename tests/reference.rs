@@ -1,6 +1,8 @@
 //! The kernel against brainmass 0.1.1 trajectories (tests/data, copied from the reference
 //! set; see tests/data/README.md). At tau = 1 ms the models coincide once
-//! delta = delta_Hz / 1000; every row must agree within 1e-9 * max(1, |ref|).
+//! delta = delta_Hz / 1000; every row must agree within 1e-9 * max(1, |ref|). The cases of
+//! tests/data/methods (rk2, dopri5, and exp_euler where its step is unstable at the stable
+//! state, so that brainmass rings forever) are checked the same way.
 
 mod common;
 
@@ -10,9 +12,10 @@ use mpr_sweep::simulate::TracePoint;
 use common::sim::{isas, simulate};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+const METHODS_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/methods");
 
-fn reference(case: &str) -> Vec<[f64; 3]> {
-    let text = std::fs::read_to_string(format!("{DATA}/ref_{case}.csv")).unwrap();
+fn reference(dir: &str, case: &str) -> Vec<[f64; 3]> {
+    let text = std::fs::read_to_string(format!("{dir}/ref_{case}.csv")).unwrap();
     text.lines()
         .skip(1)
         .map(|l| {
@@ -24,8 +27,8 @@ fn reference(case: &str) -> Vec<[f64; 3]> {
 
 /// The parameters and method of a case from cases.json (read with a minimal scan: the file
 /// is flat).
-fn case_spec(case: &str) -> String {
-    let json = std::fs::read_to_string(format!("{DATA}/cases.json")).unwrap();
+fn case_spec(dir: &str, case: &str) -> String {
+    let json = std::fs::read_to_string(format!("{dir}/cases.json")).unwrap();
     let start = json
         .find(&format!("\"{case}\": {{"))
         .expect("case in cases.json");
@@ -63,14 +66,18 @@ fn case_spec(case: &str) -> String {
 }
 
 /// The trace of a case's one run.
-fn trace(case: &str, isa: Isa) -> Vec<TracePoint> {
-    simulate(&case_spec(case), isa).pop().unwrap().trace
+fn trace(dir: &str, case: &str, isa: Isa) -> Vec<TracePoint> {
+    simulate(&case_spec(dir, case), isa).pop().unwrap().trace
 }
 
 fn check(case: &str) {
-    let want = reference(case);
+    check_in(DATA, case)
+}
+
+fn check_in(dir: &str, case: &str) {
+    let want = reference(dir, case);
     for isa in isas() {
-        let got = trace(case, isa);
+        let got = trace(dir, case, isa);
         assert_eq!(got.len(), want.len(), "{case}: rows");
         let mut worst = 0.0f64;
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -122,4 +129,35 @@ fn exp_euler_with_constant_rate_input() {
 #[test]
 fn rk4_papers_default_parameters() {
     check("f");
+}
+
+#[test]
+fn rk2_papers_default_parameters() {
+    check_in(METHODS_DATA, "rk2_canon");
+}
+
+#[test]
+fn dopri5_papers_default_parameters() {
+    check_in(METHODS_DATA, "dopri5_canon");
+}
+
+#[test]
+fn dopri5_weakly_damped_high_rate_focus() {
+    check_in(METHODS_DATA, "dopri5_highJ");
+}
+
+/// brainmass's exp_euler at dt = 0.01 ms rings around a stable state it cannot settle on;
+/// the kernel reproduces the ringing, and the step-size diagnostic flags the point.
+#[test]
+fn exp_euler_ringing_where_its_step_is_unstable() {
+    check_in(METHODS_DATA, "exp_euler_ringing");
+    let row = simulate(&case_spec(METHODS_DATA, "exp_euler_ringing"), Isa::Portable)
+        .pop()
+        .unwrap()
+        .row;
+    let s = row
+        .dt_stability
+        .expect("constant inputs: the diagnostic is computed");
+    assert!(!s.stable, "{s:?}");
+    assert!(s.max_dt_ms < 0.01 && s.max_dt_ms > 0.009, "{s:?}");
 }

@@ -155,7 +155,7 @@ class Result:
         diverged: runs that diverged.
         skipped: the shard was already complete in ``out`` and ``resume=True`` skipped it.
         threads: worker threads used.
-        isa: the kernel's instruction-set path (``portable``, ``avx2+fma``).
+        isa: the kernel's instruction-set path (e.g. ``portable``, ``avx2+fma``).
     """
 
     summary: Table
@@ -195,7 +195,7 @@ def run(
             it, nothing is written and the tables are in memory.
         shard: run only shard ``"I/N"`` (or ``(I, N)``) of the sweep; default: all of it.
         progress: print the progress line on stderr.
-        isa: the kernel path: ``"auto"``, ``"portable"`` or ``"avx2"``.
+        isa: the kernel path: ``"auto"``, ``"portable"``, ``"avx2"`` or ``"avx512"``.
         resume: with ``out``, skip the shard if its parts are complete (``--resume``).
         overwrite: with ``out``, replace results already there (``--overwrite``).
         force: run even when the traces would exceed the size limit (``--force``).

@@ -19,6 +19,7 @@ pub use progress::{Progress, bar, status_line};
 use signals::STOP;
 pub use signals::{SIGINT, interrupted, stop_on_signals};
 
+use crate::diagnose::DtReport;
 use crate::error::Error;
 use crate::integrate::{Isa, LANES, StopToken, Stopped};
 use crate::output::{
@@ -152,10 +153,18 @@ pub fn run_until(
         Destination::Memory => (None, None),
     };
     let start = Instant::now();
-    let metadata = extra_metadata.iter().fold(
+    let mut metadata = extra_metadata.iter().fold(
         Metadata::new(spec, opts.shard, runs.clone(), opts.isa),
         |m, (k, v)| m.with(k, v.clone()),
     );
+    // The step-size check, before the first batch and also with --quiet: a wrong map
+    // must not pass silently.
+    if let Some(report) = DtReport::compute(&plan) {
+        if let Some(warning) = report.warning() {
+            eprint!("mpr-sweep: {warning}");
+        }
+        metadata = report.add_metadata(metadata);
+    }
     let mut summary = SummaryWriter::create(summary_path.as_deref(), spec, &metadata)?;
     let mut traces = match &spec.traces {
         Some(_) => Some(TraceWriter::create(traces_path.as_deref(), &metadata)?),

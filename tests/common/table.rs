@@ -275,6 +275,14 @@ impl Table {
         }
     }
 
+    /// A Boolean column, nulls as `None`.
+    pub fn opt_bools(&self, name: &str) -> Vec<Option<bool>> {
+        match self.col(name) {
+            Col::Bool(v) => v.clone(),
+            other => panic!("{name} is not Boolean: {other:?}"),
+        }
+    }
+
     /// A Boolean column without nulls.
     pub fn bools(&self, name: &str) -> Vec<bool> {
         match self.col(name) {

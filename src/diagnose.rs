@@ -1,0 +1,314 @@
+//! The step-size check of a whole sweep, before anything runs: at how many points the
+//! method's step cannot settle on a stable state (the runs' `dt_stable = false`), where
+//! they are, the step that would fix them and the methods that are stable at this step.
+//! `plan` prints it, `run` prints it to stderr before the first batch and stores the count
+//! in the parts' metadata (`mpr_sweep.dt_unstable_points`).
+//!
+//! Only the parameters that move the fixed points or the step (tau, eta, J, delta, the
+//! constant inputs, dt) matter, so the check runs over the grid of the dimensions that hold
+//! them, each point standing for the points that differ only in other parameters (initial
+//! state, noise strength) and for its replicates. Above [`MAX_CHECKED`] distinct points it
+//! runs on an evenly spaced sub-grid of each axis (ends included), and says so.
+
+use crate::model::Method;
+use crate::model::stability;
+use crate::output::Metadata;
+use crate::plan::Plan;
+use crate::simulate::node_params;
+use crate::spec::{InputForm, NoiseKind, Slot};
+
+/// Distinct points checked at most (about a second on one core: ~2 us per point).
+pub const MAX_CHECKED: u64 = 500_000;
+
+/// The parameters the check depends on.
+const RELEVANT: [Slot; 7] = [
+    Slot::TauMs,
+    Slot::Eta,
+    Slot::J,
+    Slot::Delta,
+    Slot::InputRHz,
+    Slot::InputV,
+    Slot::DtMs,
+];
+
+/// The sweep's step-size check (only for constant inputs, where fixed points exist).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DtReport {
+    /// The sweep's method.
+    pub method: Method,
+    /// Points of the sweep (the plan's).
+    pub points: u64,
+    /// Distinct points as far as the check is concerned.
+    pub distinct: u64,
+    /// Distinct points checked: all of them, or an evenly spaced sub-grid.
+    pub checked: u64,
+    /// Points with `dt_stable = false`: of the sweep (each distinct point counted as often
+    /// as it occurs), or, when sampled, of the checked points.
+    pub unstable_points: u64,
+    /// Range of each swept parameter the check depends on, among the unstable points.
+    pub unstable_ranges: Vec<(Slot, f64, f64)>,
+    /// The smallest `dt_stable_max_ms` over the points checked.
+    pub min_max_dt_ms: f64,
+    /// The other methods whose step is stable at every point checked (at each point's dt).
+    pub stable_methods: Vec<Method>,
+}
+
+impl DtReport {
+    /// The check of `plan`'s sweep; `None` when its inputs are not constant (time-varying
+    /// inputs or OU noise: the runs have no fixed points to settle on).
+    pub fn compute(plan: &Plan) -> Option<DtReport> {
+        let spec = plan.spec;
+        if spec.input != [InputForm::Constant; 2] || spec.noise.contains(&NoiseKind::Ou) {
+            return None;
+        }
+        let dims: Vec<_> = plan
+            .dims
+            .iter()
+            .filter(|d| {
+                d.params
+                    .iter()
+                    .any(|&j| RELEVANT.contains(&spec.params[j].slot))
+            })
+            .collect();
+        let distinct: u64 = dims.iter().map(|d| d.len).product();
+        // Values checked per dimension: all of them, or, above MAX_CHECKED points, an evenly
+        // spaced subset of each (both ends included): a sub-grid that still spans every axis.
+        let mut counts: Vec<u64> = dims.iter().map(|d| d.len).collect();
+        while counts.iter().product::<u64>() > MAX_CHECKED {
+            let largest = (0..counts.len())
+                .max_by_key(|&i| counts[i])
+                .expect("a dimension");
+            counts[largest] = (counts[largest] * 9 / 10).max(1);
+        }
+        let checked: u64 = counts.iter().product();
+        // Each checked point stands for this many sweep points when none is left out.
+        let multiplicity = if checked == distinct {
+            plan.points / distinct
+        } else {
+            1
+        };
+        let swept: Vec<Slot> = dims
+            .iter()
+            .flat_map(|d| d.params.iter().map(|&j| spec.params[j].slot))
+            .filter(|s| RELEVANT.contains(s))
+            .collect();
+        let mut report = DtReport {
+            method: spec.method,
+            points: plan.points,
+            distinct,
+            checked,
+            unstable_points: 0,
+            unstable_ranges: swept
+                .iter()
+                .map(|&s| (s, f64::INFINITY, f64::NEG_INFINITY))
+                .collect(),
+            min_max_dt_ms: f64::INFINITY,
+            stable_methods: Vec::new(),
+        };
+        let mut others: Vec<(Method, bool)> = Method::ALL
+            .into_iter()
+            .filter(|&m| m != spec.method)
+            .map(|m| (m, true))
+            .collect();
+        for k in 0..checked {
+            let mut rest = k;
+            let mut point_id = 0;
+            for (d, &m) in dims.iter().zip(&counts).rev() {
+                let j = rest % m;
+                rest /= m;
+                let index = match m {
+                    _ if m == d.len => j,
+                    1 => 0,
+                    _ => ((j as f64) * (d.len - 1) as f64 / (m - 1) as f64).round() as u64,
+                };
+                point_id += index * d.stride;
+            }
+            let values = plan.values(point_id);
+            let dt = values.get(Slot::DtMs);
+            let jacobians = node_params(&values, spec.input).stable_jacobians();
+            let s = stability::step_stability(&jacobians, spec.method, dt);
+            report.min_max_dt_ms = report.min_max_dt_ms.min(s.max_dt_ms);
+            if !s.stable {
+                report.unstable_points += multiplicity;
+                for (slot, lo, hi) in &mut report.unstable_ranges {
+                    let x = values.get(*slot);
+                    *lo = lo.min(x);
+                    *hi = hi.max(x);
+                }
+            }
+            for (m, ok) in &mut others {
+                *ok = *ok && stability::stable_at(&jacobians, *m, dt);
+            }
+        }
+        report.unstable_ranges.retain(|(_, lo, hi)| lo <= hi);
+        report.stable_methods = others
+            .into_iter()
+            .filter(|&(_, ok)| ok)
+            .map(|(m, _)| m)
+            .collect();
+        Some(report)
+    }
+
+    /// Whether the check ran on a sample of the distinct points.
+    pub fn sampled(&self) -> bool {
+        self.checked < self.distinct
+    }
+
+    /// What the check covered, when it did not cover every point.
+    fn sample_note(&self) -> String {
+        format!(
+            " (checked on {} of the {} points that differ in tau, eta, J, delta, inputs or \
+             dt: an evenly spaced sub-grid of each axis, ends included)",
+            self.checked, self.distinct
+        )
+    }
+
+    /// "every point", or "every checked point" for a sampled check.
+    fn every(&self) -> &'static str {
+        if self.sampled() {
+            "every checked point"
+        } else {
+            "every point"
+        }
+    }
+
+    /// "`n` of `N` points", of the sweep or of the checked sub-grid.
+    fn count_text(&self, n: u64) -> String {
+        if self.sampled() {
+            format!("{n} of {} checked points", self.checked)
+        } else {
+            format!("{n} of {} points", self.points)
+        }
+    }
+
+    /// The warning for `plan` and `run`, when some point is unstable.
+    pub fn warning(&self) -> Option<String> {
+        if self.unstable_points == 0 {
+            return None;
+        }
+        let method = self.method.name();
+        let mut text = format!(
+            "warning: the step is too large for {method} at {} (dt_stable = false): its \
+             one-step map is unstable at a stable state of these points, so their runs cannot \
+             settle there and ring or diverge instead{}\n",
+            self.count_text(self.unstable_points),
+            if self.sampled() {
+                self.sample_note()
+            } else {
+                String::new()
+            }
+        );
+        if !self.unstable_ranges.is_empty() {
+            let ranges: Vec<String> = self
+                .unstable_ranges
+                .iter()
+                .map(|(slot, lo, hi)| {
+                    if lo == hi {
+                        format!("{} {}", slot.column(), short(*lo))
+                    } else {
+                        format!("{} {} .. {}", slot.column(), short(*lo), short(*hi))
+                    }
+                })
+                .collect();
+            text += &format!("  unstable points: {}\n", ranges.join(", "));
+        }
+        text += &format!(
+            "  {method} is stable at {} for dt_ms <= {} (the smallest dt_stable_max_ms)\n",
+            self.every(),
+            format_ms(self.min_max_dt_ms)
+        );
+        text += &if self.stable_methods.is_empty() {
+            format!(
+                "  no other method is stable at {} at this step\n",
+                self.every()
+            )
+        } else {
+            format!(
+                "  stable at {} at this step: {}\n",
+                self.every(),
+                names(&self.stable_methods).join(", ")
+            )
+        };
+        Some(text)
+    }
+
+    /// The line `plan` prints when every point is stable.
+    pub fn all_stable_line(&self) -> String {
+        format!(
+            "dt check: {} is stable at every stable state of the {} (largest such dt_ms: {}){}",
+            self.method.name(),
+            if self.sampled() {
+                format!("{} checked points", self.checked)
+            } else {
+                format!("{} points", self.points)
+            },
+            format_ms(self.min_max_dt_ms),
+            if self.sampled() {
+                self.sample_note()
+            } else {
+                String::new()
+            }
+        )
+    }
+
+    /// Adds `mpr_sweep.dt_unstable_points` (and, for a sampled check,
+    /// `mpr_sweep.dt_check_sample`: "checked of distinct" points) to a part's metadata.
+    pub fn add_metadata(&self, metadata: Metadata) -> Metadata {
+        let metadata = metadata.with("dt_unstable_points", self.unstable_points.to_string());
+        if self.sampled() {
+            metadata.with(
+                "dt_check_sample",
+                format!("{} of {}", self.checked, self.distinct),
+            )
+        } else {
+            metadata
+        }
+    }
+
+    /// The report in `plan --json` (non-finite numbers as null).
+    pub fn json(&self) -> serde_json::Value {
+        let finite = |x: f64| x.is_finite().then_some(x);
+        serde_json::json!({
+            "method": self.method.name(),
+            "points": self.points,
+            "distinct_points": self.distinct,
+            "checked_points": self.checked,
+            "sampled": self.sampled(),
+            "unstable_points": self.unstable_points,
+            "unstable_ranges": self.unstable_ranges.iter().map(|(s, lo, hi)| {
+                (s.column().to_string(), serde_json::json!([lo, hi]))
+            }).collect::<serde_json::Map<_, _>>(),
+            "dt_stable_max_ms_min": finite(self.min_max_dt_ms),
+            "stable_methods": names(&self.stable_methods),
+        })
+    }
+}
+
+/// A step in ms to four significant digits, rounded down (so that the printed step is
+/// itself below the bound), or "any" without a bound.
+fn format_ms(x: f64) -> String {
+    if !x.is_finite() {
+        return "any".into();
+    }
+    let digits = (3 - x.log10().floor() as i32).max(0);
+    let scale = 10f64.powi(digits);
+    format!("{:.*}", digits as usize, (x * scale).floor() / scale)
+}
+
+/// A parameter value to 6 significant digits, trailing zeros dropped (`12.0012`, `-10`).
+fn short(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = (5 - x.abs().log10().floor() as i32).max(0) as usize;
+    let text = format!("{x:.digits$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+fn names(methods: &[Method]) -> Vec<&'static str> {
+    methods.iter().map(|m| m.name()).collect()
+}

@@ -23,6 +23,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod cluster;
+pub mod diagnose;
 pub mod error;
 pub mod integrate;
 pub mod model;

@@ -7,7 +7,7 @@ use std::ops::Range;
 use crate::integrate::Xoshiro;
 use crate::integrate::math::Unfused;
 use crate::integrate::{self, Batch, Isa, LANES, Lanes, Ou, Schedule, Waveform};
-use crate::model::{HZ_PER_KHZ, NodeParams};
+use crate::model::{HZ_PER_KHZ, NodeParams, StableStates, StepStability};
 use crate::output::{Outcome, SummaryRow};
 use crate::plan::{Plan, Values};
 use crate::spec::{InitDist, InputForm, NoiseKind, Slot, Var};
@@ -113,6 +113,10 @@ impl<'a> Simulator<'a> {
         let mut rows = Vec::with_capacity(n);
         let mut traced = [false; LANES];
         let mut lanes = LaneInputs::new(spec.input, spec.noise);
+        let constant =
+            spec.input == [InputForm::Constant; 2] && !spec.noise.contains(&NoiseKind::Ou);
+        // The analysis of the previous run, reused by its replicates (same node, same dt).
+        let mut analysed: Option<(NodeParams, StableStates, StepStability)> = None;
         for l in 0..LANES {
             // Lanes past the last run repeat the first one; their results are dropped.
             let run_id = if l < n { runs[l] } else { runs[0] };
@@ -146,15 +150,23 @@ impl<'a> Simulator<'a> {
                     .traces
                     .as_ref()
                     .is_some_and(|t| t.runs.contains(run_id));
-                let constant =
-                    spec.input == [InputForm::Constant; 2] && !spec.noise.contains(&NoiseKind::Ou);
+                let analysis = constant.then(|| match analysed {
+                    Some((n, states, stability)) if n == node => (states, stability),
+                    _ => {
+                        let states = node.stable_states();
+                        let stability = node.step_stability(spec.method, dt);
+                        analysed = Some((node, states, stability));
+                        (states, stability)
+                    }
+                });
                 rows.push(SummaryRow {
                     address,
                     values,
                     init_r_hz,
                     init_v,
                     outcome: Outcome::Diverged { at_ms: f64::NAN },
-                    stable_states: constant.then(|| node.stable_states()),
+                    stable_states: analysis.map(|a| a.0),
+                    dt_stability: analysis.map(|a| a.1),
                 });
             }
         }
@@ -217,7 +229,7 @@ impl<'a> Simulator<'a> {
 }
 
 /// The node's parameters; time-varying inputs contribute no constant part.
-fn node_params(values: &Values, input: [InputForm; 2]) -> NodeParams {
+pub fn node_params(values: &Values, input: [InputForm; 2]) -> NodeParams {
     let constant = |var: Var| match input[var as usize] {
         InputForm::Constant => values.get(var.input_slot()),
         _ => 0.0,

@@ -869,6 +869,7 @@ fn plan_text_shows_points_runs_and_steps() {
     // Axes in spec order with their lengths.
     let axis_lines: Vec<Vec<&str>> = text
         .lines()
+        .take_while(|l| !l.starts_with("points:"))
         .filter(|l| l.starts_with("  "))
         .map(|l| l.split_whitespace().take(2).collect())
         .collect();

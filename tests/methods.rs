@@ -153,7 +153,7 @@ fn step(
             let (fr, fv) = node.f(r, v, at(t));
             (r + dt * fr + dw_r, v + dt * fv + dw_v)
         }
-        Method::Heun => {
+        Method::Heun | Method::Rk2 => {
             let (fr, fv) = node.f(r, v, at(t));
             let (pr, pv) = (r + dt * fr + dw_r, v + dt * fv + dw_v);
             let (gr, gv) = node.f(pr, pv, at(t + dt));
@@ -177,6 +177,51 @@ fn step(
             (
                 r + dt / 6.0 * (k1.0 + 2.0 * k2.0 + 2.0 * k3.0 + k4.0),
                 v + dt / 6.0 * (k1.1 + 2.0 * k2.1 + 2.0 * k3.1 + k4.1),
+            )
+        }
+        Method::Dopri5 => {
+            assert_eq!((dw_r, dw_v), (0.0, 0.0), "dopri5 takes no white noise");
+            // Dormand & Prince (1980), Table 2: nodes c, stage matrix a, fifth-order b.
+            let c = [0.0, 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0];
+            let a: [&[f64]; 6] = [
+                &[],
+                &[1.0 / 5.0],
+                &[3.0 / 40.0, 9.0 / 40.0],
+                &[44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0],
+                &[
+                    19372.0 / 6561.0,
+                    -25360.0 / 2187.0,
+                    64448.0 / 6561.0,
+                    -212.0 / 729.0,
+                ],
+                &[
+                    9017.0 / 3168.0,
+                    -355.0 / 33.0,
+                    46732.0 / 5247.0,
+                    49.0 / 176.0,
+                    -5103.0 / 18656.0,
+                ],
+            ];
+            let b = [
+                35.0 / 384.0,
+                0.0,
+                500.0 / 1113.0,
+                125.0 / 192.0,
+                -2187.0 / 6784.0,
+                11.0 / 84.0,
+            ];
+            let mut k: Vec<(f64, f64)> = Vec::new();
+            for i in 0..6 {
+                let (mut sr, mut sv) = (r, v);
+                for (j, aij) in a[i].iter().enumerate() {
+                    sr += dt * aij * k[j].0;
+                    sv += dt * aij * k[j].1;
+                }
+                k.push(node.f(sr, sv, at(t + c[i] * dt)));
+            }
+            (
+                r + dt * (0..6).map(|i| b[i] * k[i].0).sum::<f64>(),
+                v + dt * (0..6).map(|i| b[i] * k[i].1).sum::<f64>(),
             )
         }
     }
@@ -349,7 +394,7 @@ fn assert_trace(label: &str, got: &[TracePoint], want: &[(f64, f64)], dt: f64, t
 /// amplify over 2000 steps.
 const TOL_SAME_ARITHMETIC: f64 = 1e-12;
 
-const METHODS: [Method; 4] = [Method::ExpEuler, Method::Euler, Method::Heun, Method::Rk4];
+const METHODS: [Method; 6] = Method::ALL;
 
 #[test]
 fn deterministic_schemes_match_the_scalar_reference() {

@@ -265,6 +265,14 @@ impl Table {
         self.fields.iter().any(|(n, _, _)| n == name)
     }
 
+    /// A Boolean column, nulls as `None`.
+    fn opt_bools(&self, name: &str) -> Vec<Option<bool>> {
+        match self.col(name) {
+            Col::Bool(v) => v.clone(),
+            other => panic!("{name} is not Boolean: {other:?}"),
+        }
+    }
+
     fn bools(&self, name: &str) -> Vec<bool> {
         match self.col(name) {
             Col::Bool(v) => v
@@ -449,6 +457,8 @@ fn summary_schema_is_exact() {
         ("fp_v_low", DataType::Float64),
         ("fp_v_high", DataType::Float64),
         ("fp_settled", DataType::Utf8),
+        ("dt_stable", DataType::Boolean),
+        ("dt_stable_max_ms", DataType::Float64),
     ])
     .collect();
     let got: Vec<(&str, DataType)> = t
@@ -461,6 +471,7 @@ fn summary_schema_is_exact() {
         if STATS.contains(&name.as_str())
             || name == "diverged_at_ms"
             || FP_COLUMNS.contains(&name.as_str())
+            || name.starts_with("dt_stable")
         {
             assert!(*nullable, "{name} must be nullable");
         }
@@ -1459,6 +1470,8 @@ simulation: {dt_ms: 0.01, duration_ms: 2}
             assert_eq!(t.opt_f64s(name), [None], "{extra}: {name}");
         }
         assert_eq!(t.opt_strs("fp_settled"), [None], "{extra}");
+        assert_eq!(t.opt_bools("dt_stable"), [None], "{extra}");
+        assert_eq!(t.opt_f64s("dt_stable_max_ms"), [None], "{extra}");
         // The run itself has its statistics.
         for st in STATS {
             assert!(t.opt_f64s(st)[0].is_some(), "{extra}: {st}");

@@ -1,6 +1,8 @@
 //! The kernel against brainmass 0.1.1 trajectories (tests/data, copied from the reference
 //! set; see tests/data/README.md). At tau = 1 ms the models coincide once
-//! delta = delta_Hz / 1000; every row must agree within 1e-9 * max(1, |ref|).
+//! delta = delta_Hz / 1000; every row must agree within 1e-9 * max(1, |ref|). The cases of
+//! tests/data/methods (rk2, dopri5, and exp_euler where its step is unstable at the stable
+//! state, so that brainmass rings forever) are checked the same way.
 
 use mpr_sweep::integrate::Isa;
 use mpr_sweep::plan::Plan;
@@ -8,9 +10,10 @@ use mpr_sweep::simulate::{Simulator, TracePoint};
 use mpr_sweep::spec;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+const METHODS_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/methods");
 
-fn reference(case: &str) -> Vec<[f64; 3]> {
-    let text = std::fs::read_to_string(format!("{DATA}/ref_{case}.csv")).unwrap();
+fn reference(dir: &str, case: &str) -> Vec<[f64; 3]> {
+    let text = std::fs::read_to_string(format!("{dir}/ref_{case}.csv")).unwrap();
     text.lines()
         .skip(1)
         .map(|l| {
@@ -22,8 +25,8 @@ fn reference(case: &str) -> Vec<[f64; 3]> {
 
 /// The parameters and method of a case from cases.json (read with a minimal scan: the file
 /// is flat).
-fn case_spec(case: &str) -> String {
-    let json = std::fs::read_to_string(format!("{DATA}/cases.json")).unwrap();
+fn case_spec(dir: &str, case: &str) -> String {
+    let json = std::fs::read_to_string(format!("{dir}/cases.json")).unwrap();
     let start = json
         .find(&format!("\"{case}\": {{"))
         .expect("case in cases.json");
@@ -60,21 +63,25 @@ fn case_spec(case: &str) -> String {
     )
 }
 
-fn simulate(case: &str, isa: Isa) -> Vec<TracePoint> {
-    let spec = spec::parse(&case_spec(case)).unwrap();
+fn simulate(dir: &str, case: &str, isa: Isa) -> Vec<TracePoint> {
+    let spec = spec::parse(&case_spec(dir, case)).unwrap();
     let plan = Plan::new(&spec).unwrap();
     let mut results = Simulator::new(&plan, isa).simulate(0..1);
     results.pop().unwrap().trace
 }
 
 fn check(case: &str) {
-    let want = reference(case);
+    check_in(DATA, case)
+}
+
+fn check_in(dir: &str, case: &str) {
+    let want = reference(dir, case);
     let mut isas = vec![Isa::Portable];
     if Isa::detect() == Isa::Avx2Fma {
         isas.push(Isa::Avx2Fma);
     }
     for isa in isas {
-        let got = simulate(case, isa);
+        let got = simulate(dir, case, isa);
         assert_eq!(got.len(), want.len(), "{case}: rows");
         let mut worst = 0.0f64;
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -126,4 +133,38 @@ fn exp_euler_with_constant_rate_input() {
 #[test]
 fn rk4_papers_default_parameters() {
     check("f");
+}
+
+#[test]
+fn rk2_papers_default_parameters() {
+    check_in(METHODS_DATA, "rk2_canon");
+}
+
+#[test]
+fn dopri5_papers_default_parameters() {
+    check_in(METHODS_DATA, "dopri5_canon");
+}
+
+#[test]
+fn dopri5_weakly_damped_high_rate_focus() {
+    check_in(METHODS_DATA, "dopri5_highJ");
+}
+
+/// brainmass's exp_euler at dt = 0.01 ms rings around a stable state it cannot settle on;
+/// the kernel reproduces the ringing, and the step-size diagnostic flags the point.
+#[test]
+fn exp_euler_ringing_where_its_step_is_unstable() {
+    check_in(METHODS_DATA, "exp_euler_ringing");
+    let spec = spec::parse(&case_spec(METHODS_DATA, "exp_euler_ringing")).unwrap();
+    let plan = Plan::new(&spec).unwrap();
+    let row = Simulator::new(&plan, Isa::Portable)
+        .simulate(0..1)
+        .pop()
+        .unwrap()
+        .row;
+    let s = row
+        .dt_stability
+        .expect("constant inputs: the diagnostic is computed");
+    assert!(!s.stable, "{s:?}");
+    assert!(s.max_dt_ms < 0.01 && s.max_dt_ms > 0.009, "{s:?}");
 }

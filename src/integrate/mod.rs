@@ -18,7 +18,7 @@ pub mod stream;
 pub use drive::{Drive, Ou, Waveform};
 pub use moments::Summary;
 pub use rng::{LaneNormals, LaneRng};
-pub use schemes::{Euler, ExpEuler, Heun, LaneStep, Rk4, Scheme};
+pub use schemes::{Dopri5, Euler, ExpEuler, Heun, LaneStep, Rk4, Scheme};
 pub use stream::Xoshiro;
 
 use math::{Arith, Fused, Unfused};
@@ -72,13 +72,24 @@ pub enum Method {
     Euler,
     /// `heun`: Heun's predictor–corrector (stochastic Heun with white noise).
     Heun,
+    /// braintools' `ode_rk2_step`: the same map as heun, which it runs.
+    Rk2,
     /// `rk4`: classical fourth-order Runge–Kutta; refuses white noise.
     Rk4,
+    /// The fifth-order solution of the Dormand–Prince pair as a fixed step.
+    Dopri5,
 }
 
 impl Method {
     /// Every method, in the order the documentation lists them.
-    pub const ALL: [Method; 4] = [Method::ExpEuler, Method::Euler, Method::Heun, Method::Rk4];
+    pub const ALL: [Method; 6] = [
+        Method::ExpEuler,
+        Method::Euler,
+        Method::Heun,
+        Method::Rk2,
+        Method::Rk4,
+        Method::Dopri5,
+    ];
 
     /// The method a spec names, if any.
     pub fn from_name(name: &str) -> Option<Method> {
@@ -91,7 +102,9 @@ impl Method {
             Method::ExpEuler => "exp_euler",
             Method::Euler => "euler",
             Method::Heun => "heun",
+            Method::Rk2 => "rk2",
             Method::Rk4 => "rk4",
+            Method::Dopri5 => "dopri5",
         }
     }
 }
@@ -251,8 +264,9 @@ pub fn integrate(
     match method {
         Method::ExpEuler => dispatch::<ExpEuler>(isa, schedule, batch, trace),
         Method::Euler => dispatch::<Euler>(isa, schedule, batch, trace),
-        Method::Heun => dispatch::<Heun>(isa, schedule, batch, trace),
+        Method::Heun | Method::Rk2 => dispatch::<Heun>(isa, schedule, batch, trace),
         Method::Rk4 => dispatch::<Rk4>(isa, schedule, batch, trace),
+        Method::Dopri5 => dispatch::<Dopri5>(isa, schedule, batch, trace),
     }
 }
 

@@ -1,4 +1,5 @@
-//! The integration schemes, one lane at a time.
+//! The integration schemes, one lane at a time. `rk2` runs [`Heun`]: braintools'
+//! `ode_rk2_step` is the same map.
 //!
 //! A scheme advances lane `l` by one step from the state `(r, v)` with inputs `(ir, iv)`
 //! held at their value at the step's start (as brainmass does) and white-noise increments
@@ -126,8 +127,8 @@ impl Scheme for Euler {
     }
 }
 
-/// Heun's predictor–corrector; with noise the stochastic Heun scheme for additive noise
-/// (one increment per step, used in both stages).
+/// Heun's predictor–corrector (braintools' `ode_rk2_step`, method `rk2`); with noise the
+/// stochastic Heun scheme for additive noise (one increment per step, used in both stages).
 pub struct Heun;
 
 impl Scheme for Heun {
@@ -184,5 +185,71 @@ impl Scheme for Rk4 {
             A::mul_add(sixth, k1r + 2.0 * (k2r + k3r) + k4r, r),
             A::mul_add(sixth, k1v + 2.0 * (k2v + k3v) + k4v, v),
         )
+    }
+}
+
+/// Dormand–Prince 5(4) stage coefficients `a[i][j]` of stages 2..6 (row `i` is stage
+/// `i + 2`; the seventh stage only serves the embedded error estimate, unused here).
+const DOPRI5_A: [[f64; 5]; 5] = [
+    [1.0 / 5.0, 0.0, 0.0, 0.0, 0.0],
+    [3.0 / 40.0, 9.0 / 40.0, 0.0, 0.0, 0.0],
+    [44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0, 0.0, 0.0],
+    [
+        19372.0 / 6561.0,
+        -25360.0 / 2187.0,
+        64448.0 / 6561.0,
+        -212.0 / 729.0,
+        0.0,
+    ],
+    [
+        9017.0 / 3168.0,
+        -355.0 / 33.0,
+        46732.0 / 5247.0,
+        49.0 / 176.0,
+        -5103.0 / 18656.0,
+    ],
+];
+
+/// Weights of the fifth-order solution.
+const DOPRI5_B: [f64; 6] = [
+    35.0 / 384.0,
+    0.0,
+    500.0 / 1113.0,
+    125.0 / 192.0,
+    -2187.0 / 6784.0,
+    11.0 / 84.0,
+];
+
+/// braintools' `ode_dopri5_step`: the fifth-order solution of the Dormand–Prince pair taken
+/// as a fixed step, no error control (deterministic; white noise is refused by the spec,
+/// OU noise enters as an input held over the step).
+pub struct Dopri5;
+
+impl Scheme for Dopri5 {
+    #[inline(always)]
+    fn step<A: Arith, const FAST: bool>(
+        c: &Coefficients,
+        l: usize,
+        dt: f64,
+        s: LaneStep,
+    ) -> (f64, f64) {
+        let (r, v, input) = (s.r, s.v, s.input);
+        let mut kr = [0.0; 6];
+        let mut kv = [0.0; 6];
+        (kr[0], kv[0]) = rhs::<A>(c, l, r, v, input);
+        for i in 1..6 {
+            let (mut sr, mut sv) = (0.0, 0.0);
+            for j in 0..i {
+                sr = A::mul_add(DOPRI5_A[i - 1][j], kr[j], sr);
+                sv = A::mul_add(DOPRI5_A[i - 1][j], kv[j], sv);
+            }
+            (kr[i], kv[i]) = rhs::<A>(c, l, A::mul_add(dt, sr, r), A::mul_add(dt, sv, v), input);
+        }
+        let (mut sr, mut sv) = (0.0, 0.0);
+        for i in 0..6 {
+            sr = A::mul_add(DOPRI5_B[i], kr[i], sr);
+            sv = A::mul_add(DOPRI5_B[i], kv[i], sv);
+        }
+        (A::mul_add(dt, sr, r), A::mul_add(dt, sv, v))
     }
 }

@@ -33,7 +33,8 @@ pub fn summary_schema(spec: &Spec, metadata: &Metadata) -> Arc<Schema> {
 }
 
 /// `run_id, point_id, replicate, <parameters>, init_r_hz, init_v, r_hz_*, v_*, diverged,
-/// diverged_at_ms, fp_count, fp_r_hz_low, fp_r_hz_high, fp_v_low, fp_v_high, fp_settled`.
+/// diverged_at_ms, fp_count, fp_r_hz_low, fp_r_hz_high, fp_v_low, fp_v_high, fp_settled,
+/// dt_stable, dt_stable_max_ms`.
 pub fn summary_fields(spec: &Spec) -> Vec<Field> {
     let mut fields = vec![
         Field::new("run_id", DataType::UInt64, false),
@@ -57,6 +58,8 @@ pub fn summary_fields(spec: &Spec) -> Vec<Field> {
         fields.push(Field::new(name, DataType::Float64, true));
     }
     fields.push(Field::new("fp_settled", DataType::Utf8, true));
+    fields.push(Field::new("dt_stable", DataType::Boolean, true));
+    fields.push(Field::new("dt_stable_max_ms", DataType::Float64, true));
     fields
 }
 

@@ -12,7 +12,7 @@ use arrow_schema::Schema;
 use super::schema::{Metadata, param_slots, summary_schema, trace_schema};
 use super::{OutputError, PartFile};
 use crate::integrate::Summary;
-use crate::model::StableStates;
+use crate::model::{StableStates, StepStability};
 use crate::plan::{RunAddress, Values};
 use crate::spec::{Slot, Spec};
 
@@ -57,6 +57,8 @@ pub struct SummaryRow {
     pub outcome: Outcome,
     /// The analytic stable states, for runs with constant inputs.
     pub stable_states: Option<StableStates>,
+    /// Whether the run's step can settle on those states, for runs with constant inputs.
+    pub dt_stability: Option<StepStability>,
 }
 
 /// Writes the summary part of one shard.
@@ -75,6 +77,8 @@ pub struct SummaryWriter {
     /// fp_r_hz_low, fp_r_hz_high, fp_v_low, fp_v_high.
     fp: [Float64Builder; 4],
     fp_settled: StringBuilder,
+    dt_stable: BooleanBuilder,
+    dt_stable_max_ms: Float64Builder,
 }
 
 impl SummaryWriter {
@@ -104,6 +108,8 @@ impl SummaryWriter {
             fp_count: UInt8Builder::with_capacity(SUMMARY_ROWS),
             fp: std::array::from_fn(|_| Float64Builder::with_capacity(SUMMARY_ROWS)),
             fp_settled: StringBuilder::new(),
+            dt_stable: BooleanBuilder::with_capacity(SUMMARY_ROWS),
+            dt_stable_max_ms: Float64Builder::with_capacity(SUMMARY_ROWS),
         })
     }
 
@@ -162,6 +168,10 @@ impl SummaryWriter {
             _ => None,
         };
         self.fp_settled.append_option(settled);
+        self.dt_stable
+            .append_option(row.dt_stability.map(|s| s.stable));
+        self.dt_stable_max_ms
+            .append_option(row.dt_stability.map(|s| s.max_dt_ms));
         self.rows += 1;
         if self.rows == SUMMARY_ROWS {
             self.flush()?;
@@ -187,6 +197,8 @@ impl SummaryWriter {
         columns.push(Arc::new(self.fp_count.finish()));
         columns.extend(self.fp.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         columns.push(Arc::new(self.fp_settled.finish()));
+        columns.push(Arc::new(self.dt_stable.finish()));
+        columns.push(Arc::new(self.dt_stable_max_ms.finish()));
         self.rows = 0;
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .expect("summary columns match the schema");

@@ -17,6 +17,7 @@ pub use plan_report::{AxisReport, PlanReport};
 pub use progress::{Progress, bar, status_line};
 pub use signals::{interrupted, stop_on_signals};
 
+use crate::diagnose::DtReport;
 use crate::error::Error;
 use crate::integrate::{Isa, LANES};
 use crate::output::{
@@ -114,10 +115,18 @@ pub fn run_with_metadata(
         }
     }
     let start = Instant::now();
-    let metadata = extra_metadata.iter().fold(
+    let mut metadata = extra_metadata.iter().fold(
         Metadata::new(spec, opts.shard, runs.clone(), opts.isa),
         |m, (k, v)| m.with(k, v.clone()),
     );
+    // The step-size check, before the first batch and also with --quiet: a wrong map
+    // must not pass silently.
+    if let Some(report) = DtReport::compute(&plan) {
+        if let Some(warning) = report.warning() {
+            eprint!("mpr-sweep: {warning}");
+        }
+        metadata = report.add_metadata(metadata);
+    }
     let mut summary = SummaryWriter::create(&summary_path, spec, &metadata)?;
     let mut traces = match &spec.traces {
         Some(_) => Some(TraceWriter::create(

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use crate::diagnose::DtReport;
 use crate::integrate::Isa;
 use crate::output::summary_fields;
 use crate::plan::estimate::{duration, ns_per_run_step, run_steps};
@@ -72,6 +73,8 @@ pub struct PlanReport {
     pub shards: u64,
     /// Run ranges of the first shards (at most 10,000).
     pub shard_runs: Vec<(u64, u64)>,
+    /// The step-size check, for sweeps with constant inputs.
+    pub dt_report: Option<DtReport>,
 }
 
 impl PlanReport {
@@ -130,6 +133,7 @@ impl PlanReport {
             seconds: run_steps * ns_per_run_step * 1e-9 / threads as f64,
             shards,
             shard_runs,
+            dt_report: DtReport::compute(plan),
         }
     }
 
@@ -160,6 +164,7 @@ impl PlanReport {
             "seconds_estimate": self.seconds,
             "shards": self.shards,
             "shard_runs": self.shard_runs,
+            "dt_stability": self.dt_report.as_ref().map(|r| r.json()),
         })
     }
 
@@ -225,6 +230,14 @@ impl PlanReport {
             self.isa.name(),
             self.ns_per_run_step
         );
+        if let Some(report) = &self.dt_report {
+            match report.warning() {
+                Some(warning) => w.push_str(&warning),
+                None => {
+                    let _ = writeln!(w, "{}", report.all_stable_line());
+                }
+            }
+        }
         if self.shards > 1 {
             let (a, b) = self.shard_runs[0];
             let _ = writeln!(

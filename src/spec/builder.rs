@@ -371,13 +371,16 @@ impl SpecBuilder {
                 });
             }
         }
-        if self.spec.method == Method::Rk4 {
+        if matches!(self.spec.method, Method::Rk4 | Method::Dopri5) {
             for var in Var::BOTH {
                 if self.spec.noise[var as usize] == NoiseKind::White {
                     return Err(SpecError::new(
                         &format!("noise.{}.white", var.name()),
                         self.noise_marks[var as usize],
-                        "white noise cannot be used with method rk4 (no strong-order scheme here); use heun, euler or exp_euler, or ou noise",
+                        format!(
+                            "white noise cannot be used with method {} (no strong-order scheme here); use heun, rk2, euler or exp_euler, or ou noise",
+                            self.spec.method.name()
+                        ),
                     ));
                 }
             }

@@ -44,6 +44,8 @@ EXPECTED = {
     "diverged": "bool",
     "fp_count": "u8",
     "fp_settled": "str",
+    "dt_stable": "bool",
+    "dt_stable_max_ms": "f64",
 }
 
 PANDAS = {

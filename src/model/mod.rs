@@ -11,6 +11,10 @@
 
 use std::f64::consts::PI;
 
+pub mod stability;
+
+pub use stability::StepStability;
+
 /// Hz per kHz: users give and read rates in Hz, the kernel integrates r in kHz (1/ms) so
 /// that time is in ms throughout.
 pub const HZ_PER_KHZ: f64 = 1000.0;

@@ -1,0 +1,256 @@
+//! The step-size check of a whole sweep, before anything runs: at how many points the
+//! method's step cannot settle on a stable state (the runs' `dt_stable = false`), where
+//! they are, the step that would fix them and the methods that are stable at this step.
+//! `plan` prints it, `run` prints it to stderr before the first batch and stores the count
+//! in the parts' metadata (`mpr_sweep.dt_unstable_points`).
+//!
+//! Only the parameters that move the fixed points or the step (tau, eta, J, delta, the
+//! constant inputs, dt) matter, so the check runs over the grid of the dimensions that hold
+//! them, each point standing for the points that differ only in other parameters (initial
+//! state, noise strength) and for its replicates. Above [`MAX_CHECKED`] distinct points it
+//! runs on an evenly strided sample of them, and says so.
+
+use crate::integrate::Method;
+use crate::model::stability;
+use crate::output::Metadata;
+use crate::plan::Plan;
+use crate::simulate::node_params;
+use crate::spec::{InputForm, NoiseKind, Slot};
+
+/// Distinct points checked at most (about a second on one core).
+pub const MAX_CHECKED: u64 = 1_000_000;
+
+/// The parameters the check depends on.
+const RELEVANT: [Slot; 7] = [
+    Slot::TauMs,
+    Slot::Eta,
+    Slot::J,
+    Slot::Delta,
+    Slot::InputRHz,
+    Slot::InputV,
+    Slot::DtMs,
+];
+
+/// The sweep's step-size check (only for constant inputs, where fixed points exist).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DtReport {
+    /// The sweep's method.
+    pub method: Method,
+    /// Points of the sweep (the plan's).
+    pub points: u64,
+    /// Distinct points as far as the check is concerned.
+    pub distinct: u64,
+    /// Distinct points checked: all of them, or an evenly strided sample.
+    pub checked: u64,
+    /// Sweep points with `dt_stable = false` among those checked (each distinct point
+    /// counted as many times as it occurs in the sweep): exact unless sampled.
+    pub unstable_points: u64,
+    /// Range of each swept parameter the check depends on, among the unstable points.
+    pub unstable_ranges: Vec<(Slot, f64, f64)>,
+    /// The smallest `dt_stable_max_ms` over the points checked.
+    pub min_max_dt_ms: f64,
+    /// The other methods whose step is stable at every point checked (at each point's dt).
+    pub stable_methods: Vec<Method>,
+}
+
+impl DtReport {
+    /// The check of `plan`'s sweep; `None` when its inputs are not constant (time-varying
+    /// inputs or OU noise: the runs have no fixed points to settle on).
+    pub fn compute(plan: &Plan) -> Option<DtReport> {
+        let spec = plan.spec;
+        if spec.input != [InputForm::Constant; 2] || spec.noise.contains(&NoiseKind::Ou) {
+            return None;
+        }
+        let dims: Vec<_> = plan
+            .dims
+            .iter()
+            .filter(|d| {
+                d.params
+                    .iter()
+                    .any(|&j| RELEVANT.contains(&spec.params[j].slot))
+            })
+            .collect();
+        let distinct: u64 = dims.iter().map(|d| d.len).product();
+        let multiplicity = plan.points / distinct;
+        let checked = distinct.min(MAX_CHECKED);
+        let swept: Vec<Slot> = dims
+            .iter()
+            .flat_map(|d| d.params.iter().map(|&j| spec.params[j].slot))
+            .filter(|s| RELEVANT.contains(s))
+            .collect();
+        let mut report = DtReport {
+            method: spec.method,
+            points: plan.points,
+            distinct,
+            checked,
+            unstable_points: 0,
+            unstable_ranges: swept
+                .iter()
+                .map(|&s| (s, f64::INFINITY, f64::NEG_INFINITY))
+                .collect(),
+            min_max_dt_ms: f64::INFINITY,
+            stable_methods: Vec::new(),
+        };
+        let mut others: Vec<(Method, bool)> = Method::ALL
+            .into_iter()
+            .filter(|&m| m != spec.method)
+            .map(|m| (m, true))
+            .collect();
+        for k in 0..checked {
+            // The k-th of `checked` evenly spaced indices into the distinct points.
+            let index = ((k as u128 * distinct as u128) / checked as u128) as u64;
+            let mut rest = index;
+            let mut point_id = 0;
+            for d in dims.iter().rev() {
+                point_id += (rest % d.len) * d.stride;
+                rest /= d.len;
+            }
+            let values = plan.values(point_id);
+            let dt = values.get(Slot::DtMs);
+            let jacobians = node_params(&values, spec.input).stable_jacobians();
+            let s = stability::step_stability(&jacobians, spec.method, dt);
+            report.min_max_dt_ms = report.min_max_dt_ms.min(s.max_dt_ms);
+            if !s.stable {
+                report.unstable_points += multiplicity;
+                for (slot, lo, hi) in &mut report.unstable_ranges {
+                    let x = values.get(*slot);
+                    *lo = lo.min(x);
+                    *hi = hi.max(x);
+                }
+            }
+            for (m, ok) in &mut others {
+                *ok = *ok && stability::stable_at(&jacobians, *m, dt);
+            }
+        }
+        report.unstable_ranges.retain(|(_, lo, hi)| lo <= hi);
+        report.stable_methods = others
+            .into_iter()
+            .filter(|&(_, ok)| ok)
+            .map(|(m, _)| m)
+            .collect();
+        Some(report)
+    }
+
+    /// Whether only a sample of the distinct points was checked.
+    pub fn sampled(&self) -> bool {
+        self.checked < self.distinct
+    }
+
+    /// What the check covered, when it did not cover every point.
+    fn sample_note(&self) -> String {
+        format!(
+            " (checked on an evenly strided sample of {} of the {} points that differ in \
+             tau, eta, J, delta, inputs or dt: counts are the sample's)",
+            self.checked, self.distinct
+        )
+    }
+
+    /// The warning for `plan` and `run`, when some point is unstable.
+    pub fn warning(&self) -> Option<String> {
+        if self.unstable_points == 0 {
+            return None;
+        }
+        let method = self.method.name();
+        let mut text = format!(
+            "warning: the step is too large for {method} at {} of {} points (dt_stable = \
+             false): its one-step map is unstable at a stable state of these points, so \
+             their runs cannot settle there and ring or diverge instead{}\n",
+            self.unstable_points,
+            self.points,
+            if self.sampled() {
+                self.sample_note()
+            } else {
+                String::new()
+            }
+        );
+        if !self.unstable_ranges.is_empty() {
+            let ranges: Vec<String> = self
+                .unstable_ranges
+                .iter()
+                .map(|(slot, lo, hi)| {
+                    if lo == hi {
+                        format!("{} {lo}", slot.column())
+                    } else {
+                        format!("{} {lo} .. {hi}", slot.column())
+                    }
+                })
+                .collect();
+            text += &format!("  unstable points: {}\n", ranges.join(", "));
+        }
+        text += &format!(
+            "  {method} is stable at every point for dt_ms <= {} (the smallest dt_stable_max_ms)\n",
+            format_ms(self.min_max_dt_ms)
+        );
+        text += &if self.stable_methods.is_empty() {
+            "  no other method is stable at every point at this step\n".to_string()
+        } else {
+            format!(
+                "  stable at every point at this step: {}\n",
+                names(&self.stable_methods).join(", ")
+            )
+        };
+        Some(text)
+    }
+
+    /// The line `plan` prints when every point is stable.
+    pub fn all_stable_line(&self) -> String {
+        format!(
+            "dt check: {} is stable at every stable state of the {} points (largest such dt_ms: {}){}",
+            self.method.name(),
+            self.points,
+            format_ms(self.min_max_dt_ms),
+            if self.sampled() {
+                self.sample_note()
+            } else {
+                String::new()
+            }
+        )
+    }
+
+    /// Adds `mpr_sweep.dt_unstable_points` (and, for a sampled check,
+    /// `mpr_sweep.dt_check_sample`: "checked of distinct" points) to a part's metadata.
+    pub fn add_metadata(&self, metadata: Metadata) -> Metadata {
+        let metadata = metadata.with("dt_unstable_points", self.unstable_points.to_string());
+        if self.sampled() {
+            metadata.with(
+                "dt_check_sample",
+                format!("{} of {}", self.checked, self.distinct),
+            )
+        } else {
+            metadata
+        }
+    }
+
+    /// The report in `plan --json` (non-finite numbers as null).
+    pub fn json(&self) -> serde_json::Value {
+        let finite = |x: f64| x.is_finite().then_some(x);
+        serde_json::json!({
+            "method": self.method.name(),
+            "points": self.points,
+            "distinct_points": self.distinct,
+            "checked_points": self.checked,
+            "sampled": self.sampled(),
+            "unstable_points": self.unstable_points,
+            "unstable_ranges": self.unstable_ranges.iter().map(|(s, lo, hi)| {
+                (s.column().to_string(), serde_json::json!([lo, hi]))
+            }).collect::<serde_json::Map<_, _>>(),
+            "dt_stable_max_ms_min": finite(self.min_max_dt_ms),
+            "stable_methods": names(&self.stable_methods),
+        })
+    }
+}
+
+/// A step in ms to four significant digits, rounded down (so that the printed step is
+/// itself below the bound), or "any" without a bound.
+fn format_ms(x: f64) -> String {
+    if !x.is_finite() {
+        return "any".into();
+    }
+    let digits = (3 - x.log10().floor() as i32).max(0);
+    let scale = 10f64.powi(digits);
+    format!("{:.*}", digits as usize, (x * scale).floor() / scale)
+}
+
+fn names(methods: &[Method]) -> Vec<&'static str> {
+    methods.iter().map(|m| m.name()).collect()
+}

@@ -8,6 +8,7 @@
 //! AVX2+FMA, and [`Isa::detect`] picks one at run time. The kernel does no I/O and no
 //! allocation inside the time loop.
 
+mod adaptive;
 mod drive;
 pub mod math;
 mod moments;
@@ -15,6 +16,10 @@ mod rng;
 mod schemes;
 pub mod stream;
 
+pub use adaptive::{
+    AdaptiveResult, AdaptiveSchedule, DT_FLOOR_MS, LaneEnd, MAX_TRIAL_STEPS, TimeMoments,
+    Tolerances, integrate_adaptive,
+};
 pub use drive::{Drive, Ou, Waveform};
 pub use moments::Summary;
 pub use rng::{LaneNormals, LaneRng};

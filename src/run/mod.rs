@@ -226,7 +226,10 @@ impl BlockWriter<'_> {
         // Batches of a dt axis interleave run ids; rows are written in run-id order.
         results.sort_by_key(|r| r.row.address.run_id);
         for result in &results {
-            self.run_steps += self.spec.timing(result.row.values.get(Slot::DtMs)).steps as f64;
+            self.run_steps += match result.row.steps {
+                Some(counts) => counts.steps as f64,
+                None => self.spec.timing(result.row.values.get(Slot::DtMs)).steps as f64,
+            };
             self.summary.push(&result.row)?;
             self.diverged +=
                 matches!(result.row.outcome, crate::output::Outcome::Diverged { .. }) as u64;

@@ -188,6 +188,7 @@ impl<'a> Simulator<'a> {
                 transient_ms: spec.transient_ms,
                 dt_init_ms: dt,
                 dt_max_ms: adaptive.dt_max_ms,
+                max_trial_steps: integrate::MAX_TRIAL_STEPS,
                 trace_every_ms: match &spec.traces {
                     Some(t) if traced.iter().any(|&t| t) => t.every_ms,
                     _ => 0.0,

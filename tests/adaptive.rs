@@ -234,6 +234,44 @@ fn a_pulse_switches_the_node_with_steps_landing_on_its_edges() {
     assert_eq!(switched, 1);
 }
 
+/// `(dr/dt, dv/dt)` at tau = 1 ms, r in kHz, with I_v = `iv`.
+fn mpr(eta: f64, j: f64, delta: f64, (r, v): (f64, f64), iv: f64) -> (f64, f64) {
+    use std::f64::consts::PI;
+    (
+        delta / PI + 2.0 * r * v,
+        v * v + eta + j * r - (PI * r).powi(2) + iv,
+    )
+}
+
+#[test]
+fn a_sine_input_is_evaluated_at_each_stage_time() {
+    // I_v(t) = 0.5 + 2 sin(2 pi 200 Hz t + 0.3) on the node eta = -5, J = 15, delta = 1.
+    let text = "model: {eta: -5, J: 15, delta: 1}
+init: {r_hz: 100, v: -2}
+input:
+  v: {sine: {amplitude: 2, freq_hz: 200, phase: 0.3, offset: 0.5}}
+simulation: {method: dopri5, adaptive: {rtol: 1e-9, atol_r_hz: 1e-9, atol_v: 1e-12}, duration_ms: 20}
+";
+    let res = simulate(text);
+    let (_, r_hz, _, v) = finished(&res[0]);
+    // The reference: classical rk4 written out here with the input at each stage's time
+    // (t, t + h/2, t + h/2, t + h), at h = 0.0002 ms.
+    let iv = |t: f64| 0.5 + 2.0 * (std::f64::consts::TAU * 0.2 * t + 0.3).sin();
+    let f = |y: (f64, f64), t: f64| mpr(-5.0, 15.0, 1.0, y, iv(t));
+    let h = 0.0002;
+    let (mut y, mut t) = ((0.1, -2.0), 0.0);
+    for k in 0..100_000 {
+        let k1 = f(y, t);
+        let k2 = f((y.0 + 0.5 * h * k1.0, y.1 + 0.5 * h * k1.1), t + 0.5 * h);
+        let k3 = f((y.0 + 0.5 * h * k2.0, y.1 + 0.5 * h * k2.1), t + 0.5 * h);
+        let k4 = f((y.0 + h * k3.0, y.1 + h * k3.1), t + h);
+        y.0 += h / 6.0 * (k1.0 + 2.0 * (k2.0 + k3.0) + k4.0);
+        y.1 += h / 6.0 * (k1.1 + 2.0 * (k2.1 + k3.1) + k4.1);
+        t = (k + 1) as f64 * h;
+    }
+    assert_state_close("sine", (r_hz, v), (1000.0 * y.0, y.1), 1e-9);
+}
+
 #[test]
 fn rejections_happen_and_runs_do_not_depend_on_their_batch() {
     // 64 runs over a W1-like grid; run 37 also alone.

@@ -99,7 +99,7 @@ pub enum LaneEnd {
     Diverged,
     /// The proposed step fell below [`DT_FLOOR_MS`].
     DtFloor,
-    /// [`MAX_TRIAL_STEPS`] trial steps were taken.
+    /// The schedule's cap of trial steps ([`MAX_TRIAL_STEPS`] in sweeps) was reached.
     StepCap,
 }
 
@@ -129,6 +129,9 @@ pub struct AdaptiveSchedule {
     /// Trace rows are at `i * trace_every_ms`, i = 0, 1, ... up to `duration_ms`; 0 records
     /// nothing.
     pub trace_every_ms: f64,
+    /// A run stops after this many trial steps (accepted plus rejected):
+    /// [`MAX_TRIAL_STEPS`] in sweeps.
+    pub max_trial_steps: u64,
 }
 
 impl AdaptiveSchedule {
@@ -554,7 +557,7 @@ fn kernel<A: Arith>(
             let blown = accept && !((r1.abs() < DIVERGED) & (v1.abs() < DIVERGED));
             let done = accept && land && stop == duration;
             let floor = running && next_h < DT_FLOOR_MS;
-            let cap = running && s.steps[l] + s.rejected[l] >= MAX_TRIAL_STEPS;
+            let cap = running && s.steps[l] + s.rejected[l] >= schedule.max_trial_steps;
             let end = if blown {
                 LaneEnd::Diverged
             } else if done {
@@ -750,5 +753,96 @@ mod tests {
         let exact = 1.0 / 10.0;
         let q: f64 = (0..5).map(|j| GL_WEIGHTS[j] * GL_NODES[j].powi(9)).sum();
         assert!((q - exact).abs() < 1e-16, "{q}");
+    }
+
+    /// Lane 0 at eta = -5 (settles), lane 1 with delta = 0, r = 0 and eta = 1, where v' =
+    /// v^2 + 1 blows up at t = pi/2 ms; the others repeat lane 0.
+    fn blowup_batch() -> Batch {
+        let mut b = Batch::default();
+        for l in 0..LANES {
+            let (eta, delta, r0) = if l == 1 {
+                (1.0, 0.0, 0.0)
+            } else {
+                (-5.0, 1.0, 0.1)
+            };
+            let p = crate::model::NodeParams::from_user(1.0, eta, 15.0, delta, 0.0, 0.0);
+            b.coef.set_lane(l, &p, 0.0, 0.0, 0.01);
+            b.r0[l] = r0;
+            b.v0[l] = if l == 1 { 0.0 } else { -2.0 };
+        }
+        b
+    }
+
+    fn schedule(max_trial_steps: u64) -> AdaptiveSchedule {
+        AdaptiveSchedule {
+            duration_ms: 5.0,
+            transient_ms: 0.0,
+            dt_init_ms: 0.01,
+            dt_max_ms: 5.0,
+            trace_every_ms: 0.0,
+            max_trial_steps,
+        }
+    }
+
+    #[test]
+    fn a_blow_up_stops_its_run_at_the_step_floor_and_spares_the_others() {
+        let tol = Tolerances::default();
+        let res = integrate_adaptive(
+            Isa::Portable,
+            &schedule(MAX_TRIAL_STEPS),
+            &tol,
+            &blowup_batch(),
+            &mut Vec::new(),
+        );
+        assert_eq!(res.end[1], LaneEnd::DtFloor);
+        // v = tan(t) from v(0) = 0: the run stops at the blow-up, pi/2, up to the
+        // integration error at rtol 1e-6 (measured 6e-7 ms late).
+        let gap = std::f64::consts::FRAC_PI_2 - res.end_ms[1];
+        assert!(gap.abs() < 1e-5, "stopped at {} ms", res.end_ms[1]);
+        assert!(res.v_final[1] > 1e4, "v {} at the stop", res.v_final[1]);
+        for l in (0..LANES).filter(|&l| l != 1) {
+            assert_eq!(res.end[l], LaneEnd::Finished, "lane {l}");
+            assert_eq!(res.end_ms[l], 5.0);
+        }
+        // The same lanes alone: lane 0's results do not depend on lane 1's stop.
+        let mut calm = blowup_batch();
+        calm.coef.set_lane(
+            1,
+            &crate::model::NodeParams::from_user(1.0, -5.0, 15.0, 1.0, 0.0, 0.0),
+            0.0,
+            0.0,
+            0.01,
+        );
+        calm.r0[1] = 0.1;
+        calm.v0[1] = -2.0;
+        let alone = integrate_adaptive(
+            Isa::Portable,
+            &schedule(MAX_TRIAL_STEPS),
+            &tol,
+            &calm,
+            &mut Vec::new(),
+        );
+        assert_eq!(alone.r_final[0].to_bits(), res.r_final[0].to_bits());
+        assert_eq!(alone.steps[0], res.steps[0]);
+        assert!(
+            alone.iterations < res.iterations,
+            "lane 1 kept the batch going"
+        );
+    }
+
+    #[test]
+    fn the_trial_step_cap_stops_a_run() {
+        let res = integrate_adaptive(
+            Isa::Portable,
+            &schedule(20),
+            &Tolerances::default(),
+            &blowup_batch(),
+            &mut Vec::new(),
+        );
+        for l in 0..LANES {
+            assert_eq!(res.end[l], LaneEnd::StepCap, "lane {l}");
+            assert_eq!(res.steps[l] + res.rejected[l], 20);
+            assert!(res.end_ms[l] < 5.0);
+        }
     }
 }

@@ -77,6 +77,8 @@ const BETA: f64 = 0.4 / 5.0;
 /// Bounds of the factor by which one step changes the next.
 const FAC_MIN: f64 = 0.2;
 const FAC_MAX: f64 = 5.0;
+/// ln(1e-4): the floor of the previous error in the controller.
+const LN_1E_4: f64 = -9.210_340_371_976_182;
 /// A step that comes within this factor of an edge or of `duration_ms` is stretched to land
 /// on it (no sliver of a step after it).
 const LAND_STRETCH: f64 = 1.01;
@@ -284,13 +286,6 @@ mod avx2 {
     }
 }
 
-/// `x^p` for `x` in [1e-10, 1e10] through the kernel's own `ln` and `expm1` (no library
-/// call in the lane loop).
-#[inline(always)]
-fn pow<A: Arith>(x: f64, p: f64) -> f64 {
-    1.0 + math::expm1::<A>(p * math::ln::<A>(x))
-}
-
 /// The dense output of one variable at `theta` from its coefficients
 /// `[y0, d, h k1 - d, d - h k7 - (h k1 - d), h sum D_i k_i]`.
 #[inline(always)]
@@ -376,7 +371,8 @@ struct Lanes7 {
     v: Lanes,
     k1r: Lanes,
     k1v: Lanes,
-    err_prev: Lanes,
+    /// ln of the last accepted step's error (at least 1e-4).
+    ln_err_prev: Lanes,
     /// The lane's last trial step was rejected (no growth on the next).
     rejected_last: [bool; LANES],
     end: [LaneEnd; LANES],
@@ -411,7 +407,7 @@ fn kernel<A: Arith>(
         v: batch.v0,
         k1r: [0.0; LANES],
         k1v: [0.0; LANES],
-        err_prev: [1e-4; LANES],
+        ln_err_prev: [LN_1E_4; LANES],
         rejected_last: [false; LANES],
         end: [LaneEnd::Running; LANES],
         end_ms: [duration; LANES],
@@ -475,24 +471,21 @@ fn kernel<A: Arith>(
             let err = (0.5 * A::mul_add(xr, xr, xv * xv)).sqrt();
             // NaN compares false: a non-finite trial step is rejected.
             let accept = running && err <= 1.0;
-            // The controller, on an error clamped into ln's domain (NaN counts as huge).
+            // The controller, on an error clamped into ln's domain (NaN counts as huge); the
+            // powers of the error go through the kernel's own ln and expm1 (no library call
+            // in the lane loop).
             let e = if err >= 1e-10 { err.min(1e10) } else { 1e-10 };
             let e = if err.is_nan() { 1e10 } else { e };
             let ln_e = math::ln::<A>(e);
             let grow = SAFETY
-                * (1.0
-                    + math::expm1::<A>(A::mul_add(
-                        -ALPHA,
-                        ln_e,
-                        BETA * math::ln::<A>(s.err_prev[l]),
-                    )));
+                * (1.0 + math::expm1::<A>(A::mul_add(-ALPHA, ln_e, BETA * s.ln_err_prev[l])));
             let grow = grow.clamp(FAC_MIN, FAC_MAX);
             let grow = if s.rejected_last[l] {
                 grow.min(1.0)
             } else {
                 grow
             };
-            let shrink = (SAFETY * pow::<A>(e, -ALPHA)).clamp(FAC_MIN, 1.0);
+            let shrink = (SAFETY * (1.0 + math::expm1::<A>(-ALPHA * ln_e))).clamp(FAC_MIN, 1.0);
             let next_h = (h * if accept { grow } else { shrink }).min(schedule.dt_max_ms);
 
             // Statistics over the part of the step inside [transient, duration].
@@ -548,7 +541,12 @@ fn kernel<A: Arith>(
             s.v[l] = if accept { v1 } else { v0 };
             s.k1r[l] = if accept { kr[6] } else { s.k1r[l] };
             s.k1v[l] = if accept { kv[6] } else { s.k1v[l] };
-            s.err_prev[l] = if accept { err.max(1e-4) } else { s.err_prev[l] };
+            // The last accepted step's error, at least 1e-4 (as in Hairer's dopri5).
+            s.ln_err_prev[l] = if accept {
+                ln_e.max(LN_1E_4)
+            } else {
+                s.ln_err_prev[l]
+            };
             s.h[l] = if running { next_h } else { s.h[l] };
             s.rejected_last[l] = if running { !accept } else { s.rejected_last[l] };
             s.steps[l] += accept as u64;

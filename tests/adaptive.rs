@@ -10,7 +10,8 @@
 //!    edges on its grid;
 //! 5. rejected steps occur, and no run depends on the other runs of its batch or on how the
 //!    runs are split into batches; the two kernel paths agree;
-//! 6. the spec's refusals.
+//! 6. a sine input evaluated at the stages' own times, against a scalar rk4 written here;
+//! 7. the spec's refusals, and `plan` on the command line.
 //!
 //! Units: the spec and results use r in Hz.
 
@@ -383,4 +384,42 @@ fn the_spec_refuses_what_adaptive_steps_cannot_do() {
     )
     .unwrap();
     assert_eq!(Plan::new(&s).unwrap().runs, 2);
+}
+
+#[test]
+fn the_command_line_plans_adaptive_sweeps_and_refuses_a_wrong_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("a.yaml");
+    std::fs::write(
+        &spec,
+        "simulation: {method: dopri5, adaptive: {rtol: [1e-6, 1e-8]}}\n",
+    )
+    .unwrap();
+    let out = assert_cmd::Command::cargo_bin("mpr-sweep")
+        .unwrap()
+        .arg("plan")
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("adaptive steps: each run chooses its own steps"),
+        "{text}"
+    );
+    assert!(!text.contains("dt check"), "no fixed-step check: {text}");
+
+    std::fs::write(&spec, "simulation: {method: rk4, adaptive: {}}\n").unwrap();
+    let out = assert_cmd::Command::cargo_bin("mpr-sweep")
+        .unwrap()
+        .arg("plan")
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("simulation.adaptive") && err.contains("method: dopri5"),
+        "{err}"
+    );
 }

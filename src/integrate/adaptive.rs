@@ -388,16 +388,32 @@ fn kernel<A: Arith>(
     batch: &Batch,
     trace: &mut [f64],
 ) -> AdaptiveResult {
-    let c = &batch.coef;
     let driven = batch
         .drive
         .waveform
         .iter()
         .any(|w| *w != super::Waveform::None);
-    let drive = driven.then_some(&batch.drive);
+    // Without time-varying inputs the lane loop compiles without any input code.
+    if driven {
+        steps::<A, true>(schedule, tol, batch, trace)
+    } else {
+        steps::<A, false>(schedule, tol, batch, trace)
+    }
+}
+
+/// The iterations of a batch; `DRIVEN`: some input varies in time.
+#[inline(always)]
+fn steps<A: Arith, const DRIVEN: bool>(
+    schedule: &AdaptiveSchedule,
+    tol: &Tolerances,
+    batch: &Batch,
+    trace: &mut [f64],
+) -> AdaptiveResult {
+    let c = &batch.coef;
+    let drive = DRIVEN.then_some(&batch.drive);
     // With inputs that change over time the first stage is evaluated afresh at each step
     // (an edge may have passed); otherwise the last stage of a step is the next one's first.
-    let fsal = !driven;
+    let fsal = !DRIVEN;
     let (duration, transient) = (schedule.duration_ms, schedule.transient_ms);
     let h0 = schedule.dt_init_ms.min(schedule.dt_max_ms);
     let mut s = Lanes7 {

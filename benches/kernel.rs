@@ -7,7 +7,7 @@
 
 use divan::counter::ItemsCount;
 use mpr_sweep::integrate::Xoshiro;
-use mpr_sweep::integrate::{self, Batch, Isa, LANES, Method, Schedule};
+use mpr_sweep::integrate::{self, Batch, Isa, LANES, Method, Schedule, StopToken};
 use mpr_sweep::model::NodeParams;
 
 const STEPS: u64 = 10_000;
@@ -76,6 +76,7 @@ fn kernel(bencher: divan::Bencher, case: &Case) {
     };
     let b = batch(if case.noise { 0.5 } else { 0.0 });
     let mut trace = Vec::new();
+    let stop = StopToken::new();
     bencher
         .counter(ItemsCount::new(LANES as u64 * STEPS))
         .bench_local(|| {
@@ -85,6 +86,7 @@ fn kernel(bencher: divan::Bencher, case: &Case) {
                 &schedule,
                 divan::black_box(&b),
                 &mut trace,
+                &stop,
             )
         });
 }

@@ -7,7 +7,8 @@ use std::ops::Range;
 use crate::integrate::Xoshiro;
 use crate::integrate::math::Unfused;
 use crate::integrate::{
-    self, AdaptiveSchedule, Batch, Isa, LANES, LaneEnd, Lanes, Ou, Schedule, Tolerances, Waveform,
+    self, AdaptiveSchedule, Batch, Isa, LANES, LaneEnd, Lanes, Ou, Schedule, StopToken, Stopped,
+    Tolerances, Waveform,
 };
 use crate::model::{HZ_PER_KHZ, NodeParams, StableStates, StepStability};
 use crate::output::{Outcome, StepCounts, SummaryRow};
@@ -90,10 +91,14 @@ impl<'a> Simulator<'a> {
     /// Simulates `runs` and returns the results in run-id order.
     pub fn simulate(&self, runs: Range<u64>) -> Vec<RunResult> {
         let mut scratch = Vec::new();
+        let never = StopToken::new();
         let mut out: Vec<RunResult> = self
             .batches(runs)
             .iter()
-            .flat_map(|b| self.simulate_batch(b, &mut scratch))
+            .flat_map(|b| {
+                self.simulate_batch(b, &mut scratch, &never)
+                    .expect("a token nobody holds is never requested")
+            })
             .collect();
         out.sort_by_key(|r| r.row.address.run_id);
         out
@@ -104,8 +109,14 @@ impl<'a> Simulator<'a> {
     }
 
     /// Simulates 1 to [`LANES`] runs that share a step size as one batch. `scratch` is the
-    /// trace buffer, reused across calls.
-    pub fn simulate_batch(&self, runs: &[u64], scratch: &mut Vec<f64>) -> Vec<RunResult> {
+    /// trace buffer, reused across calls. A request on `stop` ends the batch without results
+    /// (within [`integrate::POLL_STEPS`] steps).
+    pub fn simulate_batch(
+        &self,
+        runs: &[u64],
+        scratch: &mut Vec<f64>,
+        stop: &StopToken,
+    ) -> Result<Vec<RunResult>, Stopped> {
         let n = runs.len();
         assert!(n > 0 && n <= LANES, "a batch holds 1 to {LANES} runs");
         let spec = self.plan.spec;
@@ -194,8 +205,9 @@ impl<'a> Simulator<'a> {
                     _ => 0.0,
                 },
             };
-            let result = integrate::integrate_adaptive(self.isa, &schedule, &tol, &batch, scratch);
-            return rows
+            let result =
+                integrate::integrate_adaptive(self.isa, &schedule, &tol, &batch, scratch, stop)?;
+            return Ok(rows
                 .into_iter()
                 .enumerate()
                 .map(|(l, mut row)| {
@@ -235,7 +247,7 @@ impl<'a> Simulator<'a> {
                     };
                     RunResult { row, trace }
                 })
-                .collect();
+                .collect());
         }
         let schedule = Schedule {
             dt,
@@ -248,9 +260,10 @@ impl<'a> Simulator<'a> {
             },
             white: [Var::RHz, Var::V].map(|v| spec.noise[v as usize] == NoiseKind::White),
         };
-        let result = integrate::integrate(self.isa, spec.method, &schedule, &batch, scratch);
+        let result = integrate::integrate(self.isa, spec.method, &schedule, &batch, scratch, stop)?;
         let rows_recorded = scratch.len() / (2 * LANES);
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .enumerate()
             .map(|(l, mut row)| {
                 let finite = result.finite_steps[l];
@@ -290,7 +303,7 @@ impl<'a> Simulator<'a> {
                 };
                 RunResult { row, trace }
             })
-            .collect()
+            .collect())
     }
 }
 

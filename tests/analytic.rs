@@ -2,151 +2,31 @@
 //! MPR quartic, the saddle-node curves and cusp of the bistable wedge, and the linear-noise
 //! (Lyapunov) prediction of the stationary fluctuations around a stable node.
 //!
-//! Every reference value is computed here, from the formulas of the design document, with
-//! a root finder written in this file; the library's `NodeParams::fixed_points` is only
+//! Every reference value is computed by the tests, from the formulas of the design
+//! document, with the root finder of `tests/common/closed_forms.rs`; the library's `NodeParams::fixed_points` is only
 //! cross-checked against it. Everything runs through the public path: spec text →
 //! `spec::parse` → `Plan::new` → `Simulator::simulate`, reading `RunResult.row`.
 //!
 //! Units: the spec and the results use r in Hz; the analytic formulas use the kernel's
 //! x = tau*r in kHz*ms (tau_ms = 1 throughout), so `r_hz = 1000 x`.
 
+mod common;
+
 use std::f64::consts::PI;
 
 use mpr_sweep::integrate::Isa;
-use mpr_sweep::integrate::Summary;
 use mpr_sweep::model::NodeParams;
-use mpr_sweep::output::Outcome;
-use mpr_sweep::plan::Plan;
-use mpr_sweep::simulate::{RunResult, Simulator};
-use mpr_sweep::spec::{self, Slot};
+use mpr_sweep::spec::Slot;
 
-// ---------------------------------------------------------------------------------------
-// Driving the library
-// ---------------------------------------------------------------------------------------
-
-fn simulate(text: &str) -> Vec<RunResult> {
-    let spec = spec::parse(text).unwrap_or_else(|e| panic!("spec rejected: {e}\n{text}"));
-    let plan = Plan::new(&spec).unwrap();
-    let results = Simulator::new(&plan, Isa::detect()).simulate(0..plan.runs);
-    assert_eq!(results.len() as u64, plan.runs);
-    results
-}
-
-/// The statistics of a run that must not have diverged.
-struct Finished {
-    r_hz: Summary,
-    r_hz_final: f64,
-    v: Summary,
-    v_final: f64,
-}
-
-fn finished(res: &RunResult) -> Finished {
-    match res.row.outcome {
-        Outcome::Finished {
-            r_hz,
-            r_hz_final,
-            v,
-            v_final,
-        } => Finished {
-            r_hz,
-            r_hz_final,
-            v,
-            v_final,
-        },
-        other => panic!("run {} did not finish: {other:?}", res.row.address.run_id),
-    }
-}
+use common::closed_forms::{
+    FixedPoint, bistable_interval, fixed_points, jacobian, quartic, saddle_node_eta, saddle_node_j,
+    saddle_node_xs,
+};
+use common::linalg::{Mat, inverse, lyapunov, matmul, stein, transpose};
+use common::sim::{Finished, finished, mean_run_variance, simulate};
 
 fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs()
-}
-
-// ---------------------------------------------------------------------------------------
-// Independent analytic references (DESIGN.md section 9, tau = 1)
-// ---------------------------------------------------------------------------------------
-
-/// g(x) = pi^2 x^4 - J x^3 - eta x^2 - delta^2/(4 pi^2): fixed points are its positive roots.
-fn quartic(eta: f64, j: f64, delta: f64, x: f64) -> f64 {
-    ((PI * PI * x - j) * x - eta) * x * x - delta * delta / (4.0 * PI * PI)
-}
-
-/// Bisects a sign change of `f` on [lo, hi] to full precision.
-fn bisect(f: impl Fn(f64) -> f64, mut lo: f64, mut hi: f64) -> f64 {
-    let flo = f(lo);
-    assert!(
-        (flo < 0.0) != (f(hi) < 0.0),
-        "no sign change on [{lo}, {hi}]"
-    );
-    loop {
-        let mid = 0.5 * (lo + hi);
-        if mid <= lo || mid >= hi {
-            return mid;
-        }
-        if (f(mid) < 0.0) == (flo < 0.0) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-}
-
-/// The positive roots of the quartic in (0, 10], ascending: sign changes on a grid of
-/// spacing 1e-4, each bisected. Roots closer than the grid spacing (a saddle-node within
-/// ~1e-4 of collision) would be missed; callers assert the number of roots they expect.
-fn quartic_roots(eta: f64, j: f64, delta: f64) -> Vec<f64> {
-    assert!(delta > 0.0, "g(0) < 0 needs delta > 0");
-    const N: usize = 100_000;
-    const X_MAX: f64 = 10.0;
-    let g = |x: f64| quartic(eta, j, delta, x);
-    assert!(g(X_MAX) > 0.0, "roots beyond x = {X_MAX}");
-    let mut roots = Vec::new();
-    let mut prev = (0.0, g(0.0));
-    for i in 1..=N {
-        let x = X_MAX * i as f64 / N as f64;
-        let gx = g(x);
-        if (gx < 0.0) != (prev.1 < 0.0) {
-            roots.push(bisect(g, prev.0, x));
-        }
-        prev = (x, gx);
-    }
-    roots
-}
-
-/// A fixed point with its eigenvalues -delta/(pi x) ± sqrt(2 x (J - 2 pi^2 x)).
-#[derive(Debug, Clone, Copy)]
-struct FixedPoint {
-    /// Rate in kHz (x = tau r, tau = 1).
-    x: f64,
-    r_hz: f64,
-    v: f64,
-    /// Real parts of the two eigenvalues (equal for a focus), ascending.
-    re: [f64; 2],
-    /// Whether the eigenvalues are real (a node or a saddle) rather than a complex pair.
-    real: bool,
-    stable: bool,
-}
-
-fn fixed_points(eta: f64, j: f64, delta: f64) -> Vec<FixedPoint> {
-    quartic_roots(eta, j, delta)
-        .into_iter()
-        .map(|x| {
-            let a = -delta / (PI * x);
-            let disc = 2.0 * x * (j - 2.0 * PI * PI * x);
-            let (re, real) = if disc >= 0.0 {
-                ([a - disc.sqrt(), a + disc.sqrt()], true)
-            } else {
-                ([a, a], false)
-            };
-            FixedPoint {
-                x,
-                r_hz: 1000.0 * x,
-                v: -delta / (2.0 * PI * x),
-                re,
-                real,
-                stable: re[1] < 0.0,
-            }
-        })
-        .collect()
 }
 
 /// The library's fixed points must agree with ours (an extra check, not the oracle).
@@ -163,41 +43,6 @@ fn cross_check_library(eta: f64, j: f64, delta: f64, ours: &[FixedPoint]) {
             "({eta}, {j}, {delta}): library {l:?} vs ours {o:?}"
         );
     }
-}
-
-/// The saddle-node curves, parametric in x > 0 (DESIGN.md section 9).
-fn saddle_node_j(x: f64, delta: f64) -> f64 {
-    2.0 * PI * PI * x + delta * delta / (2.0 * PI * PI * x.powi(3))
-}
-
-fn saddle_node_eta(x: f64, delta: f64) -> f64 {
-    -PI * PI * x * x - 3.0 * delta * delta / (4.0 * PI * PI * x * x)
-}
-
-/// The two x > 0 with J(x) = j (J(x) is convex with one minimum), or None below the cusp.
-fn saddle_node_xs(j: f64, delta: f64) -> Option<(f64, f64)> {
-    // J'(x) = 2 pi^2 - 3 delta^2 / (2 pi^2 x^4) vanishes at x_min.
-    let x_min = (3.0 * delta * delta / (4.0 * PI.powi(4))).powf(0.25);
-    let f = |x: f64| saddle_node_j(x, delta) - j;
-    if f(x_min) >= 0.0 {
-        return None;
-    }
-    let mut lo = x_min;
-    while f(lo) < 0.0 {
-        lo *= 0.5;
-    }
-    let mut hi = x_min;
-    while f(hi) < 0.0 {
-        hi *= 2.0;
-    }
-    Some((bisect(f, lo, x_min), bisect(f, x_min, hi)))
-}
-
-/// The bistable eta interval at (J, delta): the eta values of the two saddle-node points.
-fn bistable_interval(j: f64, delta: f64) -> (f64, f64) {
-    let (x1, x2) = saddle_node_xs(j, delta).expect("J above the cusp");
-    let (e1, e2) = (saddle_node_eta(x1, delta), saddle_node_eta(x2, delta));
-    (e1.min(e2), e1.max(e2))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -287,7 +132,7 @@ fn deterministic_runs_settle_on_the_analytic_stable_fixed_points() {
         LOW_START.1,
         HIGH_START.1,
     );
-    let results = simulate(&text);
+    let results = simulate(&text, Isa::detect());
     assert_eq!(results.len(), 2 * points.len());
 
     // Tolerance: relative 1e-6 on r_hz_final and v_final. A fixed point of the ODE makes
@@ -428,7 +273,7 @@ fn bistable_interval_matches_the_saddle_node_curves() {
         LOW_START.1,
         HIGH_START.1,
     );
-    let results = simulate(&text);
+    let results = simulate(&text, Isa::detect());
     assert_eq!(results.len(), 2 * num);
     // Point ids: eta slowest, then the zipped init pair; read values rather than trust it.
     let (mut inside, mut outside, mut skipped) = (0, 0, 0);
@@ -499,125 +344,34 @@ fn bistable_interval_matches_the_saddle_node_curves() {
 // 3. Linear-noise (Lyapunov) prediction around a stable node
 // ---------------------------------------------------------------------------------------
 
-/// Solves a 3x3 linear system by Gaussian elimination with partial pivoting.
-fn solve3(mut m: [[f64; 3]; 3], mut b: [f64; 3]) -> [f64; 3] {
-    for i in 0..3 {
-        let p = (i..3)
-            .max_by(|&a, &c| m[a][i].abs().total_cmp(&m[c][i].abs()))
-            .unwrap();
-        m.swap(i, p);
-        b.swap(i, p);
-        for k in i + 1..3 {
-            let pivot = m[i];
-            let f = m[k][i] / pivot[i];
-            for (x, p) in m[k].iter_mut().zip(pivot).skip(i) {
-                *x -= f * p;
-            }
-            b[k] -= f * b[i];
-        }
-    }
-    let mut x = [0.0; 3];
-    for i in (0..3).rev() {
-        let s: f64 = (i + 1..3).map(|c| m[i][c] * x[c]).sum();
-        x[i] = (b[i] - s) / m[i][i];
-    }
-    x
-}
-
-type Mat2 = [[f64; 2]; 2];
-
-/// Symmetric P = [[p_rr, p_rv], [p_rv, p_vv]] from (p_rr, p_rv, p_vv).
-fn sym(p: [f64; 3]) -> Mat2 {
-    [[p[0], p[1]], [p[1], p[2]]]
-}
-
-fn mul(a: Mat2, b: Mat2) -> Mat2 {
-    let mut c = [[0.0; 2]; 2];
-    for i in 0..2 {
-        for j in 0..2 {
-            c[i][j] = a[i][0] * b[0][j] + a[i][1] * b[1][j];
-        }
-    }
-    c
-}
-
-fn transpose(a: Mat2) -> Mat2 {
-    [[a[0][0], a[1][0]], [a[0][1], a[1][1]]]
-}
-
-/// Continuous Lyapunov equation A P + P A^T + Q = 0 (Q diagonal) as a 3x3 system.
-fn lyapunov(a: Mat2, q: [f64; 2]) -> Mat2 {
-    let [[a11, a12], [a21, a22]] = a;
-    let p = solve3(
-        [
-            [2.0 * a11, 2.0 * a12, 0.0],
-            [a21, a11 + a22, a12],
-            [0.0, 2.0 * a21, 2.0 * a22],
-        ],
-        [-q[0], 0.0, -q[1]],
-    );
-    let p = sym(p);
-    // Residual check.
-    let r = mul(a, p);
-    let rt = transpose(r);
-    for i in 0..2 {
-        for k in 0..2 {
-            let qq = if i == k { q[i] } else { 0.0 };
-            assert!((r[i][k] + rt[i][k] + qq).abs() < 1e-12 * (q[0] + q[1]));
-        }
-    }
-    p
-}
-
-/// Discrete Lyapunov (Stein) equation P = M P M^T + Qd (Qd diagonal) as a 3x3 system.
-fn stein(m: Mat2, qd: [f64; 2]) -> Mat2 {
-    let [[a, b], [c, d]] = m;
-    sym(solve3(
-        [
-            [a * a - 1.0, 2.0 * a * b, b * b],
-            [a * c, a * d + b * c - 1.0, b * d],
-            [c * c, 2.0 * c * d, d * d - 1.0],
-        ],
-        [-qd[0], 0.0, -qd[1]],
-    ))
-}
-
-fn inverse(a: Mat2) -> Mat2 {
-    let det = a[0][0] * a[1][1] - a[0][1] * a[1][0];
-    [
-        [a[1][1] / det, -a[0][1] / det],
-        [-a[1][0] / det, a[0][0] / det],
-    ]
-}
-
 /// The linear-noise predictions for one node and noise level.
 struct LinearNoise {
     /// Jacobian at the fixed point in kernel units (r in kHz, t in ms).
-    a: Mat2,
+    a: Mat,
     /// Stationary covariance of the SDE (continuous Lyapunov).
-    p_cont: Mat2,
+    p_cont: Mat,
     /// Stationary covariance of the linearised exp-Euler chain at step dt (Stein).
-    p_disc: Mat2,
+    p_disc: Mat,
     /// A^-1 Q A^-T: T * Cov(time average over T) for long T.
-    s0: Mat2,
+    s0: Mat,
 }
 
 fn linear_noise(fp: &FixedPoint, j: f64, q: [f64; 2], dt: f64) -> LinearNoise {
-    let (x, v) = (fp.x, fp.v);
-    // d/d(r, v) of (delta/pi + 2 r v, v^2 + eta + J r - pi^2 r^2) at tau = 1.
-    let a = [[2.0 * v, 2.0 * x], [j - 2.0 * PI * PI * x, 2.0 * v]];
-    let p_cont = lyapunov(a, q);
+    let v = fp.v;
+    let diag = |d: [f64; 2]| vec![vec![d[0], 0.0], vec![0.0, d[1]]];
+    let a = jacobian(fp, j);
+    let p_cont = lyapunov(&a, &diag(q));
     // The exp-Euler map z' = z + h(v) f(z) with h = dt phi1(2 v dt) (DESIGN.md section 2).
     // At the fixed point f = 0, so its Jacobian is M = I + h(v*) A; white noise then adds
     // sigma sqrt(dt) xi after the deterministic step: covariance Q dt per step.
     let h = (2.0 * v * dt).exp_m1() / (2.0 * v);
-    let m = [
-        [1.0 + h * a[0][0], h * a[0][1]],
-        [h * a[1][0], 1.0 + h * a[1][1]],
+    let m = vec![
+        vec![1.0 + h * a[0][0], h * a[0][1]],
+        vec![h * a[1][0], 1.0 + h * a[1][1]],
     ];
-    let p_disc = stein(m, [q[0] * dt, q[1] * dt]);
-    let ai = inverse(a);
-    let s0 = mul(mul(ai, [[q[0], 0.0], [0.0, q[1]]]), transpose(ai));
+    let p_disc = stein(&m, &diag([q[0] * dt, q[1] * dt]));
+    let ai = inverse(&a);
+    let s0 = matmul(&matmul(&ai, &diag(q)), &transpose(&ai));
     LinearNoise {
         a,
         p_cont,
@@ -721,20 +475,13 @@ fn check_linear_noise(driven: Driven) {
          sweep: {{seed: 7, replicates: {replicates}}}\n",
         low.r_hz, low.v
     );
-    let results = simulate(&text);
+    let results = simulate(&text, Isa::detect());
     assert_eq!(results.len(), replicates as usize);
 
     // Per-run variances (each a time average over one run, ddof = 0): average the
     // variances, not the stds (E[std] < sqrt(E[var]) by Jensen).
-    let vars = |pick: fn(&Finished) -> f64| -> (f64, f64) {
-        let xs: Vec<f64> = results.iter().map(|r| pick(&finished(r)).powi(2)).collect();
-        let n = xs.len() as f64;
-        let mean = xs.iter().sum::<f64>() / n;
-        let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-        (mean, sd / n.sqrt())
-    };
-    let (var_v, se_var_v) = vars(|f| f.v.std);
-    let (var_r_hz, se_var_r_hz) = vars(|f| f.r_hz.std);
+    let (var_v, se_var_v) = mean_run_variance(&results, |f| f.v.std);
+    let (var_r_hz, se_var_r_hz) = mean_run_variance(&results, |f| f.r_hz.std);
     let means = |pick: fn(&Finished) -> f64| -> f64 {
         results.iter().map(|r| pick(&finished(r))).sum::<f64>() / results.len() as f64
     };
@@ -767,13 +514,13 @@ fn check_linear_noise(driven: Driven) {
     // missing factor 2 in the Jacobian) is off by far more than either.
     const TOL_CONT: f64 = 0.03;
     const TOL_DISC: f64 = 0.015;
-    let correction = |p: Mat2, i: usize| p[i][i] - ln.s0[i][i] / t_stat;
+    let correction = |p: &Mat, i: usize| p[i][i] - ln.s0[i][i] / t_stat;
     for (name, var, se, scale, i) in [
         ("v", var_v, se_var_v, 1.0, 1),
         ("r_hz", var_r_hz, se_var_r_hz, 1e6, 0),
     ] {
-        let want_cont = (scale * correction(ln.p_cont, i)).sqrt();
-        let want_disc = (scale * correction(ln.p_disc, i)).sqrt();
+        let want_cont = (scale * correction(&ln.p_cont, i)).sqrt();
+        let want_disc = (scale * correction(&ln.p_disc, i)).sqrt();
         let got = var.sqrt();
         let se_rel = 0.5 * se / var;
         let (e_cont, e_disc) = (got / want_cont - 1.0, got / want_disc - 1.0);

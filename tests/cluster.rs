@@ -8,15 +8,19 @@
 
 #![cfg(unix)]
 
-use std::collections::HashMap;
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-use parquet::file::reader::{FileReader, SerializedFileReader};
 use tempfile::TempDir;
+
+use common::run::{
+    Outcome, bin, command_without_slurm, file_names_under, mpr_sweep, s, write_file,
+};
+use common::table::part_meta;
 
 /// 2 x 3 points x 2 replicates = 12 runs of 100 steps.
 const SMALL: &str = "\
@@ -48,108 +52,30 @@ model:
 simulation: {duration_ms: 1000}
 ";
 
-fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("mpr-sweep")
-}
+/// One run of 10^14 steps (months): only the kernel's poll inside the time loop stops it.
+const ENDLESS: &str = "\
+name: cluster-endless
+simulation: {duration_ms: 1e12}
+";
 
-/// Removes every Slurm and sbatch input variable of the test's own environment.
-fn clean_env(cmd: &mut std::process::Command) {
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        if k.starts_with("SLURM_") || k.starts_with("SBATCH_") {
-            cmd.env_remove(&*k);
-        }
-    }
-}
-
-fn mpr_sweep() -> Command {
-    let mut cmd = std::process::Command::new(bin());
-    clean_env(&mut cmd);
-    Command::from_std(cmd)
-}
-
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    #[track_caller]
-    fn expect(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code,
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-}
-
-fn exec(cmd: &mut Command) -> Outcome {
-    let out = cmd.output().expect("runs");
-    Outcome {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+/// 64 runs of 10^9 steps with rk4 and OU noise: two lane batches of many minutes each,
+/// one on each of two threads.
+const LONG_RUNS: &str = "\
+name: cluster-long-runs
+model:
+  eta: {linspace: [-6, -4, 64]}
+noise:
+  v: {ou: {sigma: 0.1, tau_ms: 10}}
+simulation: {duration_ms: 1e7, method: rk4}
+";
 
 fn mpr(args: &[&str]) -> Outcome {
-    exec(mpr_sweep().args(args))
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    fs::write(&p, text).unwrap();
-    p
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    mpr_sweep().args(args).outcome()
 }
 
 fn part(dir: &Path, kind: &str, i: u64, n: u64) -> PathBuf {
     dir.join(kind)
         .join(format!("part-{i:05}-of-{n:05}.parquet"))
-}
-
-/// The key-value metadata and row count of a part.
-fn meta(path: &Path) -> (HashMap<String, String>, i64) {
-    let r = SerializedFileReader::new(fs::File::open(path).unwrap()).unwrap();
-    let fm = r.metadata().file_metadata();
-    let kv = fm
-        .key_value_metadata()
-        .map(|kv| {
-            kv.iter()
-                .map(|p| (p.key.clone(), p.value.clone().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
-    (kv, fm.num_rows())
-}
-
-/// Every file name under `dir`, recursively, relative.
-fn files(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, d: &Path, out: &mut Vec<String>) {
-        for e in fs::read_dir(d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
-    out.sort();
-    out
 }
 
 fn status_json(dir: &Path, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
@@ -180,7 +106,7 @@ fn array_env(id: u64) -> Vec<(&'static str, String)> {
 #[test]
 fn run_in_an_array_task_takes_its_shard_threads_and_job_from_slurm() {
     let tmp = TempDir::new().unwrap();
-    let spec = write(tmp.path(), "s.yaml", SMALL);
+    let spec = write_file(tmp.path(), "s.yaml", SMALL);
     let out = tmp.path().join("out");
     // --array=10-22:2: task 12 is index 1 of 7.
     let mut cmd = mpr_sweep();
@@ -188,21 +114,21 @@ fn run_in_an_array_task_takes_its_shard_threads_and_job_from_slurm() {
     for (k, v) in array_env(12) {
         cmd.env(k, v);
     }
-    let o = exec(&mut cmd);
-    o.expect(0);
+    let o = cmd.outcome();
+    o.expect_code(0);
     assert!(
         o.stderr.contains("Slurm array task 4242_12: shard 1/7"),
         "{}",
         o.stderr
     );
     assert!(o.stderr.contains("on 1 threads"), "{}", o.stderr);
-    let (kv, rows) = meta(&part(&out, "summary", 1, 7));
+    let (kv, rows) = part_meta(&part(&out, "summary", 1, 7));
     assert_eq!(kv["mpr_sweep.shard"], "1/7");
     assert_eq!(kv["mpr_sweep.runs"], "1..3");
     assert_eq!(kv["mpr_sweep.slurm_job"], "4242_12");
     assert_eq!(rows, 2);
     assert_eq!(
-        files(&out),
+        file_names_under(&out),
         ["spec.yaml", "summary/part-00001-of-00007.parquet"]
     );
 
@@ -214,8 +140,8 @@ fn run_in_an_array_task_takes_its_shard_threads_and_job_from_slurm() {
             cmd.env(k, v);
         }
     }
-    let o = exec(&mut cmd);
-    o.expect(0);
+    let o = cmd.outcome();
+    o.expect_code(0);
     assert!(o.stderr.contains("shard 6/7"), "{}", o.stderr);
     assert!(o.stderr.contains("on 2 threads"), "{}", o.stderr);
 
@@ -236,21 +162,20 @@ fn run_in_an_array_task_takes_its_shard_threads_and_job_from_slurm() {
         cmd.env(k, v);
     }
     cmd.env("SLURM_ARRAY_TASK_MIN", "zz");
-    exec(&mut cmd).expect(0);
-    let (kv, _) = meta(&part(&out, "summary", 3, 7));
+    cmd.outcome().expect_code(0);
+    let (kv, _) = part_meta(&part(&out, "summary", 3, 7));
     assert_eq!(kv["mpr_sweep.shard"], "3/7");
     assert_eq!(kv["mpr_sweep.slurm_job"], "4242_14");
 
     // A plain job (no array): the job id, the whole sweep.
     let plain = tmp.path().join("plain");
-    let o = exec(
-        mpr_sweep()
-            .args(["run", s(&spec), "--out", s(&plain)])
-            .env("SLURM_JOB_ID", "777")
-            .env("SLURM_CPUS_ON_NODE", "1"),
-    );
-    o.expect(0);
-    let (kv, _) = meta(&part(&plain, "summary", 0, 1));
+    let o = mpr_sweep()
+        .args(["run", s(&spec), "--out", s(&plain)])
+        .env("SLURM_JOB_ID", "777")
+        .env("SLURM_CPUS_ON_NODE", "1")
+        .outcome();
+    o.expect_code(0);
+    let (kv, _) = part_meta(&part(&plain, "summary", 0, 1));
     assert_eq!(kv["mpr_sweep.slurm_job"], "777");
     assert_eq!(kv["mpr_sweep.shard"], "0/1");
 }
@@ -258,10 +183,10 @@ fn run_in_an_array_task_takes_its_shard_threads_and_job_from_slurm() {
 #[test]
 fn outside_slurm_the_metadata_has_no_job() {
     let tmp = TempDir::new().unwrap();
-    let spec = write(tmp.path(), "s.yaml", SMALL);
+    let spec = write_file(tmp.path(), "s.yaml", SMALL);
     let out = tmp.path().join("out");
-    mpr(&["run", s(&spec), "--out", s(&out), "--quiet"]).expect(0);
-    let (kv, rows) = meta(&part(&out, "summary", 0, 1));
+    mpr(&["run", s(&spec), "--out", s(&out), "--quiet"]).expect_code(0);
+    let (kv, rows) = part_meta(&part(&out, "summary", 0, 1));
     assert_eq!(rows, 12);
     assert!(!kv.contains_key("mpr_sweep.slurm_job"), "{kv:?}");
 }
@@ -269,7 +194,7 @@ fn outside_slurm_the_metadata_has_no_job() {
 #[test]
 fn garbled_or_inconsistent_slurm_variables_exit_2_naming_the_variable() {
     let tmp = TempDir::new().unwrap();
-    let spec = write(tmp.path(), "s.yaml", SMALL);
+    let spec = write_file(tmp.path(), "s.yaml", SMALL);
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (vec![("SLURM_ARRAY_TASK_ID", "x")], "SLURM_ARRAY_TASK_ID"),
         (
@@ -317,8 +242,8 @@ fn garbled_or_inconsistent_slurm_variables_exit_2_naming_the_variable() {
         for (k, v) in &vars {
             cmd.env(k, v);
         }
-        let o = exec(&mut cmd);
-        o.expect(2);
+        let o = cmd.outcome();
+        o.expect_code(2);
         assert!(
             o.stderr.contains(named) && o.stderr.lines().count() == 1,
             "{vars:?}: {}",
@@ -339,7 +264,7 @@ fn sbatch(spec: &Path, out: &Path, extra: &[&str]) -> Outcome {
 #[test]
 fn sbatch_prints_a_complete_commented_script() {
     let tmp = TempDir::new().unwrap();
-    let spec = write(tmp.path(), "s.yaml", SMALL);
+    let spec = write_file(tmp.path(), "s.yaml", SMALL);
     let out = tmp.path().join("res");
     let o = sbatch(
         &spec,
@@ -360,7 +285,7 @@ fn sbatch_prints_a_complete_commented_script() {
             "--extra=--qos=low",
         ],
     );
-    o.expect(0);
+    o.expect_code(0);
     let text = &o.stdout;
     let spec_abs = fs::canonicalize(&spec).unwrap();
     let exe = fs::canonicalize(bin()).unwrap();
@@ -401,7 +326,7 @@ fn sbatch_prints_a_complete_commented_script() {
         )
     );
     for needle in [
-        &format!("mkdir -p {}/logs", out.display()),
+        &format!("created the log directory {}/logs", out.display()),
         "sbatch --dependency=afterok:",
         "sbatch --array=",
         "mpr-sweep status",
@@ -413,19 +338,31 @@ fn sbatch_prints_a_complete_commented_script() {
     ] {
         assert!(text.contains(needle), "no {needle:?} in\n{text}");
     }
-    // The log directory must exist at submission: said on stderr too.
+    // The log directory must exist at submission: sbatch created it and says so.
+    assert!(out.join("logs").is_dir());
     assert!(
         o.stderr
-            .contains(&format!("mkdir -p {}/logs", out.display())),
+            .contains(&format!("created {}/logs", out.display())),
         "{}",
         o.stderr
     );
     // Tiny shards: the advice says so.
     assert!(text.contains("NOTE: each shard takes only"), "{text}");
-    // Nothing is written by sbatch.
-    assert!(!out.exists());
+    // sbatch claims the directory with the spec (so that status works at once) and the
+    // empty log directory, nothing else (without --submit, no job.sh).
+    let mut entries: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    entries.sort();
+    assert_eq!(entries, ["logs", "spec.yaml"]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("spec.yaml")).unwrap(),
+        SMALL
+    );
+    assert_eq!(std::fs::read_dir(out.join("logs")).unwrap().count(), 0);
     // The script is valid bash.
-    let script = write(tmp.path(), "job.sh", text);
+    let script = write_file(tmp.path(), "job.sh", text);
     let st = std::process::Command::new("bash")
         .arg("-n")
         .arg(&script)
@@ -437,7 +374,7 @@ fn sbatch_prints_a_complete_commented_script() {
 #[test]
 fn sbatch_packs_shards_when_they_exceed_max_array_size() {
     let tmp = TempDir::new().unwrap();
-    let spec = write(tmp.path(), "s.yaml", SMALL);
+    let spec = write_file(tmp.path(), "s.yaml", SMALL);
     let out = tmp.path().join("res");
     // 12 shards, at most 5 array indices: 3 shards per task, tasks 0-3.
     let o = sbatch(
@@ -452,7 +389,7 @@ fn sbatch_packs_shards_when_they_exceed_max_array_size() {
             "packed",
         ],
     );
-    o.expect(0);
+    o.expect_code(0);
     let text = &o.stdout;
     assert!(text.contains("#SBATCH --array=0-3\n"), "{text}");
     assert!(text.contains("#SBATCH --job-name=packed\n"), "{text}");
@@ -464,10 +401,9 @@ fn sbatch_packs_shards_when_they_exceed_max_array_size() {
     assert!(text.contains("--shard \"$i/$shards\" --resume"), "{text}");
 
     // Run the script as Slurm would, task by task, then check with status.
-    let script = write(tmp.path(), "job.sh", text);
+    let script = write_file(tmp.path(), "job.sh", text);
     for task in 0..4 {
-        let mut cmd = std::process::Command::new("bash");
-        clean_env(&mut cmd);
+        let mut cmd = command_without_slurm("bash");
         let st = cmd
             .arg(&script)
             .env("SLURM_ARRAY_TASK_ID", task.to_string())
@@ -492,14 +428,13 @@ fn sbatch_packs_shards_when_they_exceed_max_array_size() {
 #[test]
 fn sbatch_script_runs_every_shard_as_array_tasks_and_resubmission_is_idempotent() {
     let tmp = TempDir::new().unwrap();
-    let spec = write(tmp.path(), "s.yaml", TRACED);
+    let spec = write_file(tmp.path(), "s.yaml", TRACED);
     let out = tmp.path().join("res");
     let o = sbatch(&spec, &out, &["--shards", "3"]);
-    o.expect(0);
-    let script = write(tmp.path(), "job.sh", &o.stdout);
+    o.expect_code(0);
+    let script = write_file(tmp.path(), "job.sh", &o.stdout);
     let task = |id: u64| {
-        let mut cmd = std::process::Command::new("bash");
-        clean_env(&mut cmd);
+        let mut cmd = command_without_slurm("bash");
         cmd.arg(&script)
             .env("SLURM_ARRAY_TASK_ID", id.to_string())
             .env("SLURM_ARRAY_JOB_ID", "200")
@@ -511,11 +446,11 @@ fn sbatch_script_runs_every_shard_as_array_tasks_and_resubmission_is_idempotent(
         assert!(task(id).status.success());
     }
     let o = mpr(&["status", s(&out)]);
-    o.expect(1);
+    o.expect_code(1);
     assert!(o.stdout.contains("sbatch --array=1 job.sh"), "{}", o.stdout);
     let run1 = task(1);
     assert!(run1.status.success());
-    mpr(&["status", s(&out)]).expect(0);
+    mpr(&["status", s(&out)]).expect_code(0);
     // A second submission of everything skips the complete parts.
     let again = task(1);
     assert!(again.status.success());
@@ -526,10 +461,103 @@ fn sbatch_script_runs_every_shard_as_array_tasks_and_resubmission_is_idempotent(
     );
 }
 
+/// A stand-in for Slurm's `sbatch` in `dir`: records its arguments, then prints `stdout`
+/// and exits with `code`.
+fn fake_sbatch(dir: &Path, stdout: &str, stderr: &str, code: i32) -> PathBuf {
+    let bin = dir.join("fake-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let script = format!(
+        "#!/bin/sh\necho \"$@\" > {}\necho '{stdout}'\necho '{stderr}' >&2\nexit {code}\n",
+        dir.join("sbatch-args").display()
+    );
+    let path = write_file(&bin, "sbatch", &script);
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+fn with_path(bin: &Path, args: &[&str]) -> Outcome {
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    mpr_sweep().env("PATH", path).args(args).outcome()
+}
+
+#[test]
+fn sbatch_submit_writes_job_sh_submits_it_and_status_names_it() {
+    let tmp = TempDir::new().unwrap();
+    let spec = write_file(tmp.path(), "s.yaml", SMALL);
+    let out = tmp.path().join("res");
+    let printed = sbatch(&spec, &tmp.path().join("other"), &["--shards", "3"]);
+    printed.expect_code(0);
+    let bin = fake_sbatch(tmp.path(), "4242;cluster", "", 0);
+    let args = ["sbatch", s(&spec), "--out", s(&out), "--shards", "3"];
+    let o = with_path(&bin, &[&args[..], &["--submit"]].concat());
+    o.expect_code(0);
+    // Only the job id on stdout, so that `jobid=$(mpr-sweep sbatch ... --submit)` works.
+    assert_eq!(o.stdout, "4242\n");
+    assert!(o.stderr.contains("as job 4242"), "{}", o.stderr);
+    let job = out.join("job.sh");
+    let sent = fs::read_to_string(tmp.path().join("sbatch-args")).unwrap();
+    assert_eq!(sent.trim(), format!("--parsable {}", job.display()));
+    // The submitted script is the printed one, but for its --out.
+    let text = fs::read_to_string(&job).unwrap();
+    assert_eq!(
+        text,
+        printed
+            .stdout
+            .replace(s(&tmp.path().join("other")), s(&out))
+    );
+    assert!(out.join("logs").is_dir());
+    // Nothing ran yet: status lists every shard and resubmits with DIR/job.sh.
+    let st = mpr(&["status", s(&out), "--shards", "3"]);
+    st.expect_code(1);
+    assert!(
+        st.stdout
+            .contains(&format!("sbatch --array=0-2 {}", job.display())),
+        "{}",
+        st.stdout
+    );
+    // Another spec's directory is refused before anything is written or submitted.
+    let other = write_file(tmp.path(), "t.yaml", "model: {eta: [-5, -4]}\n");
+    let o = with_path(
+        &bin,
+        &[
+            "sbatch",
+            s(&other),
+            "--out",
+            s(&out),
+            "--shards",
+            "2",
+            "--submit",
+        ],
+    );
+    o.expect_code(2);
+    assert!(
+        o.stderr.contains("holds results of another spec"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(fs::read_to_string(&job).unwrap(), text);
+    // A refusal by sbatch is a failure while running: exit 1 with sbatch's words.
+    let refusing = fake_sbatch(
+        &tmp.path().join("refusing"),
+        "",
+        "sbatch: error: invalid partition specified: short",
+        1,
+    );
+    let o = with_path(&refusing, &[&args[..], &["--submit"]].concat());
+    o.expect_code(1);
+    assert!(o.stdout.is_empty(), "{}", o.stdout);
+    assert!(
+        o.stderr.contains("sbatch refused it") && o.stderr.contains("invalid partition"),
+        "{}",
+        o.stderr
+    );
+}
+
 #[test]
 fn sbatch_refuses_bad_input_with_exit_2() {
     let tmp = TempDir::new().unwrap();
-    let spec = write(tmp.path(), "s.yaml", SMALL);
+    let spec = write_file(tmp.path(), "s.yaml", SMALL);
     let out = tmp.path().join("res");
     let cases: &[(&[&str], &str)] = &[
         (&["--shards", "0"], "--shards"),
@@ -550,19 +578,21 @@ fn sbatch_refuses_bad_input_with_exit_2() {
     ];
     for (args, needle) in cases {
         let o = sbatch(&spec, &out, args);
-        o.expect(2);
+        o.expect_code(2);
         assert!(o.stdout.is_empty(), "{args:?}: {}", o.stdout);
         assert!(o.stderr.contains(needle), "{args:?}: {}", o.stderr);
     }
     let o = sbatch(&tmp.path().join("missing.yaml"), &out, &["--shards", "2"]);
-    o.expect(2);
-    let bad = write(tmp.path(), "bad.yaml", "model: {delta: -1}\n");
-    sbatch(&bad, &out, &["--shards", "2"]).expect(2);
+    o.expect_code(2);
+    let bad = write_file(tmp.path(), "bad.yaml", "model: {delta: -1}\n");
+    sbatch(&bad, &out, &["--shards", "2"]).expect_code(2);
     // A result directory whose path cannot go into #SBATCH --output.
-    sbatch(&spec, &tmp.path().join("a b"), &["--shards", "2"]).expect(2);
+    sbatch(&spec, &tmp.path().join("a b"), &["--shards", "2"]).expect_code(2);
+    // Refused requests create nothing, not even the log directory.
+    assert!(!out.exists() && !tmp.path().join("a b").exists());
     // Slurm's other time forms are accepted.
     for t in ["2-00:00:00", "90", "30:00", "1-12", "UNLIMITED"] {
-        sbatch(&spec, &out, &["--shards", "2", "--time", t]).expect(0);
+        sbatch(&spec, &out, &["--shards", "2", "--time", t]).expect_code(0);
     }
 }
 
@@ -570,14 +600,14 @@ fn sbatch_refuses_bad_input_with_exit_2() {
 fn sbatch_warns_when_a_shard_cannot_finish_within_the_time_limit() {
     let tmp = TempDir::new().unwrap();
     // 1e12 run-steps: about 1.5 hours on one core, 45 minutes per shard of 2.
-    let spec = write(
+    let spec = write_file(
         tmp.path(),
         "big.yaml",
         "model:\n  eta: {linspace: [-6, -4, 1000]}\n  J: {linspace: [10, 15, 1000]}\nsimulation: {duration_ms: 10000}\n",
     );
     let out = tmp.path().join("res");
     let o = sbatch(&spec, &out, &["--shards", "2", "--time", "00:30:00"]);
-    o.expect(0);
+    o.expect_code(0);
     assert!(o.stdout.contains("WARNING: a task may not finish within"));
     assert!(
         o.stderr.contains("warning: a task may not finish"),
@@ -585,7 +615,7 @@ fn sbatch_warns_when_a_shard_cannot_finish_within_the_time_limit() {
         o.stderr
     );
     let o = sbatch(&spec, &out, &["--shards", "2", "--time", "04:00:00"]);
-    o.expect(0);
+    o.expect_code(0);
     assert!(!o.stdout.contains("WARNING"), "{}", o.stdout);
     assert!(
         !o.stdout.contains("NOTE: each shard takes only"),
@@ -599,7 +629,7 @@ fn sbatch_warns_when_a_shard_cannot_finish_within_the_time_limit() {
 #[test]
 fn status_reports_complete_missing_and_corrupt_parts_and_the_array_to_resubmit() {
     let tmp = TempDir::new().unwrap();
-    let spec = write(tmp.path(), "s.yaml", SMALL);
+    let spec = write_file(tmp.path(), "s.yaml", SMALL);
     let out = tmp.path().join("res");
     for i in [0, 1, 2, 5, 6, 7, 9] {
         mpr(&[
@@ -611,7 +641,7 @@ fn status_reports_complete_missing_and_corrupt_parts_and_the_array_to_resubmit()
             &format!("{i}/10"),
             "--quiet",
         ])
-        .expect(0);
+        .expect_code(0);
     }
     // Garbage under a final name, and a part of another shard under shard 9's name.
     fs::write(part(&out, "summary", 6, 10), b"PAR1 this is not parquet").unwrap();
@@ -624,7 +654,7 @@ fn status_reports_complete_missing_and_corrupt_parts_and_the_array_to_resubmit()
     .unwrap();
 
     let o = mpr(&["status", s(&out)]);
-    o.expect(1);
+    o.expect_code(1);
     let t = &o.stdout;
     for needle in [
         "12 runs in 10 shards",
@@ -670,10 +700,10 @@ fn status_reports_complete_missing_and_corrupt_parts_and_the_array_to_resubmit()
             "--resume",
             "--quiet",
         ])
-        .expect(0);
+        .expect_code(0);
     }
     let o = mpr(&["status", s(&out)]);
-    o.expect(0);
+    o.expect_code(0);
     assert!(
         o.stdout
             .contains("complete: 10 of 10 shards (0-9), 12 of 12 runs"),
@@ -687,7 +717,7 @@ fn status_reports_complete_missing_and_corrupt_parts_and_the_array_to_resubmit()
 #[test]
 fn status_checks_trace_parts_spec_and_row_counts() {
     let tmp = TempDir::new().unwrap();
-    let spec = write(tmp.path(), "t.yaml", TRACED);
+    let spec = write_file(tmp.path(), "t.yaml", TRACED);
     let out = tmp.path().join("res");
     for i in 0..3 {
         mpr(&[
@@ -699,13 +729,13 @@ fn status_checks_trace_parts_spec_and_row_counts() {
             &format!("{i}/3"),
             "--quiet",
         ])
-        .expect(0);
+        .expect_code(0);
     }
-    mpr(&["status", s(&out)]).expect(0);
+    mpr(&["status", s(&out)]).expect_code(0);
     // Traces of shard 1 lost: the shard is to redo, and --resume redoes it.
     fs::remove_file(part(&out, "traces", 1, 3)).unwrap();
     let o = mpr(&["status", s(&out)]);
-    o.expect(1);
+    o.expect_code(1);
     assert!(
         o.stdout.contains("summary written, traces missing"),
         "{}",
@@ -723,11 +753,11 @@ fn status_checks_trace_parts_spec_and_row_counts() {
         "--resume",
         "--quiet",
     ])
-    .expect(0);
-    mpr(&["status", s(&out)]).expect(0);
+    .expect_code(0);
+    mpr(&["status", s(&out)]).expect_code(0);
 
     // Parts of another spec with the same layout: corrupt (the spec hash differs).
-    let other_spec = write(tmp.path(), "o.yaml", &TRACED.replace("-4]", "-3]"));
+    let other_spec = write_file(tmp.path(), "o.yaml", &TRACED.replace("-4]", "-3]"));
     let other = tmp.path().join("other");
     mpr(&[
         "run",
@@ -738,10 +768,10 @@ fn status_checks_trace_parts_spec_and_row_counts() {
         "1/3",
         "--quiet",
     ])
-    .expect(0);
+    .expect_code(0);
     fs::copy(part(&other, "summary", 1, 3), part(&out, "summary", 2, 3)).unwrap();
     let o = mpr(&["status", s(&out)]);
-    o.expect(1);
+    o.expect_code(1);
     assert!(
         o.stdout.contains("written for another spec"),
         "{}",
@@ -751,7 +781,7 @@ fn status_checks_trace_parts_spec_and_row_counts() {
 
     // A summary part with the right metadata but a row missing: rewritten from shard 0.
     let p0 = part(&out, "summary", 0, 3);
-    let (kv, rows) = meta(&p0);
+    let (kv, rows) = part_meta(&p0);
     assert_eq!(rows, 2);
     let file = fs::File::open(&p0).unwrap();
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
@@ -779,7 +809,7 @@ fn status_checks_trace_parts_spec_and_row_counts() {
     w.close().unwrap();
     fs::rename(&tmp_part, &p0).unwrap();
     let o = mpr(&["status", s(&out)]);
-    o.expect(1);
+    o.expect_code(1);
     assert!(o.stdout.contains("1 rows, expected 2"), "{}", o.stdout);
     assert!(o.stdout.contains("--array=0,2 "), "{}", o.stdout);
 }
@@ -787,25 +817,25 @@ fn status_checks_trace_parts_spec_and_row_counts() {
 #[test]
 fn status_without_parts_needs_the_shard_count_and_refuses_mixed_layouts() {
     let tmp = TempDir::new().unwrap();
-    let spec = write(tmp.path(), "s.yaml", SMALL);
+    let spec = write_file(tmp.path(), "s.yaml", SMALL);
     let out = tmp.path().join("res");
     fs::create_dir_all(&out).unwrap();
     // Not a result directory: exit 2.
     let o = mpr(&["status", s(&out)]);
-    o.expect(2);
+    o.expect_code(2);
     assert!(
         o.stderr.contains("not an mpr-sweep result directory"),
         "{}",
         o.stderr
     );
-    mpr(&["status", s(&tmp.path().join("nope"))]).expect(2);
+    mpr(&["status", s(&tmp.path().join("nope"))]).expect_code(2);
     fs::write(out.join("spec.yaml"), "model: {delta: -1}\n").unwrap();
-    mpr(&["status", s(&out)]).expect(2);
+    mpr(&["status", s(&out)]).expect_code(2);
 
     // spec.yaml only: nothing written yet.
     fs::copy(&spec, out.join("spec.yaml")).unwrap();
     let o = mpr(&["status", s(&out)]);
-    o.expect(1);
+    o.expect_code(1);
     assert!(o.stdout.contains("give --shards N"), "{}", o.stdout);
     let (code, v) = status_json(&out, &["--shards", "4"]);
     assert_eq!(code, Some(1));
@@ -820,39 +850,36 @@ fn status_without_parts_needs_the_shard_count_and_refuses_mixed_layouts() {
         "1/4",
         "--quiet",
     ])
-    .expect(0);
+    .expect_code(0);
     let (_, v) = status_json(&out, &[]);
     assert_eq!(v["shards"], 4);
     assert_eq!(v["array"], "0,2-3");
     // --shards must agree with the parts present.
     let o = mpr(&["status", s(&out), "--shards", "3"]);
-    o.expect(2);
+    o.expect_code(2);
     assert!(o.stderr.contains("mixed shard counts"), "{}", o.stderr);
     // Parts of two layouts (a stray copy): refused.
     fs::write(part(&out, "summary", 0, 2), b"x").unwrap();
     let o = mpr(&["status", s(&out)]);
-    o.expect(2);
+    o.expect_code(2);
     assert!(o.stderr.contains("mixed shard counts"), "{}", o.stderr);
 }
 
 // ---------------------------------------------------------------- interruption
 
-/// Starts `run` of SLOW and waits until it writes its temporary part (so the signal
-/// handler is in place).
-fn start_slow(tmp: &Path) -> (Child, PathBuf) {
-    let spec = write(tmp, "slow.yaml", SLOW);
+/// Starts `run` of `spec` on two threads and waits until it writes its temporary part (so
+/// the signal handler is in place).
+fn start_run(tmp: &Path, spec: &str) -> (Child, PathBuf) {
+    let spec = write_file(tmp, "slow.yaml", spec);
     let out = tmp.join("out");
-    let mut cmd = std::process::Command::new(bin());
-    clean_env(&mut cmd);
-    let child = cmd
+    let child = mpr_sweep()
         .args(["run", s(&spec), "--out", s(&out), "--threads", "2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn(Stdio::null(), Stdio::piped());
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let started = files(&out).iter().any(|f| f.starts_with("summary/.part-"));
+        let started = file_names_under(&out)
+            .iter()
+            .any(|f| f.starts_with("summary/.part-"));
         if started {
             break;
         }
@@ -862,9 +889,12 @@ fn start_slow(tmp: &Path) -> (Child, PathBuf) {
     (child, out)
 }
 
-fn interrupt(signal: i32, code: i32, name: &str) {
+/// Sends `signal` to a running `run` of `spec` (inside its lane batches by then) and checks
+/// that it stops within 2 s with exit status `code`, its message, and nothing left but the
+/// spec.
+fn interrupt(spec: &str, signal: i32, code: i32, name: &str) {
     let tmp = TempDir::new().unwrap();
-    let (mut child, out) = start_slow(tmp.path());
+    let (mut child, out) = start_run(tmp.path(), spec);
     std::thread::sleep(Duration::from_millis(700));
     let sent = Instant::now();
     // SAFETY: kill(2) on our own child.
@@ -892,11 +922,11 @@ fn interrupt(signal: i32, code: i32, name: &str) {
         "{name}: {stderr}"
     );
     assert!(
-        stopped_in < Duration::from_secs(10),
+        stopped_in < Duration::from_secs(2),
         "{name}: took {stopped_in:?}"
     );
     // No final-named part, no temporary file: only the spec.
-    assert_eq!(files(&out), ["spec.yaml"], "{name}");
+    assert_eq!(file_names_under(&out), ["spec.yaml"], "{name}");
     // status sees a missing shard.
     let (code, v) = status_json(&out, &["--shards", "1"]);
     assert_eq!(code, Some(1));
@@ -906,12 +936,32 @@ fn interrupt(signal: i32, code: i32, name: &str) {
 
 #[test]
 fn sigterm_stops_a_run_cleanly_with_exit_143() {
-    interrupt(libc::SIGTERM, 143, "SIGTERM");
+    interrupt(SLOW, libc::SIGTERM, 143, "SIGTERM");
 }
 
 #[test]
 fn sigint_stops_a_run_cleanly_with_exit_130() {
-    interrupt(libc::SIGINT, 130, "SIGINT");
+    interrupt(SLOW, libc::SIGINT, 130, "SIGINT");
+}
+
+#[test]
+fn sigterm_stops_a_single_endless_run_within_2_s() {
+    interrupt(ENDLESS, libc::SIGTERM, 143, "SIGTERM");
+}
+
+#[test]
+fn sigint_stops_a_single_endless_run_within_2_s() {
+    interrupt(ENDLESS, libc::SIGINT, 130, "SIGINT");
+}
+
+#[test]
+fn sigterm_stops_long_runs_on_two_threads_within_2_s() {
+    interrupt(LONG_RUNS, libc::SIGTERM, 143, "SIGTERM");
+}
+
+#[test]
+fn sigint_stops_long_runs_on_two_threads_within_2_s() {
+    interrupt(LONG_RUNS, libc::SIGINT, 130, "SIGINT");
 }
 
 /// A packed script's task signalled as Slurm does (SIGTERM to every process of the task):
@@ -921,13 +971,12 @@ fn sigint_stops_a_run_cleanly_with_exit_130() {
 fn a_packed_task_stops_cleanly_on_sigterm_to_its_process_group() {
     use std::os::unix::process::CommandExt;
     let tmp = TempDir::new().unwrap();
-    let spec = write(tmp.path(), "slow.yaml", SLOW);
+    let spec = write_file(tmp.path(), "slow.yaml", SLOW);
     let out = tmp.path().join("res");
     let o = sbatch(&spec, &out, &["--shards", "2", "--max-array-size", "1"]);
-    o.expect(0);
-    let script = write(tmp.path(), "job.sh", &o.stdout);
-    let mut cmd = std::process::Command::new("bash");
-    clean_env(&mut cmd);
+    o.expect_code(0);
+    let script = write_file(tmp.path(), "job.sh", &o.stdout);
+    let mut cmd = command_without_slurm("bash");
     let mut child = cmd
         .arg(&script)
         .env("SLURM_ARRAY_TASK_ID", "0")
@@ -939,7 +988,7 @@ fn a_packed_task_stops_cleanly_on_sigterm_to_its_process_group() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !files(&out)
+    while !file_names_under(&out)
         .iter()
         .any(|f| f.starts_with("summary/.part-00000-of-00002"))
     {
@@ -969,5 +1018,5 @@ fn a_packed_task_stops_cleanly_on_sigterm_to_its_process_group() {
     );
     // Shard 1 was not started, and nothing of shard 0 is left.
     assert!(!stderr.contains("shard 1/2"), "{stderr}");
-    assert_eq!(files(&out), ["spec.yaml"]);
+    assert_eq!(file_names_under(&out), ["spec.yaml"]);
 }

@@ -32,16 +32,20 @@
 //! MPR_SWEEP_FUZZ_SEED=1234 MPR_SWEEP_FUZZ_SECONDS=60 cargo test --test fuzz -- --nocapture
 //! ```
 
+mod common;
+
 use std::fmt::Write as _;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use mpr_sweep::plan::{Plan, Shard};
 use mpr_sweep::spec::{self, Slot, SpecError};
 use rand::{Rng, RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+
+use common::settings::{env_u64, seed_from_env};
 
 // ---------------------------------------------------------------------------------------
 // A small YAML tree and its rendering
@@ -840,15 +844,6 @@ static PANIC_MESSAGE: Mutex<Option<String>> = Mutex::new(None);
 /// The panic hook is process-wide: fuzz runs take turns.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    Some(
-        v.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
-    )
-}
-
 fn read_corpus() -> Vec<Vec<u8>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files: Vec<PathBuf> = Vec::new();
@@ -897,12 +892,7 @@ fn text_after_a_valid_spec_is_never_ignored() {
 fn fuzz(name: &str, check: fn(&str, u64) -> Result<Verdict, String>) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let seconds = env_u64("MPR_SWEEP_FUZZ_SECONDS").unwrap_or(3);
-    let seed = env_u64("MPR_SWEEP_FUZZ_SEED").unwrap_or_else(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64
-    });
+    let seed = seed_from_env("MPR_SWEEP_FUZZ_SEED");
     println!(
         "fuzz ({name}): seed {seed}, {seconds} s (reproduce with MPR_SWEEP_FUZZ_SEED={seed} MPR_SWEEP_FUZZ_SECONDS={seconds})"
     );

@@ -14,63 +14,27 @@
 //! `Plan::new` → `Simulator::simulate`, on every instruction-set path this CPU has.
 //! Units: the spec and the results use r in Hz; the references integrate r in kHz (1/ms).
 
+mod common;
+
 use std::f64::consts::PI;
 
-use mpr_sweep::integrate::Summary;
 use mpr_sweep::integrate::Xoshiro;
 use mpr_sweep::integrate::math::Unfused;
 use mpr_sweep::integrate::{Isa, LANES, LaneNormals, LaneRng, Method, Ou};
 use mpr_sweep::model::{Settled, StableStates};
-use mpr_sweep::output::Outcome;
-use mpr_sweep::plan::Plan;
-use mpr_sweep::simulate::{RunResult, Simulator, TracePoint};
-use mpr_sweep::spec::{self, Slot};
+use mpr_sweep::simulate::TracePoint;
+use mpr_sweep::spec::Slot;
+
+use common::closed_forms::{
+    FixedPoint, bistable_interval, cusp, fixed_points, jacobian, saddle_node_eta, saddle_node_j,
+    saddle_node_xs,
+};
+use common::linalg::{Mat, add, identity, inverse, lyapunov, matmul, stein, transpose};
+use common::sim::{Finished, finished, isas, mean_run_variance, simulate};
 
 // ---------------------------------------------------------------------------------------
 // Driving the library
 // ---------------------------------------------------------------------------------------
-
-/// The instruction-set paths of this CPU.
-fn isas() -> Vec<Isa> {
-    let mut isas = vec![Isa::Portable];
-    if Isa::detect() == Isa::Avx2Fma {
-        isas.push(Isa::Avx2Fma);
-    }
-    isas
-}
-
-fn simulate(text: &str, isa: Isa) -> Vec<RunResult> {
-    let spec = spec::parse(text).unwrap_or_else(|e| panic!("spec rejected: {e}\n{text}"));
-    let plan = Plan::new(&spec).unwrap();
-    let results = Simulator::new(&plan, isa).simulate(0..plan.runs);
-    assert_eq!(results.len() as u64, plan.runs);
-    results
-}
-
-/// The statistics of a run that must not have diverged.
-struct Finished {
-    r_hz: Summary,
-    r_hz_final: f64,
-    v: Summary,
-    v_final: f64,
-}
-
-fn finished(res: &RunResult) -> Finished {
-    match res.row.outcome {
-        Outcome::Finished {
-            r_hz,
-            r_hz_final,
-            v,
-            v_final,
-        } => Finished {
-            r_hz,
-            r_hz_final,
-            v,
-            v_final,
-        },
-        other => panic!("run {} did not finish: {other:?}", res.row.address.run_id),
-    }
-}
 
 /// A list of numbers as a YAML flow sequence; `{}` prints the shortest text that parses
 /// back to the same f64, so the spec carries every value exactly.
@@ -968,235 +932,6 @@ fn ou_process_has_the_stationary_std_and_autocorrelation() {
     }
 }
 
-// ----- small dense linear algebra for the linear-noise predictions -----
-
-type Mat = Vec<Vec<f64>>;
-
-/// Solves `m x = b` by Gaussian elimination with partial pivoting.
-fn solve(mut m: Mat, mut b: Vec<f64>) -> Vec<f64> {
-    let n = b.len();
-    for i in 0..n {
-        let p = (i..n)
-            .max_by(|&a, &c| m[a][i].abs().total_cmp(&m[c][i].abs()))
-            .unwrap();
-        m.swap(i, p);
-        b.swap(i, p);
-        assert!(m[i][i].abs() > 1e-300, "singular system");
-        let pivot = m[i].clone();
-        for k in i + 1..n {
-            let f = m[k][i] / pivot[i];
-            for (x, p) in m[k].iter_mut().zip(&pivot).skip(i) {
-                *x -= f * p;
-            }
-            b[k] -= f * b[i];
-        }
-    }
-    let mut x = vec![0.0; n];
-    for i in (0..n).rev() {
-        let s: f64 = (i + 1..n).map(|c| m[i][c] * x[c]).sum();
-        x[i] = (b[i] - s) / m[i][i];
-    }
-    x
-}
-
-fn matmul(a: &Mat, b: &Mat) -> Mat {
-    let (n, k, m) = (a.len(), b.len(), b[0].len());
-    (0..n)
-        .map(|i| {
-            (0..m)
-                .map(|j| (0..k).map(|l| a[i][l] * b[l][j]).sum())
-                .collect()
-        })
-        .collect()
-}
-
-fn transpose(a: &Mat) -> Mat {
-    (0..a[0].len())
-        .map(|j| (0..a.len()).map(|i| a[i][j]).collect())
-        .collect()
-}
-
-fn identity(n: usize) -> Mat {
-    (0..n)
-        .map(|i| (0..n).map(|j| (i == j) as u8 as f64).collect())
-        .collect()
-}
-
-fn add(a: &Mat, b: &Mat, s: f64) -> Mat {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p + s * q).collect())
-        .collect()
-}
-
-fn inverse(a: &Mat) -> Mat {
-    let n = a.len();
-    let cols: Vec<Vec<f64>> = (0..n)
-        .map(|j| solve(a.clone(), identity(n)[j].clone()))
-        .collect();
-    transpose(&cols)
-}
-
-/// The unknowns of a symmetric n x n matrix: entries (i, j) with i <= j.
-fn sym_index(n: usize, i: usize, j: usize) -> usize {
-    let (i, j) = (i.min(j), i.max(j));
-    i * n - i * (i + 1) / 2 + j
-}
-
-fn sym_matrix(n: usize, p: &[f64]) -> Mat {
-    (0..n)
-        .map(|i| (0..n).map(|j| p[sym_index(n, i, j)]).collect())
-        .collect()
-}
-
-/// Continuous Lyapunov equation `M P + P M^T + Q = 0` as a linear system on the
-/// n(n+1)/2 unique entries of P (checked by its residual).
-fn lyapunov(m: &Mat, q: &Mat) -> Mat {
-    let n = m.len();
-    let size = n * (n + 1) / 2;
-    let mut sys = vec![vec![0.0; size]; size];
-    let mut rhs = vec![0.0; size];
-    for i in 0..n {
-        for j in i..n {
-            let row = sym_index(n, i, j);
-            for k in 0..n {
-                sys[row][sym_index(n, k, j)] += m[i][k];
-                sys[row][sym_index(n, i, k)] += m[j][k];
-            }
-            rhs[row] = -q[i][j];
-        }
-    }
-    let p = sym_matrix(n, &solve(sys, rhs));
-    let mp = matmul(m, &p);
-    let res = add(&add(&mp, &transpose(&mp), 1.0), q, 1.0);
-    let scale = q.iter().flatten().map(|x| x.abs()).fold(0.0, f64::max);
-    assert!(
-        res.iter().flatten().all(|x| x.abs() <= 1e-10 * scale),
-        "Lyapunov residual"
-    );
-    p
-}
-
-/// Discrete Lyapunov (Stein) equation `P = F P F^T + Q` on the unique entries of P.
-fn stein(f: &Mat, q: &Mat) -> Mat {
-    let n = f.len();
-    let size = n * (n + 1) / 2;
-    let mut sys = vec![vec![0.0; size]; size];
-    let mut rhs = vec![0.0; size];
-    for i in 0..n {
-        for j in i..n {
-            let row = sym_index(n, i, j);
-            sys[row][row] += 1.0;
-            for k in 0..n {
-                for l in 0..n {
-                    sys[row][sym_index(n, k, l)] -= f[i][k] * f[j][l];
-                }
-            }
-            rhs[row] = q[i][j];
-        }
-    }
-    let p = sym_matrix(n, &solve(sys, rhs));
-    let res = add(
-        &add(&p, &matmul(&matmul(f, &p), &transpose(f)), -1.0),
-        q,
-        -1.0,
-    );
-    let scale = q.iter().flatten().map(|x| x.abs()).fold(0.0, f64::max);
-    assert!(
-        res.iter().flatten().all(|x| x.abs() <= 1e-9 * scale),
-        "Stein residual"
-    );
-    p
-}
-
-// ----- analytic fixed points (DESIGN.md section 9, x = tau r in kHz ms) -----
-
-/// Bisects a sign change of `f` on [lo, hi] to full precision.
-fn bisect(f: impl Fn(f64) -> f64, mut lo: f64, mut hi: f64) -> f64 {
-    let flo = f(lo);
-    assert!(
-        flo.signum() != f(hi).signum(),
-        "no sign change on [{lo}, {hi}]"
-    );
-    for _ in 0..2000 {
-        let mid = 0.5 * (lo + hi);
-        if mid <= lo || mid >= hi {
-            break;
-        }
-        if (f(mid) < 0.0) == (flo < 0.0) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    0.5 * (lo + hi)
-}
-
-/// The positive roots of pi^2 x^4 - J x^3 - eta x^2 - delta^2/(4 pi^2), ascending:
-/// sign changes on a geometric grid (ratio 1 + 1e-4) over [1e-6, 100], each bisected.
-/// Roots closer than 1e-4 relative would be missed; callers stay further from the
-/// saddle-node curves than that (and assert the count they expect).
-fn quartic_roots(eta: f64, j: f64, delta: f64) -> Vec<f64> {
-    let g = |x: f64| {
-        PI * PI * x.powi(4) - j * x.powi(3) - eta * x * x - delta * delta / (4.0 * PI * PI)
-    };
-    let mut roots = Vec::new();
-    let (mut x, mut gx) = (1e-6, g(1e-6));
-    while x < 100.0 {
-        let x2 = x * 1.0001;
-        let g2 = g(x2);
-        if (gx < 0.0) != (g2 < 0.0) {
-            roots.push(bisect(g, x, x2));
-        }
-        (x, gx) = (x2, g2);
-    }
-    roots
-}
-
-/// A fixed point at tau = 1: x (= r in kHz), v* = -delta/(2 pi x), eigenvalues
-/// -delta/(pi x) ± sqrt(2 x (J - 2 pi^2 x)).
-#[derive(Debug, Clone, Copy)]
-struct FixedPoint {
-    x: f64,
-    v: f64,
-    /// Real parts of the eigenvalues (equal for a focus), descending.
-    re: [f64; 2],
-    /// Whether the eigenvalues are real (a node or saddle).
-    real: bool,
-    stable: bool,
-}
-
-fn fixed_points(eta: f64, j: f64, delta: f64) -> Vec<FixedPoint> {
-    quartic_roots(eta, j, delta)
-        .into_iter()
-        .map(|x| {
-            let v = -delta / (2.0 * PI * x);
-            let disc = 2.0 * x * (j - 2.0 * PI * PI * x);
-            let base = -delta / (PI * x);
-            let (re, real) = if disc >= 0.0 {
-                ([base + disc.sqrt(), base - disc.sqrt()], true)
-            } else {
-                ([base, base], false)
-            };
-            FixedPoint {
-                x,
-                v,
-                re,
-                real,
-                stable: re[0] < 0.0,
-            }
-        })
-        .collect()
-}
-
-/// The Jacobian of the right-hand side at a fixed point, tau = 1, r in kHz.
-fn jacobian(fp: &FixedPoint, j: f64) -> Mat {
-    vec![
-        vec![2.0 * fp.v, 2.0 * fp.x],
-        vec![j - 2.0 * PI * PI * fp.x, 2.0 * fp.v],
-    ]
-}
-
 #[test]
 fn ou_driven_fluctuations_match_the_three_dimensional_lyapunov_equation() {
     let (eta, j, delta) = (-3.25, 15.0, 1.0);
@@ -1207,7 +942,7 @@ fn ou_driven_fluctuations_match_the_three_dimensional_lyapunov_equation() {
     // The low state is a stable node: real eigenvalues, both negative (here -0.57 and
     // -4.20 per ms: the slow time scale, 1.75 ms, is comparable to tau_ou).
     assert!(
-        low.real && low.re[0] < 0.0 && low.re[1] < low.re[0],
+        low.real && low.re[1] < 0.0 && low.re[0] < low.re[1],
         "{low:?}"
     );
     assert!(!saddle.stable);
@@ -1300,13 +1035,6 @@ fn ou_driven_fluctuations_match_the_three_dimensional_lyapunov_equation() {
             results.iter().all(|r| r.row.stable_states.is_none()),
             "OU input is not constant"
         );
-        let mean_var = |pick: fn(&Finished) -> f64| -> (f64, f64) {
-            let xs: Vec<f64> = results.iter().map(|r| pick(&finished(r)).powi(2)).collect();
-            let n = xs.len() as f64;
-            let mean = xs.iter().sum::<f64>() / n;
-            let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-            (mean, sd / n.sqrt())
-        };
         // Tolerances, relative on sqrt(ensemble mean of the per-run variance):
         // * Statistics: the runs are independent, so the empirical standard error across
         //   runs is the honest measure; asserted below 0.3% on the std (measured ~0.21%: a
@@ -1325,8 +1053,8 @@ fn ou_driven_fluctuations_match_the_three_dimensional_lyapunov_equation() {
         const TOL_CONT: f64 = 0.03;
         const TOL_DISC: f64 = 0.015;
         for (name, (var, se), scale, i) in [
-            ("v", mean_var(|f| f.v.std), 1.0, 1),
-            ("r_hz", mean_var(|f| f.r_hz.std), 1e6, 0),
+            ("v", mean_run_variance(&results, |f| f.v.std), 1.0, 1),
+            ("r_hz", mean_run_variance(&results, |f| f.r_hz.std), 1e6, 0),
         ] {
             let want_cont = (scale * (p_cont[i][i] - s0[i][i] / t_stat)).sqrt();
             let want_disc = (scale * (p_disc[i][i] - s0[i][i] / t_stat)).sqrt();
@@ -1474,48 +1202,12 @@ fn dt_axis_runs_converge_at_each_methods_order() {
 // 7. Fixed-point columns against the closed forms
 // ---------------------------------------------------------------------------------------
 
-/// The saddle-node curves (DESIGN.md section 9), parametric in x > 0.
-fn sn_j(x: f64, delta: f64) -> f64 {
-    2.0 * PI * PI * x + delta * delta / (2.0 * PI * PI * x.powi(3))
-}
-
-fn sn_eta(x: f64, delta: f64) -> f64 {
-    -PI * PI * x * x - 3.0 * delta * delta / (4.0 * PI * PI * x * x)
-}
-
-/// The cusp (x_c, eta_c, J_c): eta = -sqrt(3) delta, J = 4 sqrt(2) pi sqrt(delta) / 3^(3/4),
-/// where J(x) of the saddle-node curve has its minimum, x_c^4 = 3 delta^2 / (4 pi^4).
-fn cusp(delta: f64) -> (f64, f64, f64) {
-    let x_c = (0.75f64).powf(0.25) * delta.sqrt() / PI;
-    let eta_c = -(3.0f64).sqrt() * delta;
-    let j_c = 4.0 * 2f64.sqrt() * PI * delta.sqrt() / 3f64.powf(0.75);
-    (x_c, eta_c, j_c)
-}
-
 /// The point of the other saddle-node branch with the same J (J(x) is convex with its
 /// minimum at x_c, so each J > J_c has one x on each side).
 fn partner(x: f64, delta: f64) -> f64 {
     let (x_c, _, _) = cusp(delta);
-    let j = sn_j(x, delta);
-    let g = |y: f64| sn_j(y, delta) - j;
-    if x < x_c {
-        bisect(g, x_c, j / (2.0 * PI * PI) + 1.0)
-    } else {
-        bisect(g, 1e-3 * x_c, x_c)
-    }
-}
-
-/// The bistable eta interval at (J, delta): the eta of the two saddle-node points.
-fn bistable_interval(j: f64, delta: f64) -> (f64, f64) {
-    let (x_c, _, j_c) = cusp(delta);
-    assert!(j > j_c);
-    let g = |y: f64| sn_j(y, delta) - j;
-    let (x1, x2) = (
-        bisect(g, 1e-3 * x_c, x_c),
-        bisect(g, x_c, j / (2.0 * PI * PI) + 1.0),
-    );
-    let (a, b) = (sn_eta(x1, delta), sn_eta(x2, delta));
-    (a.min(b), a.max(b))
+    let (below, above) = saddle_node_xs(saddle_node_j(x, delta), delta).expect("J above the cusp");
+    if x < x_c { above } else { below }
 }
 
 /// The analytic counterpart of `StableStates`: (count, low, high).
@@ -1635,9 +1327,9 @@ fn fixed_point_columns_match_the_closed_forms() {
     for delta in [0.5, 1.0, 2.0] {
         let (x_c, eta_c, j_c) = cusp(delta);
         // The cusp closed form is the minimum of the saddle-node curve J(x).
-        assert!((sn_j(x_c, delta) / j_c - 1.0).abs() < 1e-14);
-        assert!((sn_eta(x_c, delta) / eta_c - 1.0).abs() < 1e-14);
-        assert!(sn_j(x_c * 1.001, delta) > j_c && sn_j(x_c / 1.001, delta) > j_c);
+        assert!((saddle_node_j(x_c, delta) / j_c - 1.0).abs() < 1e-14);
+        assert!((saddle_node_eta(x_c, delta) / eta_c - 1.0).abs() < 1e-14);
+        assert!(saddle_node_j(x_c * 1.001, delta) > j_c && saddle_node_j(x_c / 1.001, delta) > j_c);
 
         // At the cusp the three roots merge (a triple root, known only to ~eps^(1/3) ~ 6e-6
         // relative): every fixed point the library finds is at x_c within 1e-4.
@@ -1668,8 +1360,8 @@ fn fixed_point_columns_match_the_closed_forms() {
         // into the wedge (towards the other edge at the same J) gives 3, 1e-3 out gives 1.
         for f in [0.35, 0.6, 1.7, 3.0] {
             let x = f * x_c;
-            let (j, eta) = (sn_j(x, delta), sn_eta(x, delta));
-            let other = sn_eta(partner(x, delta), delta);
+            let (j, eta) = (saddle_node_j(x, delta), saddle_node_eta(x, delta));
+            let other = saddle_node_eta(partner(x, delta), delta);
             assert!((other - eta).abs() > 1e-2, "wedge too narrow at x = {x}");
             let inward = (other - eta).signum();
             points.push(point(eta + 1e-3 * inward, j, delta, Some(3)));

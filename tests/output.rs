@@ -2,15 +2,12 @@
 //! (section 4), through the library API: `run::run` writes a result directory, and the
 //! tests read it back with the parquet crate's Arrow reader.
 
-use std::collections::HashMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
+mod common;
 
-use arrow_array::Array;
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, UInt8Type, UInt32Type, UInt64Type};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
 use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use sha2::{Digest, Sha256};
 
@@ -18,6 +15,9 @@ use mpr_sweep::integrate::Isa;
 use mpr_sweep::plan::{Plan, Shard};
 use mpr_sweep::run::{RunOptions, RunReport, run};
 use mpr_sweep::spec;
+
+use common::closed_forms::fixed_points;
+use common::table::{Col, Table, assert_tables_bitwise_equal};
 
 const STATS: [&str; 10] = [
     "r_hz_mean",
@@ -45,245 +45,6 @@ const FP_COLUMNS: [&str; 6] = [
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
-
-/// One column of a Parquet file; floats are kept as bits so that `==` is bitwise.
-#[derive(Debug, Clone, PartialEq)]
-enum Col {
-    U64(Vec<u64>),
-    U32(Vec<u32>),
-    F64(Vec<Option<u64>>),
-    Bool(Vec<Option<bool>>),
-    U8(Vec<Option<u8>>),
-    Str(Vec<Option<String>>),
-}
-
-impl Col {
-    fn extend(&mut self, other: Col) {
-        match (self, other) {
-            (Col::U64(a), Col::U64(b)) => a.extend(b),
-            (Col::U32(a), Col::U32(b)) => a.extend(b),
-            (Col::F64(a), Col::F64(b)) => a.extend(b),
-            (Col::Bool(a), Col::Bool(b)) => a.extend(b),
-            (Col::U8(a), Col::U8(b)) => a.extend(b),
-            (Col::Str(a), Col::Str(b)) => a.extend(b),
-            (a, b) => panic!("column types differ: {a:?} vs {b:?}"),
-        }
-    }
-}
-
-/// A Parquet file read back whole.
-struct Table {
-    /// (name, type, nullable) in file order.
-    fields: Vec<(String, DataType, bool)>,
-    cols: Vec<Col>,
-    /// The Parquet footer's key-value metadata.
-    file_meta: HashMap<String, String>,
-    /// The Arrow schema's metadata as the reader reports it.
-    arrow_meta: HashMap<String, String>,
-    /// Compression of every column chunk of every row group.
-    compressions: Vec<Compression>,
-    row_groups: usize,
-    rows: usize,
-}
-
-impl Table {
-    fn read(path: &Path) -> Table {
-        let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-        let schema = builder.schema().clone();
-        let meta = builder.metadata().clone();
-        let file_meta = meta
-            .file_metadata()
-            .key_value_metadata()
-            .map(|kvs| {
-                kvs.iter()
-                    .map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let compressions = meta
-            .row_groups()
-            .iter()
-            .flat_map(|rg| rg.columns().iter().map(|c| c.compression()))
-            .collect();
-        let fields: Vec<(String, DataType, bool)> = schema
-            .fields()
-            .iter()
-            .map(|f| (f.name().clone(), f.data_type().clone(), f.is_nullable()))
-            .collect();
-        let mut cols: Vec<Col> = fields
-            .iter()
-            .map(|(_, t, _)| match t {
-                DataType::UInt64 => Col::U64(Vec::new()),
-                DataType::UInt32 => Col::U32(Vec::new()),
-                DataType::Float64 => Col::F64(Vec::new()),
-                DataType::Boolean => Col::Bool(Vec::new()),
-                DataType::UInt8 => Col::U8(Vec::new()),
-                DataType::Utf8 => Col::Str(Vec::new()),
-                other => panic!("unexpected column type {other}"),
-            })
-            .collect();
-        let mut rows = 0;
-        for batch in builder.build().unwrap() {
-            let batch = batch.unwrap();
-            rows += batch.num_rows();
-            for (i, col) in cols.iter_mut().enumerate() {
-                let a = batch.column(i);
-                let part = match col {
-                    Col::U64(_) => {
-                        assert_eq!(a.null_count(), 0);
-                        Col::U64(a.as_primitive::<UInt64Type>().values().to_vec())
-                    }
-                    Col::U32(_) => {
-                        assert_eq!(a.null_count(), 0);
-                        Col::U32(a.as_primitive::<UInt32Type>().values().to_vec())
-                    }
-                    Col::F64(_) => {
-                        let a = a.as_primitive::<Float64Type>();
-                        Col::F64(
-                            (0..a.len())
-                                .map(|j| a.is_valid(j).then(|| a.value(j).to_bits()))
-                                .collect(),
-                        )
-                    }
-                    Col::Bool(_) => {
-                        let a = a.as_boolean();
-                        Col::Bool(
-                            (0..a.len())
-                                .map(|j| a.is_valid(j).then(|| a.value(j)))
-                                .collect(),
-                        )
-                    }
-                    Col::U8(_) => {
-                        let a = a.as_primitive::<UInt8Type>();
-                        Col::U8(
-                            (0..a.len())
-                                .map(|j| a.is_valid(j).then(|| a.value(j)))
-                                .collect(),
-                        )
-                    }
-                    Col::Str(_) => {
-                        let a = a.as_string::<i32>();
-                        Col::Str(
-                            (0..a.len())
-                                .map(|j| a.is_valid(j).then(|| a.value(j).to_string()))
-                                .collect(),
-                        )
-                    }
-                };
-                col.extend(part);
-            }
-        }
-        Table {
-            fields,
-            cols,
-            file_meta,
-            arrow_meta: schema.metadata().clone().into(),
-            compressions,
-            row_groups: meta.num_row_groups(),
-            rows,
-        }
-    }
-
-    /// The rows of several parts, in the order given.
-    fn concat(parts: Vec<Table>) -> Table {
-        let mut it = parts.into_iter();
-        let mut t = it.next().expect("at least one part");
-        for p in it {
-            assert_eq!(p.fields, t.fields, "parts have different schemas");
-            for (a, b) in t.cols.iter_mut().zip(p.cols) {
-                a.extend(b);
-            }
-            t.rows += p.rows;
-            t.row_groups += p.row_groups;
-            t.compressions.extend(p.compressions);
-        }
-        t
-    }
-
-    fn names(&self) -> Vec<&str> {
-        self.fields.iter().map(|(n, _, _)| n.as_str()).collect()
-    }
-
-    fn col(&self, name: &str) -> &Col {
-        let i = self
-            .fields
-            .iter()
-            .position(|(n, _, _)| n == name)
-            .unwrap_or_else(|| panic!("no column {name} in {:?}", self.names()));
-        &self.cols[i]
-    }
-
-    fn u64s(&self, name: &str) -> Vec<u64> {
-        match self.col(name) {
-            Col::U64(v) => v.clone(),
-            other => panic!("{name} is not UInt64: {other:?}"),
-        }
-    }
-
-    fn u32s(&self, name: &str) -> Vec<u32> {
-        match self.col(name) {
-            Col::U32(v) => v.clone(),
-            other => panic!("{name} is not UInt32: {other:?}"),
-        }
-    }
-
-    /// A Float64 column, nulls as `None`.
-    fn opt_f64s(&self, name: &str) -> Vec<Option<f64>> {
-        match self.col(name) {
-            Col::F64(v) => v.iter().map(|x| x.map(f64::from_bits)).collect(),
-            other => panic!("{name} is not Float64: {other:?}"),
-        }
-    }
-
-    /// A Float64 column without nulls.
-    fn f64s(&self, name: &str) -> Vec<f64> {
-        self.opt_f64s(name)
-            .into_iter()
-            .enumerate()
-            .map(|(i, x)| x.unwrap_or_else(|| panic!("{name}[{i}] is null")))
-            .collect()
-    }
-
-    /// A UInt8 column, nulls as `None`.
-    fn opt_u8s(&self, name: &str) -> Vec<Option<u8>> {
-        match self.col(name) {
-            Col::U8(v) => v.clone(),
-            other => panic!("{name} is not UInt8: {other:?}"),
-        }
-    }
-
-    /// A Utf8 column, nulls as `None`.
-    fn opt_strs(&self, name: &str) -> Vec<Option<String>> {
-        match self.col(name) {
-            Col::Str(v) => v.clone(),
-            other => panic!("{name} is not Utf8: {other:?}"),
-        }
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.fields.iter().any(|(n, _, _)| n == name)
-    }
-
-    /// A Boolean column, nulls as `None`.
-    fn opt_bools(&self, name: &str) -> Vec<Option<bool>> {
-        match self.col(name) {
-            Col::Bool(v) => v.clone(),
-            other => panic!("{name} is not Boolean: {other:?}"),
-        }
-    }
-
-    fn bools(&self, name: &str) -> Vec<bool> {
-        match self.col(name) {
-            Col::Bool(v) => v
-                .iter()
-                .enumerate()
-                .map(|(i, x)| x.unwrap_or_else(|| panic!("{name}[{i}] is null")))
-                .collect(),
-            other => panic!("{name} is not Boolean: {other:?}"),
-        }
-    }
-}
 
 /// A result directory in a temporary directory that lives as long as this value.
 struct Out {
@@ -385,21 +146,6 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 fn rel_close(a: f64, b: f64, tol: f64) -> bool {
     a == b || (a - b).abs() <= tol * a.abs().max(b.abs())
-}
-
-/// Every column of `a` and `b` equal, floats compared by their bits.
-fn assert_tables_bitwise_equal(a: &Table, b: &Table, what: &str) {
-    assert_eq!(a.fields, b.fields, "{what}: schemas differ");
-    assert_eq!(a.rows, b.rows, "{what}: row counts differ");
-    for ((name, _, _), (ca, cb)) in a.fields.iter().zip(a.cols.iter().zip(&b.cols)) {
-        if ca != cb {
-            let i = match (ca, cb) {
-                (Col::F64(x), Col::F64(y)) => x.iter().zip(y).position(|(p, q)| p != q),
-                _ => None,
-            };
-            panic!("{what}: column {name} differs (first differing row {i:?}): {ca:?} vs {cb:?}");
-        }
-    }
 }
 
 /// One deterministic run (no noise, fixed initial state) at a stable point of the paper's
@@ -1153,12 +899,17 @@ fn statistics_match_the_trace_after_the_transient() {
 }
 
 #[test]
-fn statistics_with_a_transient_between_steps() {
-    // 1.234 ms is not a multiple of dt: the first state counted is at t = 1.24 ms.
-    let text = WELL_CONDITIONED.replace("transient_ms: 1", "transient_ms: 1.234")
-        + "output: {traces: {every_ms: 0.01, runs: all}}\n";
+fn a_transient_between_steps_is_refused() {
+    // 1.234 ms is not a multiple of dt: the statistics would start at 1.24 ms, so the spec
+    // is refused, naming the nearest transients that are whole numbers of steps.
+    let text = WELL_CONDITIONED.replace("transient_ms: 1", "transient_ms: 1.234");
     assert!(text.contains("transient_ms: 1.234"));
-    check_stats_against_trace(&text, 1.234);
+    let e = spec::parse(&text).unwrap_err();
+    assert_eq!(e.path, "simulation.transient_ms");
+    assert!(
+        e.message.ends_with("the nearest that are: 1.23 and 1.24"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -1310,54 +1061,6 @@ fn inputs_constant_during_the_run_match_a_constant_input() {
 // 9. Analytic stable states (fp_* columns)
 // ---------------------------------------------------------------------------------------
 
-/// The fixed-point quartic of DESIGN.md section 9 (tau = 1, x = r in kHz).
-fn quartic(eta: f64, j: f64, delta: f64, x: f64) -> f64 {
-    let pi = std::f64::consts::PI;
-    pi * pi * x.powi(4) - j * x.powi(3) - eta * x * x - delta * delta / (4.0 * pi * pi)
-}
-
-/// Positive roots of the quartic, ascending, by a scan and bisection (independent of the
-/// library's root finder).
-fn fixed_point_rates(eta: f64, j: f64, delta: f64) -> Vec<f64> {
-    let f = |x| quartic(eta, j, delta, x);
-    let grid: Vec<f64> = (0..=200_000)
-        .map(|i| 1e-7 * (1e8f64).powf(i as f64 / 200_000.0))
-        .collect();
-    let mut roots = Vec::new();
-    for w in grid.windows(2) {
-        let (mut a, mut b) = (w[0], w[1]);
-        if f(a) == 0.0 {
-            roots.push(a);
-            continue;
-        }
-        if f(a).signum() == f(b).signum() {
-            continue;
-        }
-        for _ in 0..200 {
-            let m = 0.5 * (a + b);
-            if f(m).signum() == f(a).signum() {
-                a = m;
-            } else {
-                b = m;
-            }
-        }
-        roots.push(0.5 * (a + b));
-    }
-    roots
-}
-
-/// Linear stability at a fixed point from its eigenvalues (DESIGN.md section 9).
-fn is_stable(j: f64, delta: f64, x: f64) -> bool {
-    let pi = std::f64::consts::PI;
-    let re = -delta / (pi * x);
-    let disc = 2.0 * x * (j - 2.0 * pi * pi * x);
-    if disc <= 0.0 {
-        re < 0.0
-    } else {
-        re + disc.sqrt() < 0.0
-    }
-}
-
 /// The paper's bistable point, started near each stable state: 300 ms is plenty to settle.
 const BISTABLE_SPEC: &str = "\
 model: {eta: -5, J: 15, delta: 1}
@@ -1372,17 +1075,14 @@ sweep: {zip: [[init_r_hz, init_v]]}
 fn fp_columns_at_the_bistable_point_match_the_analytic_states() {
     let pi = std::f64::consts::PI;
     let (eta, j, delta) = (-5.0, 15.0, 1.0);
-    let roots = fixed_point_rates(eta, j, delta);
+    let fps = fixed_points(eta, j, delta);
+    let roots: Vec<f64> = fps.iter().map(|f| f.x).collect();
     assert_eq!(
         roots.len(),
         3,
         "eta -5, J 15, delta 1 is bistable: {roots:?}"
     );
-    let stable: Vec<f64> = roots
-        .iter()
-        .copied()
-        .filter(|&x| is_stable(j, delta, x))
-        .collect();
+    let stable: Vec<f64> = fps.iter().filter(|f| f.stable).map(|f| f.x).collect();
     assert_eq!(stable.len(), 2, "roots {roots:?}");
     let (x_low, x_high) = (stable[0], stable[1]);
 
@@ -1453,7 +1153,10 @@ sweep: {seed: 5}
     let settled = t.opt_strs("fp_settled");
     assert!(t.bools("diverged").iter().all(|d| !d));
     for i in 0..t.rows {
-        let roots = fixed_point_rates(eta[i], 15.0, 1.0);
+        let roots: Vec<f64> = fixed_points(eta[i], 15.0, 1.0)
+            .iter()
+            .map(|f| f.x)
+            .collect();
         assert_eq!(roots.len(), 1, "eta {}: {roots:?}", eta[i]);
         // White noise does not change the inputs: the columns are filled.
         assert_eq!(

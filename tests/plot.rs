@@ -1,18 +1,18 @@
 //! `plot`: heatmap grids and aggregates against an independent reading of the summary,
 //! filters, traces, the PNG written, and the errors (through the library API).
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
+mod common;
 
-use arrow_array::Array;
-use arrow_array::cast::AsArray;
-use arrow_array::types::Float64Type;
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use mpr_sweep::integrate::Isa;
 use mpr_sweep::plan::Shard;
 use mpr_sweep::plot::{self, Agg, HeatmapArgs, PlotError, TracesArgs};
 use mpr_sweep::run::{RunOptions, run};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use common::run::mpr_sweep;
+use common::table::Table;
 
 /// 3 eta x 2 J x 2 delta points x 3 replicates = 36 runs, noisy so replicates differ,
 /// every 5th run traced, written as two shards.
@@ -62,34 +62,15 @@ fn sweep() -> tempfile::TempDir {
 
 /// Every summary row's (eta, J, delta, r_hz_final), read without the plot module.
 fn rows(dir: &Path) -> Vec<[f64; 4]> {
-    let mut out = Vec::new();
-    let mut parts: Vec<PathBuf> = std::fs::read_dir(dir.join("summary"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    parts.sort();
-    for part in parts {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&part).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        for batch in reader {
-            let batch = batch.unwrap();
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .unwrap()
-                    .as_primitive::<Float64Type>()
-                    .clone()
-            };
-            let (eta, j, delta, r) = (col("eta"), col("J"), col("delta"), col("r_hz_final"));
-            for i in 0..batch.num_rows() {
-                assert!(r.is_valid(i), "no run of this sweep diverges");
-                out.push([eta.value(i), j.value(i), delta.value(i), r.value(i)]);
-            }
-        }
-    }
-    out
+    let t = Table::read_dir(dir, "summary");
+    let (eta, j, delta) = (t.f64s("eta"), t.f64s("J"), t.f64s("delta"));
+    let r = t.opt_f64s("r_hz_final");
+    (0..t.rows)
+        .map(|i| {
+            let r = r[i].expect("no run of this sweep diverges");
+            [eta[i], j[i], delta[i], r]
+        })
+        .collect()
 }
 
 /// r_hz_final per (eta, J) cell among the runs that `keep`.
@@ -444,10 +425,14 @@ fn command_line_entry() {
     let dir = sweep();
     let out = dir.path().join("cli.png");
     let plot = |extra: &[&str]| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mpr-sweep"));
-        cmd.arg("plot").arg(dir.path()).arg("-o").arg(&out);
-        cmd.args(["--width", "500", "--height", "400"]).args(extra);
-        cmd.output().unwrap()
+        mpr_sweep()
+            .arg("plot")
+            .arg(dir.path())
+            .arg("-o")
+            .arg(&out)
+            .args(["--width", "500", "--height", "400"])
+            .args(extra)
+            .output()
     };
     let heatmap = [
         "--x",

@@ -4,10 +4,12 @@
 //! tests/data/methods (rk2, dopri5, and exp_euler where its step is unstable at the stable
 //! state, so that brainmass rings forever) are checked the same way.
 
+mod common;
+
 use mpr_sweep::integrate::Isa;
-use mpr_sweep::plan::Plan;
-use mpr_sweep::simulate::{Simulator, TracePoint};
-use mpr_sweep::spec;
+use mpr_sweep::simulate::TracePoint;
+
+use common::sim::{isas, simulate};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 const METHODS_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/methods");
@@ -63,11 +65,9 @@ fn case_spec(dir: &str, case: &str) -> String {
     )
 }
 
-fn simulate(dir: &str, case: &str, isa: Isa) -> Vec<TracePoint> {
-    let spec = spec::parse(&case_spec(dir, case)).unwrap();
-    let plan = Plan::new(&spec).unwrap();
-    let mut results = Simulator::new(&plan, isa).simulate(0..1);
-    results.pop().unwrap().trace
+/// The trace of a case's one run.
+fn trace(dir: &str, case: &str, isa: Isa) -> Vec<TracePoint> {
+    simulate(&case_spec(dir, case), isa).pop().unwrap().trace
 }
 
 fn check(case: &str) {
@@ -76,12 +76,8 @@ fn check(case: &str) {
 
 fn check_in(dir: &str, case: &str) {
     let want = reference(dir, case);
-    let mut isas = vec![Isa::Portable];
-    if Isa::detect() == Isa::Avx2Fma {
-        isas.push(Isa::Avx2Fma);
-    }
-    for isa in isas {
-        let got = simulate(dir, case, isa);
+    for isa in isas() {
+        let got = trace(dir, case, isa);
         assert_eq!(got.len(), want.len(), "{case}: rows");
         let mut worst = 0.0f64;
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -155,10 +151,7 @@ fn dopri5_weakly_damped_high_rate_focus() {
 #[test]
 fn exp_euler_ringing_where_its_step_is_unstable() {
     check_in(METHODS_DATA, "exp_euler_ringing");
-    let spec = spec::parse(&case_spec(METHODS_DATA, "exp_euler_ringing")).unwrap();
-    let plan = Plan::new(&spec).unwrap();
-    let row = Simulator::new(&plan, Isa::Portable)
-        .simulate(0..1)
+    let row = simulate(&case_spec(METHODS_DATA, "exp_euler_ringing"), Isa::Portable)
         .pop()
         .unwrap()
         .row;

@@ -11,18 +11,16 @@
 
 #![cfg(unix)]
 
+mod common;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use arrow_array::{
-    Array, BooleanArray, Float64Array, RecordBatch, StringArray, UInt8Array, UInt32Array,
-    UInt64Array,
-};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::reader::{FileReader, SerializedFileReader};
+use common::run::{bin, command_without_slurm, describe, mpr_sweep, s};
+use common::table::{Table, assert_tables_bitwise_equal, part_meta};
 
 /// 4 shards of 3 x 4 x 2 = 24 runs, quick.
 const QUICK: &str = "\
@@ -63,10 +61,6 @@ fn say(text: &str) {
     let _ = writeln!(std::io::stderr(), "slurm test: {text}");
 }
 
-fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("mpr-sweep")
-}
-
 fn cluster_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slurm/cluster.sh")
 }
@@ -74,27 +68,6 @@ fn cluster_script() -> PathBuf {
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
-}
-
-/// A command without the Slurm variables of the environment running the test.
-fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
-    let mut cmd = Command::new(program);
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        if k.starts_with("SLURM_") || k.starts_with("SBATCH_") || k.starts_with("SQUEUE_") {
-            cmd.env_remove(&*k);
-        }
-    }
-    cmd
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The test cluster; stopped when dropped.
@@ -106,7 +79,7 @@ struct Cluster {
 
 impl Cluster {
     fn script(&self, action: &str) -> Output {
-        command("bash")
+        command_without_slurm("bash")
             .arg(cluster_script())
             .arg(action)
             .env("MPR_SWEEP_SLURM_DIR", &self.state)
@@ -129,7 +102,7 @@ impl Cluster {
             drop(cluster);
             return Err(format!(
                 "tests/slurm/cluster.sh start failed:\n{}\n{logs}",
-                text(&out)
+                describe(&out)
             ));
         }
         Ok(cluster)
@@ -137,7 +110,7 @@ impl Cluster {
 
     /// A Slurm client command of this cluster.
     fn slurm(&self, program: &str) -> Command {
-        let mut cmd = command(program);
+        let mut cmd = command_without_slurm(program);
         cmd.env("SLURM_CONF", &self.conf);
         cmd
     }
@@ -148,7 +121,7 @@ impl Cluster {
         assert!(
             out.status.success(),
             "{program} {args:?}: {}\n{}",
-            text(&out),
+            describe(&out),
             self.logs()
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -218,7 +191,7 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let out = self.script("stop");
         if !out.status.success() {
-            say(&format!("cluster.sh stop failed: {}", text(&out)));
+            say(&format!("cluster.sh stop failed: {}", describe(&out)));
         }
     }
 }
@@ -235,20 +208,17 @@ fn free_port_pair() -> Option<u16> {
 }
 
 fn mpr(args: &[&str]) -> Output {
-    command(bin()).args(args).output().expect("mpr-sweep runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    mpr_sweep().args(args).output()
 }
 
 fn status_json(dir: &Path) -> (Option<i32>, serde_json::Value) {
     let out = mpr(&["status", s(dir), "--json"]);
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let v =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&out)));
     (out.status.code(), v)
 }
 
-/// Writes the sbatch script of `spec` for `dir` and creates the log directory.
+/// Writes the sbatch script of `spec` for `dir` (which creates the log directory).
 fn script(
     work: &Path,
     spec: &Path,
@@ -274,71 +244,16 @@ fn script(
     ];
     args.extend_from_slice(extra);
     let out = mpr(&args);
-    assert!(out.status.success(), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("mkdir -p"), "{stderr}");
+    assert!(out.status.success(), "{}", describe(&out));
+    // sbatch created the log directory that Slurm needs (and does not create itself).
+    assert!(dir.join("logs").is_dir(), "{}", describe(&out));
     let path = work.join(format!("{name}.sh"));
     fs::write(&path, &out.stdout).unwrap();
-    fs::create_dir_all(dir.join("logs")).unwrap();
     path
 }
 
-fn read_batches(path: &Path) -> Vec<RecordBatch> {
-    ParquetRecordBatchReaderBuilder::try_new(fs::File::open(path).unwrap())
-        .unwrap()
-        .with_batch_size(1 << 20)
-        .build()
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
 fn meta(path: &Path, key: &str) -> Option<String> {
-    let r = SerializedFileReader::new(fs::File::open(path).unwrap()).unwrap();
-    r.metadata()
-        .file_metadata()
-        .key_value_metadata()?
-        .iter()
-        .find(|kv| kv.key == key)?
-        .value
-        .clone()
-}
-
-/// Row `i` of column `c`, bit for bit: floats by their bits.
-fn cell(batch: &RecordBatch, c: usize, i: usize) -> String {
-    let col = batch.column(c).as_any();
-    if batch.column(c).is_null(i) {
-        return "null".into();
-    }
-    if let Some(a) = col.downcast_ref::<Float64Array>() {
-        format!("{:016x}", a.value(i).to_bits())
-    } else if let Some(a) = col.downcast_ref::<UInt64Array>() {
-        a.value(i).to_string()
-    } else if let Some(a) = col.downcast_ref::<UInt32Array>() {
-        a.value(i).to_string()
-    } else if let Some(a) = col.downcast_ref::<UInt8Array>() {
-        a.value(i).to_string()
-    } else if let Some(a) = col.downcast_ref::<BooleanArray>() {
-        a.value(i).to_string()
-    } else if let Some(a) = col.downcast_ref::<StringArray>() {
-        a.value(i).to_string()
-    } else {
-        panic!(
-            "column {} has an unexpected type {}",
-            batch.schema().field(c).name(),
-            batch.column(c).data_type()
-        )
-    }
-}
-
-fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
-    let mut out = Vec::new();
-    for b in batches {
-        for i in 0..b.num_rows() {
-            out.push((0..b.num_columns()).map(|c| cell(b, c, i)).collect());
-        }
-    }
-    out
+    part_meta(path).0.remove(key)
 }
 
 #[test]
@@ -389,12 +304,29 @@ fn slurm_array_job_end_to_end() {
         started.elapsed().as_secs_f64()
     ));
 
-    // 1. A quick sweep in 4 array tasks, and an analysis job chained with afterok.
+    // 1. A quick sweep in 4 array tasks submitted by `sbatch --submit` alone (no mkdir, no
+    //    script file by hand), and an analysis job chained with afterok.
     let spec = work.join("quick.yaml");
     fs::write(&spec, QUICK).unwrap();
     let dir = work.join("quick");
-    let job_sh = script(work, &spec, &dir, "mpr-quick", SHARDS, &[]);
-    let job = cluster.submit(&[s(&job_sh)]);
+    let shards = SHARDS.to_string();
+    let submitted = mpr_sweep()
+        .env("SLURM_CONF", &cluster.conf)
+        .args(["sbatch", s(&spec), "--out", s(&dir), "--shards", &shards])
+        .args(["--cpus-per-task", "1", "--time", "00:10:00"])
+        .args(["--job-name", "mpr-quick", "--submit"])
+        .output();
+    assert!(submitted.status.success(), "{}", describe(&submitted));
+    let job: u64 = String::from_utf8_lossy(&submitted.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| {
+            panic!(
+                "sbatch --submit printed no job id: {}",
+                describe(&submitted)
+            )
+        });
+    assert!(dir.join("job.sh").is_file() && dir.join("logs").is_dir());
     let analysis_out = work.join("analysis.txt");
     let analysis = cluster.submit(&[
         &format!("--dependency=afterok:{job}"),
@@ -410,7 +342,7 @@ fn slurm_array_job_end_to_end() {
         started.elapsed().as_secs_f64()
     ));
     let out = mpr(&["status", s(&dir)]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let report = fs::read_to_string(&analysis_out).unwrap_or_default();
     assert!(
         report.contains("complete: 4 of 4 shards"),
@@ -438,20 +370,20 @@ fn slurm_array_job_end_to_end() {
     // The parts together equal an unsharded run, bit for bit.
     let whole = work.join("whole");
     let out = mpr(&["run", s(&spec), "--out", s(&whole), "--quiet"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let sharded: Vec<RecordBatch> = (0..SHARDS)
-        .flat_map(|i| {
-            read_batches(
-                &dir.join("summary")
-                    .join(format!("part-{i:05}-of-{SHARDS:05}.parquet")),
-            )
-        })
-        .collect();
-    let unsharded = read_batches(&whole.join("summary/part-00000-of-00001.parquet"));
-    assert_eq!(sharded[0].schema().fields(), unsharded[0].schema().fields());
-    let (a, b) = (rows(&sharded), rows(&unsharded));
-    assert_eq!(a.len(), 24);
-    assert_eq!(a, b, "sharded and unsharded summaries differ");
+    assert!(out.status.success(), "{}", describe(&out));
+    let sharded = Table::concat(
+        (0..SHARDS)
+            .map(|i| {
+                Table::read(
+                    &dir.join("summary")
+                        .join(format!("part-{i:05}-of-{SHARDS:05}.parquet")),
+                )
+            })
+            .collect(),
+    );
+    let unsharded = Table::read(&whole.join("summary/part-00000-of-00001.parquet"));
+    assert_eq!(sharded.rows, 24);
+    assert_tables_bitwise_equal(&sharded, &unsharded, "sharded and unsharded summaries");
 
     // 2. A slow sweep; one array task is cancelled mid-run.
     let spec = work.join("slow.yaml");
@@ -497,7 +429,7 @@ fn slurm_array_job_end_to_end() {
     let again = cluster.submit(&[&format!("--array={array}"), s(&job_sh)]);
     cluster.wait_done(again, Duration::from_secs(180));
     let out = mpr(&["status", s(&dir)]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let part_job = meta(&victim_part, "mpr_sweep.slurm_job");
     assert_eq!(part_job, Some(format!("{again}_1")));
     // The other parts are those of the first submission (--resume skipped nothing twice).
@@ -556,7 +488,7 @@ fn slurm_array_job_end_to_end() {
     let again = cluster.submit(&["--array=0", s(&job_sh)]);
     cluster.wait_done(again, Duration::from_secs(180));
     let out = mpr(&["status", s(&dir), "--per-task", "2"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     say(&format!(
         "passed in {:.1} s",
         started.elapsed().as_secs_f64()

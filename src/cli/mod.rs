@@ -14,7 +14,9 @@ use mpr_sweep::integrate::Isa;
 use mpr_sweep::output::{Layout, write_atomic};
 use mpr_sweep::plan::{Plan, Shard};
 use mpr_sweep::plot::{self, HeatmapArgs, TracesArgs};
-use mpr_sweep::run::{PlanReport, RunOptions, load_spec, run_with_metadata, stop_on_signals};
+use mpr_sweep::run::{
+    PlanReport, RunOptions, claim_dir, load_spec, run_with_metadata, stop_on_signals,
+};
 
 pub use args::Command;
 use args::{Cli, PlotArgs};
@@ -201,6 +203,7 @@ fn sbatch(args: args::SbatchArgs) -> Result<ExitCode, Error> {
     };
     let script = cluster::sbatch_script(&spec, &opts)?;
     let layout = Layout::new(&opts.out);
+    claim_dir(&spec, &layout, false)?;
     if cluster::create_log_dir(&opts.out)? {
         eprintln!(
             "mpr-sweep: created {} for the array tasks' logs",

@@ -19,7 +19,7 @@
 
 use super::math::{self, Arith, Fused, Unfused};
 use super::schemes::{DOPRI5_A, DOPRI5_B, rhs};
-use super::{Batch, Coefficients, DIVERGED, Drive, Isa, LANES, Lanes, Summary};
+use super::{Batch, Coefficients, DIVERGED, Drive, Isa, LANES, Lanes, StopToken, Stopped, Summary};
 
 /// Stage times `c_i` of the seven stages (the seventh is the FSAL stage at the step's end).
 const DOPRI5_C: [f64; 7] = [0.0, 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0, 1.0];
@@ -231,20 +231,26 @@ pub struct AdaptiveResult {
     pub trace_len: [usize; LANES],
 }
 
+/// Iterations between the kernel's reads of its [`StopToken`]: 64 iterations of 32 trial
+/// steps take about 0.1 ms.
+const POLL_ITERATIONS: u64 = 64;
+
 /// Integrates one batch adaptively. `trace` receives `schedule.trace_rows()` rows, each the
-/// r lanes then the v lanes (kernel units), NaN past a lane's `trace_len`.
+/// r lanes then the v lanes (kernel units), NaN past a lane's `trace_len`. Returns
+/// [`Stopped`] within [`POLL_ITERATIONS`] iterations of a request on `stop`.
 pub fn integrate_adaptive(
     isa: Isa,
     schedule: &AdaptiveSchedule,
     tol: &Tolerances,
     batch: &Batch,
     trace: &mut Vec<f64>,
-) -> AdaptiveResult {
+    stop: &StopToken,
+) -> Result<AdaptiveResult, Stopped> {
     trace.clear();
     trace.resize(schedule.trace_rows() * 2 * LANES, f64::NAN);
     match isa {
-        Isa::Avx2Fma => avx2::run(schedule, tol, batch, trace),
-        Isa::Portable => kernel::<Unfused>(schedule, tol, batch, trace),
+        Isa::Avx2Fma => avx2::run(schedule, tol, batch, trace, stop),
+        Isa::Portable => kernel::<Unfused>(schedule, tol, batch, trace, stop),
     }
 }
 
@@ -258,13 +264,14 @@ mod avx2 {
         tol: &Tolerances,
         batch: &Batch,
         trace: &mut [f64],
-    ) -> AdaptiveResult {
+        stop: &StopToken,
+    ) -> Result<AdaptiveResult, Stopped> {
         assert!(
             Isa::detect() == Isa::Avx2Fma,
             "AVX2+FMA kernel requested on a CPU without it"
         );
         // SAFETY: the CPU supports AVX2 and FMA (checked above).
-        unsafe { run_avx2(schedule, tol, batch, trace) }
+        unsafe { run_avx2(schedule, tol, batch, trace, stop) }
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -273,15 +280,22 @@ mod avx2 {
         tol: &Tolerances,
         batch: &Batch,
         trace: &mut [f64],
-    ) -> AdaptiveResult {
-        kernel::<Fused>(schedule, tol, batch, trace)
+        stop: &StopToken,
+    ) -> Result<AdaptiveResult, Stopped> {
+        kernel::<Fused>(schedule, tol, batch, trace, stop)
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 mod avx2 {
     use super::*;
-    pub fn run(_: &AdaptiveSchedule, _: &Tolerances, _: &Batch, _: &mut [f64]) -> AdaptiveResult {
+    pub fn run(
+        _: &AdaptiveSchedule,
+        _: &Tolerances,
+        _: &Batch,
+        _: &mut [f64],
+        _: &StopToken,
+    ) -> Result<AdaptiveResult, Stopped> {
         unreachable!("Isa::detect never selects AVX2 off x86-64")
     }
 }
@@ -387,7 +401,8 @@ fn kernel<A: Arith>(
     tol: &Tolerances,
     batch: &Batch,
     trace: &mut [f64],
-) -> AdaptiveResult {
+    stop: &StopToken,
+) -> Result<AdaptiveResult, Stopped> {
     let driven = batch
         .drive
         .waveform
@@ -395,9 +410,9 @@ fn kernel<A: Arith>(
         .any(|w| *w != super::Waveform::None);
     // Without time-varying inputs the lane loop compiles without any input code.
     if driven {
-        steps::<A, true>(schedule, tol, batch, trace)
+        steps::<A, true>(schedule, tol, batch, trace, stop)
     } else {
-        steps::<A, false>(schedule, tol, batch, trace)
+        steps::<A, false>(schedule, tol, batch, trace, stop)
     }
 }
 
@@ -408,7 +423,8 @@ fn steps<A: Arith, const DRIVEN: bool>(
     tol: &Tolerances,
     batch: &Batch,
     trace: &mut [f64],
-) -> AdaptiveResult {
+    stop: &StopToken,
+) -> Result<AdaptiveResult, Stopped> {
     let c = &batch.coef;
     let drive = DRIVEN.then_some(&batch.drive);
     // With inputs that change over time the first stage is evaluated afresh at each step
@@ -454,6 +470,9 @@ fn steps<A: Arith, const DRIVEN: bool>(
     let mut iterations = 0u64;
     while s.end.contains(&LaneEnd::Running) {
         iterations += 1;
+        if iterations.is_multiple_of(POLL_ITERATIONS) && stop.is_requested() {
+            return Err(Stopped);
+        }
         for l in 0..LANES {
             let running = s.end[l] == LaneEnd::Running;
             let t0 = s.t[l];
@@ -608,7 +627,7 @@ fn steps<A: Arith, const DRIVEN: bool>(
             );
         }
     }
-    AdaptiveResult {
+    Ok(AdaptiveResult {
         end: s.end,
         end_ms: s.end_ms,
         steps: s.steps,
@@ -619,7 +638,7 @@ fn steps<A: Arith, const DRIVEN: bool>(
         r_final: s.r,
         v_final: s.v,
         trace_len,
-    }
+    })
 }
 
 /// Merges one step's quadrature (`w` ms of time, its average and squared-deviation
@@ -807,7 +826,9 @@ mod tests {
             &tol,
             &blowup_batch(),
             &mut Vec::new(),
-        );
+            &StopToken::new(),
+        )
+        .unwrap();
         assert_eq!(res.end[1], LaneEnd::DtFloor);
         // v = tan(t) from v(0) = 0: the run stops at the blow-up, pi/2, up to the
         // integration error at rtol 1e-6 (measured 6e-7 ms late).
@@ -835,7 +856,9 @@ mod tests {
             &tol,
             &calm,
             &mut Vec::new(),
-        );
+            &StopToken::new(),
+        )
+        .unwrap();
         assert_eq!(alone.r_final[0].to_bits(), res.r_final[0].to_bits());
         assert_eq!(alone.steps[0], res.steps[0]);
         assert!(
@@ -852,7 +875,9 @@ mod tests {
             &Tolerances::default(),
             &blowup_batch(),
             &mut Vec::new(),
-        );
+            &StopToken::new(),
+        )
+        .unwrap();
         for l in 0..LANES {
             assert_eq!(res.end[l], LaneEnd::StepCap, "lane {l}");
             assert_eq!(res.steps[l] + res.rejected[l], 20);

@@ -17,21 +17,13 @@
 //!
 //! Uniforms are `((u64 >> 12) + 1/2) * 2^-52`, strictly inside (0, 1).
 
-use rand::SeedableRng;
-
 use super::math::{self, Arith};
-use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// SplitMix64's output function (Steele, Lea & Flood 2014): a bijective 64-bit mixer.
 pub fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// The random stream of one run.
-pub fn run_stream(seed: u64, run_id: u64) -> Xoshiro256PlusPlus {
-    Xoshiro256PlusPlus::seed_from_u64(mix64(mix64(seed).wrapping_add(run_id)))
 }
 
 /// xoshiro256++ (Blackman & Vigna), bit-identical to `rand_xoshiro::Xoshiro256PlusPlus`.
@@ -43,7 +35,8 @@ pub struct Xoshiro {
 }
 
 impl Xoshiro {
-    /// The stream of run `run_id` (same state as [`run_stream`]).
+    /// The stream of run `run_id`: the state of
+    /// `Xoshiro256PlusPlus::seed_from_u64(mix64(mix64(seed) + run_id))`.
     pub fn from_run(seed: u64, run_id: u64) -> Xoshiro {
         // rand_xoshiro seeds from a u64 by filling the state with SplitMix64 output.
         let mut x = mix64(mix64(seed).wrapping_add(run_id));
@@ -107,7 +100,13 @@ pub fn box_muller<A: Arith>(u1: f64, u2: f64) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::Rng;
+    use rand::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    /// The run's stream as the reproducibility contract states it, from rand_xoshiro.
+    fn run_stream(seed: u64, run_id: u64) -> Xoshiro256PlusPlus {
+        Xoshiro256PlusPlus::seed_from_u64(mix64(mix64(seed).wrapping_add(run_id)))
+    }
 
     #[test]
     fn lane_generator_equals_rand_xoshiro_stream() {

@@ -59,6 +59,18 @@ pub enum PlanError {
         /// Estimated size on disk in bytes.
         bytes: f64,
     },
+    /// `output.traces.runs.ids` names a run id the sweep does not have.
+    #[error(
+        "output.traces.runs.ids: {id} is not a run id of this sweep, which has {runs} run{} (ids 0 to {})",
+        if *runs == 1 { "" } else { "s" },
+        runs - 1
+    )]
+    TraceIdNotARun {
+        /// The largest id given that is not a run of the sweep.
+        id: u64,
+        /// Runs in the sweep.
+        runs: u64,
+    },
 }
 
 /// The grid of a validated spec.
@@ -132,22 +144,31 @@ impl<'a> Plan<'a> {
         let runs = points
             .checked_mul(spec.replicates as u64)
             .filter(|r| *r <= MAX_RUNS);
-        match runs {
-            Some(runs) if !overflow => Ok(Plan {
-                spec,
-                dims,
-                points,
-                runs,
-            }),
-            _ => Err(PlanError::TooLarge {
-                points: if overflow {
-                    "more than 2^64".into()
-                } else {
-                    points.to_string()
-                },
-                replicates: spec.replicates,
-            }),
+        let runs = match runs {
+            Some(runs) if !overflow => runs,
+            _ => {
+                return Err(PlanError::TooLarge {
+                    points: if overflow {
+                        "more than 2^64".into()
+                    } else {
+                        points.to_string()
+                    },
+                    replicates: spec.replicates,
+                });
+            }
+        };
+        // Ids are sorted: the last is the largest.
+        if let Some(TraceRuns::Ids(ids)) = spec.traces.as_ref().map(|t| &t.runs)
+            && let Some(&id) = ids.last().filter(|&&id| id >= runs)
+        {
+            return Err(PlanError::TraceIdNotARun { id, runs });
         }
+        Ok(Plan {
+            spec,
+            dims,
+            points,
+            runs,
+        })
     }
 
     /// The point and replicate of run `run_id` (< `runs`).
@@ -184,7 +205,8 @@ impl<'a> Plan<'a> {
             None | Some(TraceRuns::None) => 0,
             Some(TraceRuns::All) => self.runs,
             Some(TraceRuns::Every(k)) => self.runs.div_ceil(*k),
-            Some(TraceRuns::Ids(ids)) => ids.iter().filter(|&&i| i < self.runs).count() as u64,
+            // Plan::new refuses ids beyond the sweep.
+            Some(TraceRuns::Ids(ids)) => ids.len() as u64,
         }
     }
 
@@ -335,5 +357,29 @@ mod tests {
             "model:\n  eta: {linspace: [0, 1, 4294967296]}\n  J: {linspace: [0, 1, 4294967296]}\n",
         );
         assert!(matches!(Plan::new(&s), Err(PlanError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn trace_ids_must_be_runs_of_the_sweep() {
+        let traced = |ids: &str| {
+            spec(&format!(
+                "model: {{eta: [-5, -4]}}\nsweep: {{replicates: 3}}\noutput: {{traces: {{runs: {{ids: {ids}}}}}}}\n"
+            ))
+        };
+        // 6 runs: ids 0..=5.
+        let s = traced("[5, 0]");
+        assert_eq!(Plan::new(&s).unwrap().traced_runs(), 2);
+        let s = traced("[0, 6, 2]");
+        let e = Plan::new(&s).unwrap_err();
+        assert_eq!(e, PlanError::TraceIdNotARun { id: 6, runs: 6 });
+        assert_eq!(
+            e.to_string(),
+            "output.traces.runs.ids: 6 is not a run id of this sweep, which has 6 runs (ids 0 to 5)"
+        );
+        let s = spec("output: {traces: {runs: {ids: [5]}}}\n");
+        assert_eq!(
+            Plan::new(&s).unwrap_err().to_string(),
+            "output.traces.runs.ids: 5 is not a run id of this sweep, which has 1 run (ids 0 to 0)"
+        );
     }
 }

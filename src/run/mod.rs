@@ -15,11 +15,12 @@ mod signals;
 pub use load::load_spec;
 pub use plan_report::{AxisReport, PlanReport};
 pub use progress::{Progress, bar, status_line};
+use signals::STOP;
 pub use signals::{interrupted, stop_on_signals};
 
 use crate::diagnose::DtReport;
 use crate::error::Error;
-use crate::integrate::{Isa, LANES};
+use crate::integrate::{Isa, LANES, Stopped};
 use crate::output::{
     DirError, Layout, Metadata, OutputError, SummaryWriter, TraceWriter, io_err, spec_sha256,
     write_atomic,
@@ -80,20 +81,14 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunReport, Error> {
 /// [`run`], adding `mpr_sweep.<key>` pairs to the parts' metadata (the command line adds
 /// `slurm_job` inside a Slurm job).
 ///
-/// After [`stop_on_signals`], SIGINT or SIGTERM stops the run between lane batches: it
+/// After [`stop_on_signals`], SIGINT or SIGTERM stops the run wherever it is (inside a
+/// run, within [`crate::integrate::POLL_STEPS`] steps; between rows while writing): it
 /// returns [`Error::Interrupted`] and the part's temporary files are removed.
 pub fn run_with_metadata(
     spec: &Spec,
     opts: &RunOptions,
     extra_metadata: &[(&str, String)],
 ) -> Result<RunReport, Error> {
-    let check_signal = || match interrupted() {
-        Some(signal) => Err(Error::Interrupted {
-            signal,
-            shard: opts.shard,
-        }),
-        None => Ok(()),
-    };
     let plan = Plan::new(spec)?;
     let layout = Layout::new(&opts.out);
     let runs = plan.shard_range(opts.shard);
@@ -148,6 +143,7 @@ pub fn run_with_metadata(
     let progress = Progress::start(runs.end - runs.start, steps, opts.quiet);
     let mut output = BlockWriter {
         spec,
+        shard: opts.shard,
         summary: &mut summary,
         traces: traces.as_mut(),
         diverged: 0,
@@ -158,27 +154,23 @@ pub fn run_with_metadata(
     let mut pending: Vec<RunResult> = Vec::new();
     let mut block_start = runs.start;
     while block_start < runs.end {
-        check_signal()?;
+        check_signal(opts.shard)?;
         let block_end = block_start.saturating_add(block_runs).min(runs.end);
         let batches = simulator.batches(block_start..block_end);
         let (results, written) = std::thread::scope(|scope| {
             let computing = scope.spawn(|| {
                 pool.install(|| {
+                    // After a signal the running batches stop, the remaining ones are
+                    // skipped, and the block with them: the writers are dropped, which
+                    // removes their temporary files.
                     batches
                         .par_iter()
                         .map_init(Vec::new, |scratch, batch| {
-                            // After a signal the remaining batches are skipped, and the block
-                            // with them: the writers are dropped, which removes their
-                            // temporary files.
-                            if interrupted().is_some() {
-                                return Vec::new();
-                            }
-                            let out = simulator.simulate_batch(batch, scratch);
+                            let out = simulator.simulate_batch(batch, scratch, &STOP)?;
                             progress.advance(out.len() as u64);
-                            out
+                            Ok(out)
                         })
-                        .flatten()
-                        .collect::<Vec<RunResult>>()
+                        .collect::<Result<Vec<Vec<RunResult>>, Stopped>>()
                 })
             });
             let written = output.write(std::mem::take(&mut pending));
@@ -186,8 +178,14 @@ pub fn run_with_metadata(
             (results, written)
         });
         written?;
-        check_signal()?;
-        pending = results;
+        check_signal(opts.shard)?;
+        // The kernels stop only after the handler has recorded its signal (STOP is requested
+        // after INTERRUPTED is set), which check_signal has just reported.
+        pending = results
+            .expect("the kernel stops only on a signal")
+            .into_iter()
+            .flatten()
+            .collect();
         block_start = block_end;
     }
     output.write(pending)?;
@@ -197,7 +195,7 @@ pub fn run_with_metadata(
         ..
     } = output;
     progress.finish();
-    check_signal()?;
+    check_signal(opts.shard)?;
     if let Some(w) = traces {
         w.finish()?;
     }
@@ -214,6 +212,7 @@ pub fn run_with_metadata(
 /// Writes blocks of results in run-id order and counts what they hold.
 struct BlockWriter<'a> {
     spec: &'a Spec,
+    shard: Shard,
     summary: &'a mut SummaryWriter,
     traces: Option<&'a mut TraceWriter>,
     diverged: u64,
@@ -226,6 +225,8 @@ impl BlockWriter<'_> {
         // Batches of a dt axis interleave run ids; rows are written in run-id order.
         results.sort_by_key(|r| r.row.address.run_id);
         for result in &results {
+            // A block of long traces takes a while to write: a signal stops it too.
+            check_signal(self.shard)?;
             self.run_steps += match result.row.steps {
                 Some(counts) => counts.steps as f64,
                 None => self.spec.timing(result.row.values.get(Slot::DtMs)).steps as f64,
@@ -271,19 +272,19 @@ fn block_runs(steps: u64, threads: usize) -> u64 {
         * LANES as u64
 }
 
-/// Creates the directory and its `spec.yaml`, or checks that it holds this spec.
-fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Error> {
+/// Creates the result directory and its `spec.yaml`, or checks that it holds this spec
+/// (with `overwrite`, another spec's results are removed). `sbatch` claims the directory
+/// this way too, so that `status` works before the first array task has started.
+pub fn claim_dir(spec: &Spec, layout: &Layout, overwrite: bool) -> Result<(), Error> {
     let dir = &layout.dir;
     if dir.exists() && !dir.is_dir() {
         return Err(DirError::NotADirectory { dir: dir.clone() }.into());
     }
-    fs::create_dir_all(dir)
-        .map_err(io_err(dir))
-        .map_err(Error::Output)?;
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
     let spec_path = layout.spec();
     match fs::read_to_string(&spec_path) {
         Ok(existing) if existing == spec.text => {}
-        Ok(_) if opts.overwrite => {
+        Ok(_) if overwrite => {
             for sub in [layout.summary_dir(), layout.traces_dir()] {
                 if sub.exists() {
                     fs::remove_dir_all(&sub).map_err(io_err(&sub))?;
@@ -309,6 +310,12 @@ fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Er
             .into());
         }
     }
+    Ok(())
+}
+
+/// [`claim_dir`], then the part directories, refusing parts of another shard layout.
+fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Error> {
+    claim_dir(spec, layout, opts.overwrite)?;
     let mut dirs = vec![layout.summary_dir()];
     if spec.traces.is_some() {
         dirs.push(layout.traces_dir());
@@ -340,4 +347,12 @@ fn refuse_other_layouts(dir: &std::path::Path, opts: &RunOptions) -> Result<(), 
         fs::remove_file(&path).map_err(io_err(&path))?;
     }
     Ok(())
+}
+
+/// [`Error::Interrupted`] if a signal asked the run of `shard` to stop.
+fn check_signal(shard: Shard) -> Result<(), Error> {
+    match interrupted() {
+        Some(signal) => Err(Error::Interrupted { signal, shard }),
+        None => Ok(()),
+    }
 }

@@ -1,10 +1,16 @@
-//! SIGINT and SIGTERM: the handler records the signal; the run polls it and stops cleanly.
+//! SIGINT and SIGTERM: the handler records the signal and requests [`STOP`]; the kernels
+//! poll it, and the run stops cleanly.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use crate::integrate::StopToken;
+
 /// The signal that asked the run to stop (0: none). Set by the handler of
-/// [`stop_on_signals`], read between lane batches.
+/// [`stop_on_signals`] before it requests [`STOP`].
 static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+
+/// Requested by the handler of [`stop_on_signals`]; the kernels poll it.
+pub(super) static STOP: StopToken = StopToken::new();
 
 /// The signal received since [`stop_on_signals`], if any.
 pub fn interrupted() -> Option<i32> {
@@ -15,14 +21,17 @@ pub fn interrupted() -> Option<i32> {
 }
 
 /// Makes SIGINT (Ctrl-C) and SIGTERM (Slurm's time limit, preemption and `scancel`) stop
-/// a run cleanly: the handler only records the signal; [`run`](super::run()) sees it between lane
-/// batches, drops its writers (which removes their temporary files) and returns
-/// [`Error::Interrupted`](crate::Error::Interrupted). A second SIGINT terminates at once; a repeated SIGTERM is
-/// ignored (Slurm follows it with SIGKILL after its `KillWait` anyway).
+/// a run cleanly: the handler only records the signal and requests a
+/// [`StopToken`](crate::integrate::StopToken) that the kernels poll; they
+/// return within [`crate::integrate::POLL_STEPS`] steps, and [`run`](super::run()) drops
+/// its writers (which removes their temporary files) and returns
+/// [`Error::Interrupted`](crate::Error::Interrupted). A second SIGINT terminates at once; a
+/// repeated SIGTERM is ignored (Slurm follows it with SIGKILL after its `KillWait` anyway).
 #[cfg(unix)]
 pub fn stop_on_signals() -> std::io::Result<()> {
     extern "C" fn on_signal(signal: libc::c_int) {
         let first = INTERRUPTED.swap(signal, Ordering::SeqCst) == 0;
+        STOP.request();
         if !first && signal == libc::SIGINT {
             // SAFETY: signal(2) and raise(3) are async-signal-safe.
             unsafe {

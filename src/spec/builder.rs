@@ -432,20 +432,6 @@ impl SpecBuilder {
                 format!("duration_ms / dt_ms = {steps:.3e} steps; at most 2^53 are supported"),
             ));
         }
-        let dt_max = self
-            .spec
-            .param(Slot::DtMs)
-            .map_or(0.01, |p| p.axis.range().1);
-        if steps_to(self.spec.duration_ms, dt_max) == 0 {
-            return Err(SpecError::new(
-                step_path,
-                step_mark,
-                format!(
-                    "duration_ms ({}) is shorter than one step (dt_ms {dt_max})",
-                    self.spec.duration_ms
-                ),
-            ));
-        }
         let defaults = [
             (Slot::TauMs, 1.0),
             (Slot::Eta, -5.0),
@@ -495,6 +481,20 @@ impl SpecBuilder {
             ));
         }
         self.check_adaptive()?;
+        // Runs end at duration_ms and statistics start at transient_ms exactly (adaptive
+        // steps land there by themselves).
+        if self.spec.adaptive.is_none() {
+            let dts = self.spec.dt_values();
+            let given = if self.duration_mark.is_some() {
+                ""
+            } else {
+                ", the default"
+            };
+            whole_steps_of_every_dt("duration_ms", given, self.spec.duration_ms, 1, &dts)
+                .map_err(|m| SpecError::new(step_path, step_mark, m))?;
+            whole_steps_of_every_dt("transient_ms", "", self.spec.transient_ms, 0, &dts)
+                .map_err(|m| SpecError::new("simulation.transient_ms", self.transient_mark, m))?;
+        }
         if let Some(node) = self.zip_node.take() {
             self.spec.zip = self.zip(&node)?;
         }

@@ -10,6 +10,7 @@ pub mod axis;
 mod builder;
 mod error;
 mod read;
+mod steps;
 mod suggest;
 pub mod yaml;
 
@@ -18,6 +19,7 @@ pub use error::{Mark, SpecError};
 use axis::Axis;
 use builder::SpecBuilder;
 use read::{entries, string};
+use steps::{steps_to, whole_steps_of_every_dt};
 
 /// Every numeric parameter a run can have. The column name is the spec key path with dots
 /// as underscores, the leading `model.`/`simulation.` dropped and the form name (`white`,
@@ -435,7 +437,7 @@ impl Spec {
 /// Step counts of a run, which depend on its dt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
-    /// The smallest k with k*dt >= duration (up to rounding).
+    /// duration / dt, a whole number (checked when the spec is read).
     pub steps: u64,
     /// First step whose post-step state enters the statistics (t >= transient_ms), >= 1.
     pub first_stat_step: u64,
@@ -445,17 +447,6 @@ pub struct Timing {
 
 /// The most values `dt_ms` may take as an axis: every value gets its own lane batches.
 pub const MAX_DT_VALUES: u64 = 10_000;
-
-/// Smallest k with k*dt >= t, tolerating rounding in t/dt (500/0.01 = 50000.000000000004).
-fn steps_to(t: f64, dt: f64) -> u64 {
-    let x = t / dt;
-    let nearest = x.round();
-    if (x - nearest).abs() <= 1e-9 * nearest.max(1.0) {
-        nearest as u64
-    } else {
-        x.ceil() as u64
-    }
-}
 
 fn is_multiple(a: f64, b: f64) -> bool {
     let x = a / b;
@@ -576,7 +567,56 @@ mod tests {
         let s = parse("simulation: {dt_ms: 0.01, duration_ms: 500, transient_ms: 100}\n").unwrap();
         let t = s.timing(0.01);
         assert_eq!((t.steps, t.first_stat_step), (50_000, 10_000));
-        let s = parse("simulation: {dt_ms: 0.01, duration_ms: 1.234}\n").unwrap();
-        assert_eq!(s.max_steps(), 124);
+        let s = parse("simulation: {dt_ms: [0.01, 0.02, 0.05], duration_ms: 1.3}\n").unwrap();
+        assert_eq!(s.max_steps(), 130);
+    }
+
+    /// A run ends at duration_ms and its statistics start at transient_ms exactly: times
+    /// that are not whole numbers of steps are refused, naming the nearest that are.
+    #[test]
+    fn times_must_be_whole_numbers_of_steps_of_every_dt() {
+        let e = err("simulation: {dt_ms: 0.3, duration_ms: 1}\n");
+        assert_eq!(e.path, "simulation.duration_ms");
+        assert_eq!(
+            e.message,
+            "duration_ms (1) must be a whole number of steps of dt_ms, and is 3.3333 steps of dt_ms 0.3; the nearest that are: 0.9 and 1.2"
+        );
+        // The default duration (100 ms) is named at dt_ms, which the spec gives.
+        let e = err("simulation: {dt_ms: 0.3}\n");
+        assert_eq!(e.path, "simulation.dt_ms");
+        assert!(
+            e.message.starts_with("duration_ms (100, the default)"),
+            "{e}"
+        );
+        assert!(e.message.ends_with("99.9 and 100.2"), "{e}");
+        // Less than one step: only the next multiple will do.
+        let e = err("simulation: {dt_ms: 0.01, duration_ms: 0.004}\n");
+        assert!(e.message.ends_with("the nearest that is: 0.01"), "{e}");
+        let e = err("simulation: {dt_ms: 0.1, duration_ms: 10, transient_ms: 0.05}\n");
+        assert_eq!(e.path, "simulation.transient_ms");
+        assert!(
+            e.message.ends_with("the nearest that are: 0 and 0.1"),
+            "{e}"
+        );
+        // With dt as an axis the suggestions suit every value: 0.06 is the least common
+        // multiple of 0.02 and 0.03.
+        let e = err("simulation: {dt_ms: [0.02, 0.03], duration_ms: 1, transient_ms: 0.5}\n");
+        assert_eq!(e.path, "simulation.duration_ms");
+        assert!(
+            e.message
+                .contains("every dt_ms value, and is 33.3333 steps of dt_ms 0.03")
+                && e.message.ends_with("the nearest that are: 0.96 and 1.02"),
+            "{e}"
+        );
+        let e = err("simulation: {dt_ms: [0.02, 0.03], duration_ms: 1.02, transient_ms: 0.5}\n");
+        assert_eq!(e.path, "simulation.transient_ms");
+        assert!(e.message.ends_with("0.48 and 0.54"), "{e}");
+        // Values with no common multiple nearby.
+        let e = err("simulation: {dt_ms: [0.01, 0.0099991], duration_ms: 1}\n");
+        assert!(
+            e.message
+                .contains("choose dt_ms values with a common multiple"),
+            "{e}"
+        );
     }
 }

@@ -884,4 +884,19 @@ mod tests {
             assert!(res.end_ms[l] < 5.0);
         }
     }
+
+    #[test]
+    fn a_stop_request_ends_the_batch() {
+        let stop = StopToken::new();
+        stop.request();
+        let res = integrate_adaptive(
+            Isa::Portable,
+            &schedule(MAX_TRIAL_STEPS),
+            &Tolerances::default(),
+            &blowup_batch(),
+            &mut Vec::new(),
+            &stop,
+        );
+        assert!(res.is_err());
+    }
 }

@@ -164,8 +164,8 @@ impl Default for Tolerances {
     fn default() -> Tolerances {
         Tolerances {
             rtol: [1e-6; LANES],
-            atol_r: [1e-9; LANES],
-            atol_v: [1e-6; LANES],
+            atol_r: [1e-12; LANES],
+            atol_v: [1e-12; LANES],
         }
     }
 }
@@ -465,8 +465,9 @@ fn steps<A: Arith, const DRIVEN: bool>(
     let mut accepted = [false; LANES];
     let mut step_t0 = [0.0; LANES];
     let mut step_h = [0.0; LANES];
-    let mut qr = [[0.0; 5]; LANES];
-    let mut qv = [[0.0; 5]; LANES];
+    // Coefficient i of every lane side by side (stores the lane loop can vectorise).
+    let mut qr = [[0.0; LANES]; 5];
+    let mut qv = [[0.0; LANES]; 5];
     let mut iterations = 0u64;
     while s.end.contains(&LaneEnd::Running) {
         iterations += 1;
@@ -612,8 +613,10 @@ fn steps<A: Arith, const DRIVEN: bool>(
             accepted[l] = accept && !blown;
             step_t0[l] = t0;
             step_h[l] = h;
-            qr[l] = qr_l;
-            qv[l] = qv_l;
+            for i in 0..5 {
+                qr[i][l] = qr_l[i];
+                qv[i][l] = qv_l[i];
+            }
         }
         if rows > 0 {
             record_traces::<A>(
@@ -678,7 +681,7 @@ fn record_traces<A: Arith>(
     schedule: &AdaptiveSchedule,
     rows: usize,
     (accepted, t0, h): (&[bool; LANES], &Lanes, &Lanes),
-    (qr, qv): (&[[f64; 5]; LANES], &[[f64; 5]; LANES]),
+    (qr, qv): (&[Lanes; 5], &[Lanes; 5]),
     (r1, v1, end): (&Lanes, &Lanes, &[LaneEnd; LANES]),
     trace_len: &mut [usize; LANES],
     trace: &mut [f64],
@@ -700,7 +703,8 @@ fn record_traces<A: Arith>(
             let (r, v) = if theta == 1.0 || (finished && i + 1 == rows) {
                 (r1[l], v1[l])
             } else {
-                (dense::<A>(&qr[l], theta), dense::<A>(&qv[l], theta))
+                let q = |c: &[Lanes; 5]| std::array::from_fn(|i| c[i][l]);
+                (dense::<A>(&q(qr), theta), dense::<A>(&q(qv), theta))
             };
             trace[i * 2 * LANES + l] = r;
             trace[i * 2 * LANES + LANES + l] = v;

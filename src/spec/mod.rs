@@ -374,11 +374,13 @@ pub struct Spec {
     pub traces: Option<Traces>,
 }
 
-/// Defaults of `simulation.adaptive` (docs/adaptive.md).
+/// Defaults of `simulation.adaptive` (docs/adaptive.md): absolute tolerances far below any
+/// rate or potential of interest, so that `rtol` governs (v crosses zero while it rings,
+/// where the absolute part keeps the scale positive).
 pub const ADAPTIVE_DEFAULTS: [(Slot, f64); 3] = [
     (Slot::Rtol, 1e-6),
-    (Slot::AtolRHz, 1e-6),
-    (Slot::AtolV, 1e-6),
+    (Slot::AtolRHz, 1e-9),
+    (Slot::AtolV, 1e-12),
 ];
 
 /// The adaptive step's settings that are not axes (the tolerances are the slots

@@ -8,17 +8,17 @@
 //! constant inputs, dt) matter, so the check runs over the grid of the dimensions that hold
 //! them, each point standing for the points that differ only in other parameters (initial
 //! state, noise strength) and for its replicates. Above [`MAX_CHECKED`] distinct points it
-//! runs on an evenly strided sample of them, and says so.
+//! runs on an evenly spaced sub-grid of each axis (ends included), and says so.
 
-use crate::integrate::Method;
+use crate::model::Method;
 use crate::model::stability;
 use crate::output::Metadata;
 use crate::plan::Plan;
 use crate::simulate::node_params;
 use crate::spec::{InputForm, NoiseKind, Slot};
 
-/// Distinct points checked at most (about a second on one core).
-pub const MAX_CHECKED: u64 = 1_000_000;
+/// Distinct points checked at most (about a second on one core: ~2 us per point).
+pub const MAX_CHECKED: u64 = 500_000;
 
 /// The parameters the check depends on.
 const RELEVANT: [Slot; 7] = [
@@ -40,10 +40,10 @@ pub struct DtReport {
     pub points: u64,
     /// Distinct points as far as the check is concerned.
     pub distinct: u64,
-    /// Distinct points checked: all of them, or an evenly strided sample.
+    /// Distinct points checked: all of them, or an evenly spaced sub-grid.
     pub checked: u64,
-    /// Sweep points with `dt_stable = false` among those checked (each distinct point
-    /// counted as many times as it occurs in the sweep): exact unless sampled.
+    /// Points with `dt_stable = false`: of the sweep (each distinct point counted as often
+    /// as it occurs), or, when sampled, of the checked points.
     pub unstable_points: u64,
     /// Range of each swept parameter the check depends on, among the unstable points.
     pub unstable_ranges: Vec<(Slot, f64, f64)>,
@@ -76,8 +76,22 @@ impl DtReport {
             })
             .collect();
         let distinct: u64 = dims.iter().map(|d| d.len).product();
-        let multiplicity = plan.points / distinct;
-        let checked = distinct.min(MAX_CHECKED);
+        // Values checked per dimension: all of them, or, above MAX_CHECKED points, an evenly
+        // spaced subset of each (both ends included): a sub-grid that still spans every axis.
+        let mut counts: Vec<u64> = dims.iter().map(|d| d.len).collect();
+        while counts.iter().product::<u64>() > MAX_CHECKED {
+            let largest = (0..counts.len())
+                .max_by_key(|&i| counts[i])
+                .expect("a dimension");
+            counts[largest] = (counts[largest] * 9 / 10).max(1);
+        }
+        let checked: u64 = counts.iter().product();
+        // Each checked point stands for this many sweep points when none is left out.
+        let multiplicity = if checked == distinct {
+            plan.points / distinct
+        } else {
+            1
+        };
         let swept: Vec<Slot> = dims
             .iter()
             .flat_map(|d| d.params.iter().map(|&j| spec.params[j].slot))
@@ -102,13 +116,17 @@ impl DtReport {
             .map(|m| (m, true))
             .collect();
         for k in 0..checked {
-            // The k-th of `checked` evenly spaced indices into the distinct points.
-            let index = ((k as u128 * distinct as u128) / checked as u128) as u64;
-            let mut rest = index;
+            let mut rest = k;
             let mut point_id = 0;
-            for d in dims.iter().rev() {
-                point_id += (rest % d.len) * d.stride;
-                rest /= d.len;
+            for (d, &m) in dims.iter().zip(&counts).rev() {
+                let j = rest % m;
+                rest /= m;
+                let index = match m {
+                    _ if m == d.len => j,
+                    1 => 0,
+                    _ => ((j as f64) * (d.len - 1) as f64 / (m - 1) as f64).round() as u64,
+                };
+                point_id += index * d.stride;
             }
             let values = plan.values(point_id);
             let dt = values.get(Slot::DtMs);
@@ -136,7 +154,7 @@ impl DtReport {
         Some(report)
     }
 
-    /// Whether only a sample of the distinct points was checked.
+    /// Whether the check ran on a sample of the distinct points.
     pub fn sampled(&self) -> bool {
         self.checked < self.distinct
     }
@@ -144,10 +162,28 @@ impl DtReport {
     /// What the check covered, when it did not cover every point.
     fn sample_note(&self) -> String {
         format!(
-            " (checked on an evenly strided sample of {} of the {} points that differ in \
-             tau, eta, J, delta, inputs or dt: counts are the sample's)",
+            " (checked on {} of the {} points that differ in tau, eta, J, delta, inputs or \
+             dt: an evenly spaced sub-grid of each axis, ends included)",
             self.checked, self.distinct
         )
+    }
+
+    /// "every point", or "every checked point" for a sampled check.
+    fn every(&self) -> &'static str {
+        if self.sampled() {
+            "every checked point"
+        } else {
+            "every point"
+        }
+    }
+
+    /// "`n` of `N` points", of the sweep or of the checked sub-grid.
+    fn count_text(&self, n: u64) -> String {
+        if self.sampled() {
+            format!("{n} of {} checked points", self.checked)
+        } else {
+            format!("{n} of {} points", self.points)
+        }
     }
 
     /// The warning for `plan` and `run`, when some point is unstable.
@@ -157,11 +193,10 @@ impl DtReport {
         }
         let method = self.method.name();
         let mut text = format!(
-            "warning: the step is too large for {method} at {} of {} points (dt_stable = \
-             false): its one-step map is unstable at a stable state of these points, so \
-             their runs cannot settle there and ring or diverge instead{}\n",
-            self.unstable_points,
-            self.points,
+            "warning: the step is too large for {method} at {} (dt_stable = false): its \
+             one-step map is unstable at a stable state of these points, so their runs cannot \
+             settle there and ring or diverge instead{}\n",
+            self.count_text(self.unstable_points),
             if self.sampled() {
                 self.sample_note()
             } else {
@@ -174,23 +209,28 @@ impl DtReport {
                 .iter()
                 .map(|(slot, lo, hi)| {
                     if lo == hi {
-                        format!("{} {lo}", slot.column())
+                        format!("{} {}", slot.column(), short(*lo))
                     } else {
-                        format!("{} {lo} .. {hi}", slot.column())
+                        format!("{} {} .. {}", slot.column(), short(*lo), short(*hi))
                     }
                 })
                 .collect();
             text += &format!("  unstable points: {}\n", ranges.join(", "));
         }
         text += &format!(
-            "  {method} is stable at every point for dt_ms <= {} (the smallest dt_stable_max_ms)\n",
+            "  {method} is stable at {} for dt_ms <= {} (the smallest dt_stable_max_ms)\n",
+            self.every(),
             format_ms(self.min_max_dt_ms)
         );
         text += &if self.stable_methods.is_empty() {
-            "  no other method is stable at every point at this step\n".to_string()
+            format!(
+                "  no other method is stable at {} at this step\n",
+                self.every()
+            )
         } else {
             format!(
-                "  stable at every point at this step: {}\n",
+                "  stable at {} at this step: {}\n",
+                self.every(),
                 names(&self.stable_methods).join(", ")
             )
         };
@@ -200,9 +240,13 @@ impl DtReport {
     /// The line `plan` prints when every point is stable.
     pub fn all_stable_line(&self) -> String {
         format!(
-            "dt check: {} is stable at every stable state of the {} points (largest such dt_ms: {}){}",
+            "dt check: {} is stable at every stable state of the {} (largest such dt_ms: {}){}",
             self.method.name(),
-            self.points,
+            if self.sampled() {
+                format!("{} checked points", self.checked)
+            } else {
+                format!("{} points", self.points)
+            },
             format_ms(self.min_max_dt_ms),
             if self.sampled() {
                 self.sample_note()
@@ -254,6 +298,20 @@ fn format_ms(x: f64) -> String {
     let digits = (3 - x.log10().floor() as i32).max(0);
     let scale = 10f64.powi(digits);
     format!("{:.*}", digits as usize, (x * scale).floor() / scale)
+}
+
+/// A parameter value to 6 significant digits, trailing zeros dropped (`12.0012`, `-10`).
+fn short(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = (5 - x.abs().log10().floor() as i32).max(0) as usize;
+    let text = format!("{x:.digits$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
 }
 
 fn names(methods: &[Method]) -> Vec<&'static str> {

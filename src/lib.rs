@@ -7,7 +7,9 @@
 //!   name the key and position);
 //! - [`plan`]: lazy run id → parameters, shards, and the [`run::PlanReport`] that
 //!   `mpr-sweep plan` prints;
-//! - [`model`]: the equations, analytic fixed points, units;
+//! - [`model`]: the equations, analytic fixed points, units, the integration methods and
+//!   the stability of their one-step maps;
+//! - [`diagnose`]: the step-size check of a whole sweep that `plan` and `run` report;
 //! - [`integrate`]: the SIMD lane kernel, generic over the scheme and the instruction set,
 //!   with its statistics and random streams;
 //! - [`simulate`]: lane batches of runs from the plan through the kernel, into rows;

@@ -57,6 +57,9 @@ fn stable_points(eta: f64, j: f64, delta: f64) -> Vec<(f64, f64, Mat2)> {
 fn runs_from(starts: &[(f64, f64, f64, f64)], method: Method, dt: f64, steps: u64) -> String {
     let col = |i: usize| -> Vec<f64> { starts.iter().map(|s| [s.0, s.1, s.2, s.3][i]).collect() };
     let duration = steps as f64 * dt;
+    // Statistics over the last tenth, a whole number of steps.
+    let transient = (steps - steps / 10) as f64 * dt;
+    let transient = if transient < duration { transient } else { 0.0 };
     format!(
         "model: {{eta: {}, J: {}, delta: 1.0}}\n\
          init: {{r_hz: {}, v: {}}}\n\
@@ -67,8 +70,7 @@ fn runs_from(starts: &[(f64, f64, f64, f64)], method: Method, dt: f64, steps: u6
         list(&col(2)),
         list(&col(3)),
         method.name(),
-        // The last tenth of the run, in whole steps (the spec requires them).
-        (steps - steps.div_ceil(10)) as f64 * dt,
+        transient,
     )
 }
 
@@ -446,24 +448,66 @@ fn a_stable_sweep_gets_a_one_line_check_and_a_zero_count() {
     );
 }
 
-/// A sweep too large to check point by point is checked on a strided sample, says so, and
-/// plans fast.
+/// A sweep too large to check point by point is checked on an evenly spaced sub-grid of
+/// its axes, says so, and plans fast; the sub-grid spans every axis, so the unstable points'
+/// ranges and the smallest bound match those of an exact check of a coarser grid.
 #[test]
-fn huge_sweeps_are_checked_on_a_sample_and_say_so() {
+fn huge_sweeps_are_checked_on_a_sub_grid_and_say_so() {
     let dir = tempfile::tempdir().unwrap();
+    let grid = |n: usize| {
+        format!(
+            "model:\n  eta: {{linspace: [-10, 0, {n}]}}\n  J: {{linspace: [0, 30, {n}]}}\n  \
+             delta: [0.5, 1, 2]\ninit: {{r_hz: {{linspace: [0, 1000, 1000]}}}}\n\
+             simulation: {{dt_ms: 0.01}}\n"
+        )
+    };
+    let plan_json = |name: &str, text: String| -> serde_json::Value {
+        let spec = dir.path().join(name);
+        fs::write(&spec, text).unwrap();
+        let out = mpr_sweep()
+            .args(["plan", "--json"])
+            .arg(&spec)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let huge = plan_json("huge.yaml", grid(2000));
+    let d = &huge["dt_stability"];
+    assert_eq!(d["sampled"], true);
+    assert_eq!(d["distinct_points"], 12_000_000u64);
+    let checked = d["checked_points"].as_u64().unwrap();
+    assert!((400_000..=500_000).contains(&checked), "{checked}");
+    // An exact check of a 201 x 201 grid (eta and J in steps of 0.05 and 0.15).
+    let exact = plan_json("exact.yaml", grid(201));
+    let e = &exact["dt_stability"];
+    assert_eq!(e["sampled"], false);
+    for slot in ["eta", "J", "delta"] {
+        let (a, b) = (&d["unstable_ranges"][slot], &e["unstable_ranges"][slot]);
+        for k in 0..2 {
+            let (x, y) = (a[k].as_f64().unwrap(), b[k].as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 0.16,
+                "{slot}: sub-grid {a} vs exact coarse grid {b}"
+            );
+        }
+    }
+    let (x, y) = (
+        d["dt_stable_max_ms_min"].as_f64().unwrap(),
+        e["dt_stable_max_ms_min"].as_f64().unwrap(),
+    );
+    assert!((x - y).abs() <= 0.02 * y, "smallest bound {x} vs {y}");
+
     let spec = dir.path().join("huge.yaml");
-    fs::write(
-        &spec,
-        "model:\n  eta: {linspace: [-10, 0, 2000]}\n  J: {linspace: [0, 30, 2000]}\n  delta: [0.5, 1, 2]\n\
-         init: {r_hz: {linspace: [0, 1000, 1000]}}\nsimulation: {dt_ms: 0.01}\n",
-    )
-    .unwrap();
     let start = std::time::Instant::now();
     let out = mpr_sweep().arg("plan").arg(&spec).output().unwrap();
     let elapsed = start.elapsed();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("checked on an evenly strided sample of 1000000 of the 12000000 points"),
+        text.contains(&format!("of {checked} checked points (dt_stable = false)"))
+            && text.contains(&format!(
+                "(checked on {checked} of the 12000000 points that differ in tau, eta, J, delta, \
+             inputs or dt: an evenly spaced sub-grid of each axis, ends included)"
+            )),
         "{text}"
     );
     println!("plan of 1.2e10 points: {elapsed:?}");

@@ -17,6 +17,7 @@ mod rng;
 mod schemes;
 pub mod stream;
 
+pub use crate::model::Method;
 pub use adaptive::{
     AdaptiveResult, AdaptiveSchedule, DT_FLOOR_MS, LaneEnd, MAX_TRIAL_STEPS, TimeMoments,
     Tolerances, integrate_adaptive,
@@ -66,53 +67,6 @@ impl Isa {
         match self {
             Isa::Portable => "portable",
             Isa::Avx2Fma => "avx2+fma",
-        }
-    }
-}
-
-/// Integration scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// `exp_euler` (default): exponential Euler, each equation linearised in its own
-    /// variable with the factor `2v/tau` (as brainstate).
-    ExpEuler,
-    /// `euler`: forward Euler / Euler–Maruyama.
-    Euler,
-    /// `heun`: Heun's predictor–corrector (stochastic Heun with white noise).
-    Heun,
-    /// braintools' `ode_rk2_step`: the same map as heun, which it runs.
-    Rk2,
-    /// `rk4`: classical fourth-order Runge–Kutta; refuses white noise.
-    Rk4,
-    /// The fifth-order solution of the Dormand–Prince pair as a fixed step.
-    Dopri5,
-}
-
-impl Method {
-    /// Every method, in the order the documentation lists them.
-    pub const ALL: [Method; 6] = [
-        Method::ExpEuler,
-        Method::Euler,
-        Method::Heun,
-        Method::Rk2,
-        Method::Rk4,
-        Method::Dopri5,
-    ];
-
-    /// The method a spec names, if any.
-    pub fn from_name(name: &str) -> Option<Method> {
-        Method::ALL.into_iter().find(|m| m.name() == name)
-    }
-
-    /// The name used in specs, metadata and messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::ExpEuler => "exp_euler",
-            Method::Euler => "euler",
-            Method::Heun => "heun",
-            Method::Rk2 => "rk2",
-            Method::Rk4 => "rk4",
-            Method::Dopri5 => "dopri5",
         }
     }
 }

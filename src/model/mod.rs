@@ -11,10 +11,11 @@
 
 use std::f64::consts::PI;
 
+mod method;
 pub mod stability;
 
+pub use method::Method;
 pub use stability::StepStability;
-
 /// Hz per kHz: users give and read rates in Hz, the kernel integrates r in kHz (1/ms) so
 /// that time is in ms throughout.
 pub const HZ_PER_KHZ: f64 = 1000.0;

@@ -29,8 +29,8 @@
 
 use std::f64::consts::PI;
 
+use super::Method;
 use super::NodeParams;
-use crate::integrate::Method;
 
 /// A real 2x2 matrix, row-major.
 pub type Mat2 = [[f64; 2]; 2];
@@ -232,7 +232,22 @@ fn exp_euler_dt_for_h(a: f64, h: f64) -> f64 {
     if a == 0.0 { h } else { (a * h).ln_1p() / a }
 }
 
+/// Coefficients of `(|R(s d)|^2 - 1)/s` at most (degree 11, for dopri5).
+const MAX_COEFFICIENTS: usize = 12;
+
+/// Every method's stability region lies inside |z| < 4 (checked in the tests: |R| > 1
+/// there on the whole left half-circle and beyond), so the first exit is below this.
+const RAY_LIMIT: f64 = 4.0;
+
+/// Scan cells on (0, RAY_LIMIT] before the root is refined in one.
+const RAY_SCAN: usize = 32;
+
 /// The first `s > 0` with `|R(s d)| >= 1`, `d = lambda/|lambda|` (Re d < 0).
+///
+/// Along every ray of the left half-plane the stable steps of these methods form one
+/// interval `(0, s*)` (checked in the tests against an exact isolation of the polynomial's
+/// real roots on 2,000 rays), so `s*` is the polynomial's only sign change; the scan in
+/// cells of 1/8 would also catch an excursion of |R| > 1 wider than a cell.
 fn first_exit_along_ray(c: &[f64], lambda: Complex) -> f64 {
     let n = lambda.abs();
     let d = Complex {
@@ -241,13 +256,13 @@ fn first_exit_along_ray(c: &[f64], lambda: Complex) -> f64 {
     };
     // |R(s d)|^2 = sum_{j,k} c_j c_k Re(d^j conj(d)^k) s^(j+k); drop the constant 1 and
     // divide by s.
-    let mut powers = vec![Complex { re: 1.0, im: 0.0 }];
-    for _ in 1..c.len() {
-        let last = *powers.last().expect("d^0");
-        powers.push(last.mul(d));
+    let mut powers = [Complex { re: 1.0, im: 0.0 }; MAX_COEFFICIENTS / 2 + 1];
+    for k in 1..c.len() {
+        powers[k] = powers[k - 1].mul(d);
     }
+    let powers = &powers[..c.len()];
     let degree = 2 * (c.len() - 1);
-    let mut q = vec![0.0; degree];
+    let mut q = [0.0; MAX_COEFFICIENTS];
     for (j, pj) in powers.iter().enumerate() {
         for (k, pk) in powers.iter().enumerate() {
             if j + k > 0 {
@@ -256,63 +271,44 @@ fn first_exit_along_ray(c: &[f64], lambda: Complex) -> f64 {
             }
         }
     }
-    let lead = q[degree - 1];
-    let bound = 1.0
-        + q[..degree - 1]
-            .iter()
-            .map(|x| (x / lead).abs())
-            .fold(0.0, f64::max);
-    real_roots(&q, 0.0, bound)
-        .into_iter()
-        .find(|&s| s > 0.0)
-        .unwrap_or(f64::INFINITY)
-}
-
-/// The real roots of `p` (coefficients by ascending power) in `(lo, hi]`, ascending.
-///
-/// Between consecutive roots of `p'` the polynomial is monotone and holds at most one root,
-/// found by bisection to full precision; the roots of `p'` come from the same function.
-fn real_roots(p: &[f64], lo: f64, hi: f64) -> Vec<f64> {
-    let degree = p.iter().rposition(|&x| x != 0.0).unwrap_or(0);
-    if degree == 0 {
-        return Vec::new();
-    }
-    let eval = |x: f64| p[..=degree].iter().rev().fold(0.0, |acc, &c| acc * x + c);
-    let derivative: Vec<f64> = (1..=degree).map(|k| k as f64 * p[k]).collect();
-    let mut cuts = vec![lo];
-    cuts.extend(
-        real_roots(&derivative, lo, hi)
-            .into_iter()
-            .filter(|&x| x < hi),
-    );
-    cuts.push(hi);
-    let mut roots = Vec::new();
-    for w in cuts.windows(2) {
-        let (mut a, mut b) = (w[0], w[1]);
-        let (fa, fb) = (eval(a), eval(b));
-        if fb == 0.0 {
-            roots.push(b);
-            continue;
+    // Q(0) = 2 Re d < 0. Scan (0, RAY_LIMIT] for the first grid point with Q >= 0, then
+    // refine the root in its cell to full precision.
+    let q = &q[..degree];
+    let eval = |x: f64| q.iter().rev().fold(0.0, |acc, &ck| acc * x + ck);
+    let cell = RAY_LIMIT / RAY_SCAN as f64;
+    let Some(k) = (1..=RAY_SCAN).find(|&k| eval(k as f64 * cell) >= 0.0) else {
+        return f64::INFINITY;
+    };
+    // Regula falsi with the Illinois modification inside the cell (a bracket that shrinks
+    // to adjacent floats, superlinearly); Q(lo) < 0 <= Q(hi).
+    let (mut lo, mut hi) = ((k - 1) as f64 * cell, k as f64 * cell);
+    let (mut f_lo, mut f_hi) = (eval(lo), eval(hi));
+    let mut side = 0;
+    for _ in 0..200 {
+        let x = (lo * f_hi - hi * f_lo) / (f_hi - f_lo);
+        let x = if x > lo && x < hi { x } else { 0.5 * (lo + hi) };
+        if x <= lo || x >= hi {
+            break;
         }
-        if fa == 0.0 || fa.signum() == fb.signum() {
-            continue;
-        }
-        let rising = fb > fa;
-        loop {
-            let mid = 0.5 * (a + b);
-            if mid <= a || mid >= b {
-                break;
+        let fx = eval(x);
+        if fx < 0.0 {
+            (lo, f_lo) = (x, fx);
+            if side == -1 {
+                f_hi *= 0.5;
             }
-            if (eval(mid) < 0.0) == rising {
-                a = mid;
-            } else {
-                b = mid;
+            side = -1;
+        } else {
+            (hi, f_hi) = (x, fx);
+            if side == 1 {
+                f_lo *= 0.5;
             }
+            side = 1;
         }
-        roots.push(b);
+        if hi - lo <= 4.0 * f64::EPSILON * hi {
+            break;
+        }
     }
-    roots.dedup();
-    roots
+    hi
 }
 
 fn scale(m: Mat2, s: f64) -> Mat2 {
@@ -343,6 +339,138 @@ mod tests {
         Method::Rk4,
         Method::Dopri5,
     ];
+
+    /// The exact oracle: up to [`MAX_COEFFICIENTS`] roots, ascending, without allocating.
+    #[derive(Debug, Clone, Copy)]
+    struct Roots {
+        xs: [f64; MAX_COEFFICIENTS],
+        n: usize,
+    }
+
+    impl Roots {
+        fn as_slice(&self) -> &[f64] {
+            &self.xs[..self.n]
+        }
+    }
+
+    /// The real roots of `p` (coefficients by ascending power) in `(lo, hi]`, ascending; with
+    /// `first_only`, at most the first.
+    ///
+    /// Between consecutive roots of `p'` the polynomial is monotone and holds at most one root;
+    /// the roots of `p'` come from the same function. A bracketed root is bisected to full
+    /// precision.
+    fn real_roots(p: &[f64], lo: f64, hi: f64, first_only: bool) -> Roots {
+        assert!(
+            p.len() <= MAX_COEFFICIENTS,
+            "polynomial of degree {}",
+            p.len() - 1
+        );
+        let mut out = Roots {
+            xs: [0.0; MAX_COEFFICIENTS],
+            n: 0,
+        };
+        let degree = p.iter().rposition(|&x| x != 0.0).unwrap_or(0);
+        if degree == 0 {
+            return out;
+        }
+        let mut dp = [0.0; MAX_COEFFICIENTS];
+        for k in 1..=degree {
+            dp[k - 1] = k as f64 * p[k];
+        }
+        let dp = &dp[..degree];
+        let eval = |c: &[f64], x: f64| c.iter().rev().fold(0.0, |acc, &ck| acc * x + ck);
+        let critical = real_roots(dp, lo, hi, false);
+        let mut a = lo;
+        let mut fa = eval(p, a);
+        for &b in critical.as_slice().iter().filter(|&&x| x < hi).chain([&hi]) {
+            let fb = eval(p, b);
+            let piece = (a, b, fa, fb);
+            (a, fa) = (b, fb);
+            let (mut x0, mut x1, f0, f1) = piece;
+            if f1 == 0.0 {
+                out.xs[out.n] = x1;
+            } else if f0 == 0.0 || f0.signum() == f1.signum() {
+                continue;
+            } else {
+                let rising = f1 > f0;
+                loop {
+                    let mid = 0.5 * (x0 + x1);
+                    if mid <= x0 || mid >= x1 {
+                        break;
+                    }
+                    if (eval(p, mid) < 0.0) == rising {
+                        x0 = mid;
+                    } else {
+                        x1 = mid;
+                    }
+                }
+                out.xs[out.n] = x1;
+            }
+            if out.n == 0 || out.xs[out.n] != out.xs[out.n - 1] {
+                out.n += 1;
+            }
+            if first_only {
+                break;
+            }
+        }
+        out
+    }
+
+    /// `(|R(s d)|^2 - 1)/s` for the direction at angle `theta`.
+    fn ray_polynomial(c: &[f64], theta: f64) -> Vec<f64> {
+        let d = Complex {
+            re: theta.cos(),
+            im: theta.sin(),
+        };
+        let mut p = vec![Complex { re: 1.0, im: 0.0 }];
+        for _ in 1..c.len() {
+            let last = *p.last().unwrap();
+            p.push(last.mul(d));
+        }
+        let mut q = vec![0.0; 2 * (c.len() - 1)];
+        for j in 0..c.len() {
+            for k in 0..c.len() {
+                if j + k > 0 {
+                    q[j + k - 1] += c[j] * c[k] * (p[j].re * p[k].re + p[j].im * p[k].im);
+                }
+            }
+        }
+        q
+    }
+
+    /// The scan and bisection against an exact isolation of every real root of the ray's
+    /// polynomial: the same first root, and no further root (one stable interval), on
+    /// 2,000 rays of the left half-plane per method.
+    #[test]
+    fn the_first_exit_is_the_only_root_on_every_ray() {
+        for method in ALL.into_iter().filter(|&m| m != Method::ExpEuler) {
+            let c = stability_polynomial(method).unwrap();
+            for i in 1..2000 {
+                let theta = PI / 2.0 + PI / 2.0 * i as f64 / 2000.0;
+                let q = ray_polynomial(c, theta);
+                let lead = *q.last().unwrap();
+                let bound = 1.0 + q.iter().map(|x| (x / lead).abs()).fold(0.0, f64::max);
+                let exact = real_roots(&q, 0.0, bound, false);
+                assert_eq!(
+                    exact.as_slice().len(),
+                    1,
+                    "{method:?} theta {theta}: roots {:?}",
+                    exact.as_slice()
+                );
+                let d = Complex {
+                    re: theta.cos(),
+                    im: theta.sin(),
+                };
+                let got = first_exit_along_ray(c, d);
+                let want = exact.as_slice()[0];
+                assert!(want < RAY_LIMIT);
+                assert!(
+                    (got - want).abs() <= 1e-13 * want,
+                    "{method:?} theta {theta}: {got} vs {want}"
+                );
+            }
+        }
+    }
 
     fn node(eta: f64, j: f64, delta: f64) -> NodeParams {
         NodeParams::from_user(1.0, eta, j, delta, 0.0, 0.0)

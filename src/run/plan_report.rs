@@ -76,8 +76,8 @@ pub struct PlanReport {
     pub shards: u64,
     /// Run ranges of the first shards (at most 10,000).
     pub shard_runs: Vec<(u64, u64)>,
-    /// The step-size check, for sweeps with constant inputs.
-    pub dt_report: Option<DtReport>,
+    /// The step-size check (None unless the inputs are constant).
+    pub dt_stability: Option<DtReport>,
 }
 
 impl PlanReport {
@@ -137,7 +137,7 @@ impl PlanReport {
             seconds: run_steps * ns_per_run_step * 1e-9 / threads as f64,
             shards,
             shard_runs,
-            dt_report: DtReport::compute(plan),
+            dt_stability: DtReport::compute(plan),
         }
     }
 
@@ -169,7 +169,7 @@ impl PlanReport {
             "seconds_estimate": self.seconds,
             "shards": self.shards,
             "shard_runs": self.shard_runs,
-            "dt_stability": self.dt_report.as_ref().map(|r| r.json()),
+            "dt_stability": self.dt_stability.as_ref().map(DtReport::json),
         })
     }
 
@@ -241,7 +241,7 @@ impl PlanReport {
             self.isa.name(),
             self.ns_per_run_step
         );
-        if let Some(report) = &self.dt_report {
+        if let Some(report) = &self.dt_stability {
             match report.warning() {
                 Some(warning) => w.push_str(&warning),
                 None => {

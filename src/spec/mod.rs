@@ -301,7 +301,7 @@ pub enum InitDist {
     },
 }
 
-pub use crate::integrate::Method;
+pub use crate::model::Method;
 
 /// Which runs record traces.
 #[derive(Debug, Clone, PartialEq)]

@@ -47,16 +47,19 @@ impl std::fmt::Display for Case {
 }
 
 fn cases() -> Vec<Case> {
-    let mut isas = vec![Isa::Portable];
-    if Isa::detect() == Isa::Avx2Fma {
-        isas.push(Isa::Avx2Fma);
-    }
+    let isas = Isa::available();
     let mut out = Vec::new();
-    for method in [Method::ExpEuler, Method::Euler, Method::Heun, Method::Rk4] {
+    for method in [
+        Method::ExpEuler,
+        Method::Euler,
+        Method::Heun,
+        Method::Rk4,
+        Method::Dopri5,
+    ] {
         for &isa in &isas {
             for noise in [false, true] {
-                // rk4 takes no white noise.
-                if !(noise && method == Method::Rk4) {
+                // rk4 and dopri5 take no white noise.
+                if !(noise && matches!(method, Method::Rk4 | Method::Dopri5)) {
                     out.push(Case { method, isa, noise });
                 }
             }

@@ -32,6 +32,8 @@ NOT_PARAMS = {
     "diverged",
     "diverged_at_ms",
     "fp_settled",
+    "dt_stable",
+    "dt_stable_max_ms",
     "fp_count",
 }
 NOT_PARAM_PREFIXES = ("r_hz_", "v_", "fp_")

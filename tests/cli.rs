@@ -586,6 +586,43 @@ fn usage_errors_exit_2_and_write_nothing() {
     out.expect_code(2);
 }
 
+/// Each `--isa` path runs where this CPU has it (and says so in the metadata and on
+/// stderr), and is refused with exit 2 naming the missing features where it does not.
+#[test]
+fn each_isa_runs_where_the_cpu_has_it_and_is_refused_elsewhere() {
+    use mpr_sweep::integrate::Isa;
+    let tmp = TempDir::new().unwrap();
+    let spec = write_file(tmp.path(), "s.yaml", SMALL);
+    for (arg, isa) in [
+        ("portable", Isa::Portable),
+        ("avx2", Isa::Avx2Fma),
+        ("avx512", Isa::Avx512),
+    ] {
+        let out_dir = tmp.path().join(arg);
+        let out = run(&spec, &out_dir, &["--isa", arg]);
+        if isa.is_available() {
+            out.expect_code(0);
+            assert!(out.stderr.contains(isa.name()), "{}", out.describe());
+            let (rows, meta) = part_info(&out_dir.join(WHOLE_PART));
+            assert_eq!(rows, 4);
+            assert_eq!(kv(&meta, "mpr_sweep.isa"), Some(isa.name()));
+        } else {
+            eprintln!("no {} on this CPU: --isa {arg} is refused", isa.features());
+            out.expect_code(2);
+            let want = format!("--isa {arg}: this CPU lacks {}", isa.features());
+            assert!(out.stderr.contains(&want), "{}", out.describe());
+            assert!(!out_dir.exists(), "run created {}", out_dir.display());
+        }
+    }
+    let auto = run(&spec, &tmp.path().join("auto"), &[]);
+    auto.expect_code(0);
+    assert!(
+        auto.stderr.contains(&format!("({})", Isa::detect().name())),
+        "{}",
+        auto.describe()
+    );
+}
+
 #[test]
 fn plan_and_run_of_a_small_valid_spec_exit_0() {
     let tmp = TempDir::new().unwrap();

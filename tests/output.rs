@@ -814,31 +814,92 @@ fn replicates_differ_and_the_seed_matters() {
 }
 
 #[test]
-fn portable_and_avx2_paths_agree() {
+fn instruction_set_paths_agree() {
     let (po, portable) = run_whole(WELL_CONDITIONED, 1, Isa::Portable);
     assert_eq!(
         portable.file_meta.get("mpr_sweep.isa").map(String::as_str),
         Some("portable")
     );
     assert!(po.summary_path(Shard::WHOLE).exists());
-    if Isa::detect() != Isa::Avx2Fma {
-        eprintln!("no AVX2+FMA on this CPU: only the portable path was checked");
+    let (_p2, portable_noisy) = run_whole(NOISY_SPEC, 2, Isa::Portable);
+    for isa in [Isa::Avx2Fma, Isa::Avx512] {
+        if !isa.is_available() {
+            eprintln!(
+                "no {} on this CPU: the {} path is not checked",
+                isa.features(),
+                isa.name()
+            );
+            continue;
+        }
+        let (_o, t) = run_whole(WELL_CONDITIONED, 1, isa);
+        assert_eq!(
+            t.file_meta.get("mpr_sweep.isa").map(String::as_str),
+            Some(isa.name())
+        );
+        for st in STATS {
+            let (a, b) = (portable.f64s(st)[0], t.f64s(st)[0]);
+            assert!(
+                rel_close(a, b, 1e-12),
+                "{st}: portable {a} vs {} {b}",
+                isa.name()
+            );
+        }
+        // Also the noisy sweep: the same draws, so the same initial states and statistics
+        // within 1e-12 (not bitwise: FMA rounds differently).
+        let (_o2, noisy) = run_whole(NOISY_SPEC, 2, isa);
+        assert_eq!(portable_noisy.f64s("init_r_hz"), noisy.f64s("init_r_hz"));
+        assert_eq!(portable_noisy.f64s("init_v"), noisy.f64s("init_v"));
+        for st in STATS {
+            for (i, (a, b)) in portable_noisy
+                .f64s(st)
+                .into_iter()
+                .zip(noisy.f64s(st))
+                .enumerate()
+            {
+                assert!(
+                    rel_close(a, b, 1e-12),
+                    "noisy run {i}, {st}: portable {a} vs {} {b}",
+                    isa.name()
+                );
+            }
+        }
+    }
+}
+
+/// The AVX-512 path runs the AVX2 path's arithmetic (every multiply-add fused, the same
+/// polynomials in the same order) on wider vectors, so its results are the same bits.
+#[test]
+fn avx512_and_avx2_paths_give_the_same_bits() {
+    if !Isa::Avx512.is_available() {
+        eprintln!("no {} on this CPU: not checked", Isa::Avx512.features());
         return;
     }
-    let (_ao, avx) = run_whole(WELL_CONDITIONED, 1, Isa::Avx2Fma);
-    assert_eq!(
-        avx.file_meta.get("mpr_sweep.isa").map(String::as_str),
-        Some("avx2+fma")
-    );
-    for st in STATS {
-        let (a, b) = (portable.f64s(st)[0], avx.f64s(st)[0]);
-        assert!(rel_close(a, b, 1e-12), "{st}: portable {a} vs avx2+fma {b}");
+    let mut specs = vec![NOISY_SPEC.to_string()];
+    for method in ["exp_euler", "euler", "heun", "rk4", "dopri5"] {
+        // White noise (refused with rk4 and dopri5), OU noise and a time-varying input, and
+        // runs that diverge or leave exp_euler's series range.
+        let noise = if matches!(method, "rk4" | "dopri5") {
+            "{v: {ou: {sigma: 0.5, tau_ms: 3}}}"
+        } else {
+            "{v: {white: {sigma: 0.5}}, r_hz: {ou: {sigma: 20, tau_ms: 2}}}"
+        };
+        specs.push(format!(
+            "\
+model: {{eta: [-5, -4], J: 15, delta: 1}}
+input: {{r_hz: {{sine: {{amplitude: 10, freq_hz: 40}}}}}}
+noise: {noise}
+init: {{r_hz: 10, v: [-2, 1e200, -1, 40, 0.5]}}
+simulation: {{dt_ms: 0.01, duration_ms: 3, transient_ms: 0.5, method: {method}}}
+sweep: {{seed: 7, replicates: 4}}
+"
+        ));
     }
-    // Also the noisy sweep: same draws, so close (not bitwise: FMA rounds differently).
-    let (_p2, pn) = run_whole(NOISY_SPEC, 2, Isa::Portable);
-    let (_a2, an) = run_whole(NOISY_SPEC, 2, Isa::Avx2Fma);
-    assert_eq!(pn.f64s("init_r_hz"), an.f64s("init_r_hz"));
-    assert_eq!(pn.f64s("init_v"), an.f64s("init_v"));
+    for text in &specs {
+        let (_a, avx2) = run_whole(text, 2, Isa::Avx2Fma);
+        let (_b, avx512) = run_whole(text, 2, Isa::Avx512);
+        assert!(avx2.rows >= 18, "{text}");
+        assert_tables_bitwise_equal(&avx2, &avx512, &format!("avx2+fma vs avx512:\n{text}"));
+    }
 }
 
 // ---------------------------------------------------------------------------------------

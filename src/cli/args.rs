@@ -136,19 +136,25 @@ pub enum IsaChoice {
     Auto,
     Portable,
     Avx2,
+    Avx512,
 }
 
 impl IsaChoice {
     /// The path asked for, if this CPU can run it.
     pub fn resolve(self) -> Result<Isa, Error> {
-        match self {
-            IsaChoice::Auto => Ok(Isa::detect()),
-            IsaChoice::Portable => Ok(Isa::Portable),
-            IsaChoice::Avx2 if Isa::detect() == Isa::Avx2Fma => Ok(Isa::Avx2Fma),
-            IsaChoice::Avx2 => Err(Error::IsaUnavailable {
-                isa: "avx2",
-                features: "AVX2+FMA",
-            }),
+        let (isa, name) = match self {
+            IsaChoice::Auto => return Ok(Isa::detect()),
+            IsaChoice::Portable => (Isa::Portable, "portable"),
+            IsaChoice::Avx2 => (Isa::Avx2Fma, "avx2"),
+            IsaChoice::Avx512 => (Isa::Avx512, "avx512"),
+        };
+        if isa.is_available() {
+            Ok(isa)
+        } else {
+            Err(Error::IsaUnavailable {
+                isa: name,
+                features: isa.features(),
+            })
         }
     }
 }

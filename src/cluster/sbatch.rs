@@ -267,7 +267,8 @@ pub fn sbatch_script(spec: &Spec, opts: &SbatchOptions) -> Result<SbatchScript, 
         let _ = write!(array, "%{k}");
     }
 
-    // Sizing.
+    // Sizing, at the AVX2 path's speed: the nodes that run the tasks may lack AVX-512, and
+    // a time limit had better err long.
     let isa = Isa::Avx2Fma;
     let ns = ns_per_run_step(spec, isa);
     let total = run_steps(spec, plan.runs);

@@ -4,10 +4,10 @@
 //! the lanes (the scheme's step; white normals in another) with no branches that depend
 //! on a lane's value, so LLVM compiles it to SIMD; every `CHUNK` (16) steps, passes over the
 //! stored states update the statistics and divergence counts. The same body, generic over
-//! the scheme and the [`Arith`] of the path, is compiled for the x86-64 baseline and for
-//! AVX2+FMA, and [`Isa::detect`] picks one at run time. The kernel does no I/O and no
-//! allocation inside the time loop; every [`POLL_STEPS`] steps it reads a [`StopToken`],
-//! so that a run of any length can be stopped.
+//! the scheme and the [`Arith`] of the path, is compiled for the x86-64 baseline, for
+//! AVX2+FMA and for AVX-512, and [`Isa::detect`] picks the best this CPU runs. The kernel
+//! does no I/O and no allocation inside the time loop; every [`POLL_STEPS`] steps it reads
+//! a [`StopToken`], so that a run of any length can be stopped.
 
 mod adaptive;
 mod drive;
@@ -49,24 +49,67 @@ pub enum Isa {
     Portable,
     /// x86-64 with AVX2 and FMA.
     Avx2Fma,
+    /// x86-64 with AVX-512 F, DQ and VL (and AVX2, FMA): 8 lanes per vector, 32 vector
+    /// registers, mask registers.
+    Avx512,
 }
 
 impl Isa {
+    /// Every path, from the most to the least widely available.
+    pub const ALL: [Isa; 3] = [Isa::Portable, Isa::Avx2Fma, Isa::Avx512];
+
     /// The best path this CPU supports.
     pub fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            return Isa::Avx2Fma;
-        }
-        Isa::Portable
+        *Isa::available()
+            .last()
+            .expect("the portable path runs anywhere")
     }
 
-    /// The name in the output metadata and `--isa`: `portable` or `avx2+fma`.
+    /// The paths this CPU supports, portable first and the best last.
+    pub fn available() -> Vec<Isa> {
+        Isa::ALL
+            .into_iter()
+            .filter(|isa| isa.is_available())
+            .collect()
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            match self {
+                Isa::Portable => true,
+                Isa::Avx2Fma => has!("avx2") && has!("fma"),
+                Isa::Avx512 => {
+                    Isa::Avx2Fma.is_available()
+                        && has!("avx512f")
+                        && has!("avx512dq")
+                        && has!("avx512vl")
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == Isa::Portable
+        }
+    }
+
+    /// The name in `--isa`'s messages, metadata and `plan`.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Portable => "portable",
             Isa::Avx2Fma => "avx2+fma",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// The CPU features the path needs, as messages name them.
+    pub fn features(self) -> &'static str {
+        match self {
+            Isa::Portable => "nothing beyond the baseline",
+            Isa::Avx2Fma => "AVX2+FMA",
+            Isa::Avx512 => "AVX-512 F/DQ/VL with AVX2+FMA",
         }
     }
 }
@@ -271,53 +314,72 @@ fn dispatch<S: Scheme>(
     stop: &StopToken,
 ) -> Result<BatchResult, Stopped> {
     match isa {
+        Isa::Avx512 => avx512::run::<S>(schedule, batch, trace, stop),
         Isa::Avx2Fma => avx2::run::<S>(schedule, batch, trace, stop),
-        Isa::Portable => kernel::<S, Unfused>(schedule, batch, trace, stop),
+        Isa::Portable => kernel::<S, Unfused, PORTABLE_GROUP>(schedule, batch, trace, stop),
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::*;
+/// A module `$name` whose `run` is [`kernel`] with `Fused` arithmetic and statistics
+/// groups of `$group` lanes, compiled with the target features `$features` and called only
+/// where [`Isa::is_available`] says the CPU has them.
+macro_rules! isa_entry {
+    ($name:ident, $isa:expr, $features:literal, $group:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $name {
+            use super::*;
 
-    /// The kernel compiled with AVX2+FMA enabled.
-    pub fn run<S: Scheme>(
-        schedule: &Schedule,
-        batch: &Batch,
-        trace: &mut Vec<f64>,
-        stop: &StopToken,
-    ) -> Result<BatchResult, Stopped> {
-        assert!(
-            Isa::detect() == Isa::Avx2Fma,
-            "AVX2+FMA kernel requested on a CPU without it"
-        );
-        // SAFETY: the CPU supports AVX2 and FMA (checked above).
-        unsafe { run_avx2::<S>(schedule, batch, trace, stop) }
-    }
+            #[doc = concat!("The kernel compiled with `", $features, "` enabled.")]
+            pub fn run<S: Scheme>(
+                schedule: &Schedule,
+                batch: &Batch,
+                trace: &mut Vec<f64>,
+                stop: &StopToken,
+            ) -> Result<BatchResult, Stopped> {
+                assert!(
+                    $isa.is_available(),
+                    "the {} kernel was requested on a CPU without {}",
+                    $isa.name(),
+                    $isa.features()
+                );
+                // SAFETY: the CPU has the features this function is compiled for (checked
+                // above).
+                unsafe { run_with_features::<S>(schedule, batch, trace, stop) }
+            }
 
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2<S: Scheme>(
-        schedule: &Schedule,
-        batch: &Batch,
-        trace: &mut Vec<f64>,
-        stop: &StopToken,
-    ) -> Result<BatchResult, Stopped> {
-        kernel::<S, Fused>(schedule, batch, trace, stop)
-    }
+            #[target_feature(enable = $features)]
+            unsafe fn run_with_features<S: Scheme>(
+                schedule: &Schedule,
+                batch: &Batch,
+                trace: &mut Vec<f64>,
+                stop: &StopToken,
+            ) -> Result<BatchResult, Stopped> {
+                kernel::<S, Fused, $group>(schedule, batch, trace, stop)
+            }
+        }
+
+        #[cfg(not(target_arch = "x86_64"))]
+        mod $name {
+            use super::*;
+            pub fn run<S: Scheme>(
+                _: &Schedule,
+                _: &Batch,
+                _: &mut Vec<f64>,
+                _: &StopToken,
+            ) -> Result<BatchResult, Stopped> {
+                unreachable!("{} is never available off x86-64", $isa.name())
+            }
+        }
+    };
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-mod avx2 {
-    use super::*;
-    pub fn run<S: Scheme>(
-        _: &Schedule,
-        _: &Batch,
-        _: &mut Vec<f64>,
-        _: &StopToken,
-    ) -> Result<BatchResult, Stopped> {
-        unreachable!("Isa::detect never selects AVX2 off x86-64")
-    }
-}
+isa_entry!(avx2, Isa::Avx2Fma, "avx2,fma", 8);
+isa_entry!(
+    avx512,
+    Isa::Avx512,
+    "avx512f,avx512dq,avx512vl,avx2,fma",
+    16
+);
 
 #[inline(always)]
 fn record(trace: &mut Vec<f64>, r: &Lanes, v: &Lanes) {
@@ -339,9 +401,11 @@ const CHUNK: usize = 16;
 pub const POLL_STEPS: u64 = 1024;
 const _: () = assert!(POLL_STEPS.is_multiple_of(CHUNK as u64));
 
-/// Lanes per group in the passes over a chunk of states (here and in stats.rs): one AVX2
-/// vector, whose accumulators fit in registers.
-pub const GROUP: usize = 4;
+/// Lanes per group in the passes over a chunk of states (here and in moments.rs), whose
+/// accumulators stay in registers over the chunk: two vectors of the path (4 portable,
+/// 8 avx2+fma, 16 avx512), which measured fastest of 4/8/16 on each path. A lane's results
+/// do not depend on it.
+const PORTABLE_GROUP: usize = 4;
 
 /// The state of a batch's lanes and what the kernel accumulates about them.
 struct LaneState {
@@ -361,7 +425,13 @@ impl LaneState {
     /// Takes the chunk's `n` states (steps `k0 .. k0 + n`) into the divergence counts and,
     /// from `first_stat_step` on, the statistics; then starts the next chunk from the last.
     #[inline(always)]
-    fn close_chunk<A: Arith>(&mut self, n: usize, k0: u64, first_stat_step: u64) {
+    fn close_chunk<A: Arith, const GROUP: usize>(
+        &mut self,
+        n: usize,
+        k0: u64,
+        first_stat_step: u64,
+    ) {
+        const { assert!(LANES.is_multiple_of(GROUP)) };
         for g in (0..LANES).step_by(GROUP) {
             let mut alive: [u64; GROUP] = std::array::from_fn(|w| self.alive[g + w]);
             let mut finite: [u64; GROUP] = std::array::from_fn(|w| self.finite[g + w]);
@@ -390,8 +460,8 @@ impl LaneState {
                 self.mv = Moments::starting_at(&self.v[j]);
                 j
             };
-            self.mr.add_samples::<A>(&self.r[from..=n]);
-            self.mv.add_samples::<A>(&self.v[from..=n]);
+            self.mr.add_samples::<A, GROUP>(&self.r[from..=n]);
+            self.mv.add_samples::<A, GROUP>(&self.v[from..=n]);
         }
         self.r[0] = self.r[n];
         self.v[0] = self.v[n];
@@ -404,7 +474,7 @@ impl LaneState {
 /// scheme's step, then the OU states advance. Normals are drawn in the order white r,
 /// white v, OU r, OU v (each only when present).
 #[inline(always)]
-fn kernel<S: Scheme, A: Arith>(
+fn kernel<S: Scheme, A: Arith, const GROUP: usize>(
     schedule: &Schedule,
     batch: &Batch,
     trace: &mut Vec<f64>,
@@ -476,7 +546,7 @@ fn kernel<S: Scheme, A: Arith>(
             }
         }
         if j == CHUNK || k == steps {
-            st.close_chunk::<A>(j, k + 1 - j as u64, first_stat_step);
+            st.close_chunk::<A, GROUP>(j, k + 1 - j as u64, first_stat_step);
             j = 0;
             if k % POLL_STEPS == 0 {
                 if stop.is_requested() {
@@ -576,19 +646,11 @@ mod tests {
         .expect("nobody asked to stop")
     }
 
-    fn isas() -> Vec<Isa> {
-        let mut isas = vec![Isa::Portable];
-        if Isa::detect() == Isa::Avx2Fma {
-            isas.push(Isa::Avx2Fma);
-        }
-        isas
-    }
-
     /// A lane's bits do not depend on whether its batch took phi1's series form or the
     /// general form (contract: results independent of batching).
     #[test]
     fn a_lane_outside_the_series_range_leaves_its_neighbours_bits_alone() {
-        for isa in isas() {
+        for isa in Isa::available() {
             let (tame, wild) = (run(false, isa), run(true, isa));
             for l in (0..LANES).filter(|&l| l != WILD) {
                 let bits = |x: &BatchResult| {
@@ -632,7 +694,7 @@ mod tests {
     fn a_stop_requested_beforehand_ends_every_method_at_the_first_poll() {
         let stop = StopToken::new();
         stop.request();
-        for isa in isas() {
+        for isa in Isa::available() {
             for method in METHODS {
                 let mut trace = Vec::new();
                 let schedule = schedule(4 * POLL_STEPS, true);
@@ -648,7 +710,7 @@ mod tests {
     /// well within a second.
     #[test]
     fn a_stop_requested_while_running_ends_every_method_promptly() {
-        for isa in isas() {
+        for isa in Isa::available() {
             for method in METHODS {
                 let stop = StopToken::new();
                 let schedule = schedule(1 << 53, false);
@@ -701,7 +763,7 @@ mod tests {
             z_min > math::PHI1_SERIES_MAX,
             "the reference entered the series range: |z| = {z_min}"
         );
-        for isa in isas() {
+        for isa in Isa::available() {
             let got = run(true, isa);
             let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
             let (gr, gv) = (got.r_final[WILD], got.v_final[WILD]);

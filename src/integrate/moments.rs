@@ -6,7 +6,7 @@
 //! update it needs no division per step, so the lane loop stays cheap and vectorised.
 
 use super::math::Arith;
-use super::{GROUP, LANES, Lanes};
+use super::{LANES, Lanes};
 
 /// Running sums of one variable over the lanes of a batch.
 #[derive(Debug, Clone, Copy)]
@@ -57,10 +57,11 @@ impl Moments {
     }
 
     /// Adds the samples `xs[0]`, `xs[1]`, ... (each one value per lane) with `A`'s
-    /// arithmetic: lanes in groups of one vector, the group's sums held in registers over
-    /// all samples and stored once.
+    /// arithmetic: lanes in groups of `GROUP` (a few vectors), the group's sums held in
+    /// registers over all samples and stored once.
     #[inline(always)]
-    pub fn add_samples<A: Arith>(&mut self, xs: &[Lanes]) {
+    pub fn add_samples<A: Arith, const GROUP: usize>(&mut self, xs: &[Lanes]) {
+        const { assert!(LANES.is_multiple_of(GROUP)) };
         for g in (0..LANES).step_by(GROUP) {
             let shift: [f64; GROUP] = std::array::from_fn(|w| self.shift[g + w]);
             let mut sum: [f64; GROUP] = std::array::from_fn(|w| self.sum[g + w]);
@@ -100,7 +101,7 @@ impl Moments {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrate::math::Unfused;
+    use crate::integrate::math::{Fused, Unfused};
 
     #[test]
     fn matches_two_pass_statistics() {
@@ -108,7 +109,7 @@ mod tests {
         let lanes = |x: f64| [x; LANES];
         let mut m = Moments::starting_at(&lanes(samples[0]));
         let xs: Vec<Lanes> = samples.iter().map(|&x| lanes(x)).collect();
-        m.add_samples::<Unfused>(&xs);
+        m.add_samples::<Unfused, 4>(&xs);
         let n = samples.len() as f64;
         let mean = samples.iter().sum::<f64>() / n;
         let var = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
@@ -126,5 +127,31 @@ mod tests {
         );
         let lo = samples.iter().cloned().fold(f64::INFINITY, f64::min);
         assert_eq!(s.min, lo);
+    }
+
+    /// The group size (each path's own) changes the order of the loops, not a lane's sums.
+    #[test]
+    fn group_size_leaves_every_lanes_bits_alone() {
+        let xs: Vec<Lanes> = (0..37)
+            .map(|i| std::array::from_fn(|l| ((i * 7 + l * 13) as f64 * 0.61).sin() * 1e3))
+            .collect();
+        let run = |add: fn(&mut Moments, &[Lanes])| {
+            let mut m = Moments::starting_at(&xs[0]);
+            add(&mut m, &xs[..16]);
+            add(&mut m, &xs[16..]);
+            (0..LANES)
+                .map(|l| {
+                    let s = m.summary(l, xs.len() as u64);
+                    [s.mean, s.std, s.min, s.max].map(f64::to_bits)
+                })
+                .collect::<Vec<_>>()
+        };
+        let four = run(|m, xs| m.add_samples::<Fused, 4>(xs));
+        assert_eq!(four, run(|m, xs| m.add_samples::<Fused, 8>(xs)));
+        assert_eq!(four, run(|m, xs| m.add_samples::<Fused, 16>(xs)));
+        assert_ne!(
+            four[0], four[1],
+            "lanes must differ for the test to mean anything"
+        );
     }
 }

@@ -20,9 +20,11 @@ pub fn run_steps(spec: &Spec, runs: u64) -> f64 {
 /// and `sbatch`. Measured on the 2-core Zen 4 development machine (W1, exp_euler, 16,384
 /// runs x 10,000 steps, one thread, whole process): 2.7 ns deterministic, 5.6 ns with
 /// white noise on v, 8.3 ns with white noise on v and OU noise on r (portable path: 5.2,
-/// 11.8, 19.0). A debug build is several times slower.
+/// 11.8, 19.0); the AVX-512 path, in a session where the AVX2 path took 2.5, 5.0 and 7.5:
+/// 2.0, 4.4 and 5.4. A debug build is several times slower.
 pub fn ns_per_run_step(spec: &Spec, isa: Isa) -> f64 {
     let (base, per_noise) = match isa {
+        Isa::Avx512 => (2.0, 1.9),
         Isa::Avx2Fma => (2.7, 2.8),
         Isa::Portable => (5.2, 6.9),
     };

@@ -9,9 +9,12 @@ use mpr_sweep::spec;
 
 /// The instruction-set paths of this CPU.
 pub fn isas() -> Vec<Isa> {
-    let mut isas = vec![Isa::Portable];
-    if Isa::detect() == Isa::Avx2Fma {
-        isas.push(Isa::Avx2Fma);
+    let isas = Isa::available();
+    for missing in Isa::ALL.into_iter().filter(|i| !isas.contains(i)) {
+        eprintln!(
+            "no {} on this CPU: its path is not checked",
+            missing.features()
+        );
     }
     isas
 }

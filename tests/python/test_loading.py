@@ -193,7 +193,7 @@ def expected_metadata(i):
 def check_metadata(meta, i):
     for key, value in expected_metadata(i).items():
         assert meta[key] == value, key
-    assert meta["mpr_sweep.isa"] in {"avx2+fma", "portable"}
+    assert meta["mpr_sweep.isa"] in {"avx512", "avx2+fma", "portable"}
     assert meta["mpr_sweep.version"]
 
 

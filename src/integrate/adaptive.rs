@@ -249,7 +249,10 @@ pub fn integrate_adaptive(
     trace.clear();
     trace.resize(schedule.trace_rows() * 2 * LANES, f64::NAN);
     match isa {
-        Isa::Avx2Fma => avx2::run(schedule, tol, batch, trace, stop),
+        // The lane loop does not vectorise (docs/adaptive.md), so wider vectors would not
+        // help: the AVX-512 path runs the AVX2+FMA build, with the same fused arithmetic and
+        // therefore the same bits.
+        Isa::Avx512 | Isa::Avx2Fma => avx2::run(schedule, tol, batch, trace, stop),
         Isa::Portable => kernel::<Unfused>(schedule, tol, batch, trace, stop),
     }
 }
@@ -267,7 +270,7 @@ mod avx2 {
         stop: &StopToken,
     ) -> Result<AdaptiveResult, Stopped> {
         assert!(
-            Isa::detect() == Isa::Avx2Fma,
+            Isa::Avx2Fma.is_available(),
             "AVX2+FMA kernel requested on a CPU without it"
         );
         // SAFETY: the CPU supports AVX2 and FMA (checked above).

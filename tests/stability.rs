@@ -53,7 +53,7 @@ fn stable_points(eta: f64, j: f64, delta: f64) -> Vec<(f64, f64, Mat2)> {
 }
 
 /// Runs started at `starts` (eta, J, r_hz, v) at tau = 1, delta = 1 with one step size,
-/// all zipped into one axis; statistics over the last tenth of the steps.
+/// all zipped into one axis.
 fn runs_from(starts: &[(f64, f64, f64, f64)], method: Method, dt: f64, steps: u64) -> String {
     let col = |i: usize| -> Vec<f64> { starts.iter().map(|s| [s.0, s.1, s.2, s.3][i]).collect() };
     let duration = steps as f64 * dt;

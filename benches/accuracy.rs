@@ -6,6 +6,12 @@
 //!     cargo bench --bench accuracy                     # the whole table, ~3e10 run-steps
 //!     cargo bench --bench accuracy -- --grid 16        # a 16 x 16 eta x J grid instead
 //!     cargo bench --bench accuracy -- --threads 2 --methods rk4,dopri5
+//!     cargo bench --bench accuracy -- --methods adaptive      # the adaptive rows only
+//!
+//! The `adaptive` rows run `method: dopri5` with `simulation.adaptive` at each tolerance of
+//! [`RTOLS`] (atol at their defaults) and add the accepted and rejected steps per run
+//! (median, max), the lane utilisation (trial steps over 32 x the batch's longest run's,
+//! batches being runs 32k .. 32k + 31) and the wall time per accepted step per core.
 //!
 //! Errors are scaled as in the reference tests, `|x - x_ref| / max(1, |x_ref|)`: relative
 //! for r (Hz, above 1 here), absolute for v while |v| < 1 (a run still ringing at 100 ms
@@ -37,26 +43,59 @@ const STEPS: [(&str, &[f64]); 6] = [
 
 const REFERENCE_DT: f64 = 0.00025;
 
+/// The tolerances of the adaptive rows.
+const RTOLS: [f64; 3] = [1e-6, 1e-8, 1e-10];
+
+/// Runs per lane batch (the library's `LANES`).
+const LANES: usize = 32;
+
 /// Final states of one sweep, by run id: `(r_hz, v)`, NaN when diverged; plus the count of
 /// runs with `dt_stable = false`.
 struct Finals {
     states: Vec<(f64, f64)>,
     unstable: usize,
     seconds: f64,
+    /// Accepted and rejected steps per run, for adaptive sweeps.
+    steps: Vec<(u64, u64)>,
 }
 
-fn spec_text(grid: usize, method: &str, dt: f64) -> String {
+/// The sweep with `method` at step `dt`, or with `method: dopri5` and adaptive steps at
+/// tolerance `rtol`.
+enum Stepping<'a> {
+    Fixed(&'a str, f64),
+    Adaptive(f64),
+}
+
+impl Stepping<'_> {
+    fn name(&self) -> String {
+        match self {
+            Stepping::Fixed(method, dt) => format!("{method}-{dt}"),
+            Stepping::Adaptive(rtol) => format!("adaptive-{rtol}"),
+        }
+    }
+
+    fn simulation(&self) -> String {
+        match self {
+            Stepping::Fixed(method, dt) => format!("method: {method}, dt_ms: {dt}"),
+            Stepping::Adaptive(rtol) => format!("method: dopri5, adaptive: {{rtol: {rtol}}}"),
+        }
+    }
+}
+
+fn spec_text(grid: usize, stepping: &Stepping) -> String {
     format!(
         "model:\n  eta: {{linspace: [-10, 0, {grid}]}}\n  J: {{linspace: [0, 30, {grid}]}}\n  \
          delta: [0.5, 1, 2, 4]\ninit: {{r_hz: 100, v: -2}}\n\
-         simulation: {{method: {method}, dt_ms: {dt}, duration_ms: 100}}\n"
+         simulation: {{{}, duration_ms: 100}}\n",
+        stepping.simulation()
     )
 }
 
-fn run(work: &Path, grid: usize, threads: usize, method: &str, dt: f64) -> Finals {
-    let spec = work.join(format!("{method}-{dt}.yaml"));
-    fs::write(&spec, spec_text(grid, method, dt)).expect("write the spec");
-    let out = work.join(format!("{method}-{dt}"));
+fn run(work: &Path, grid: usize, threads: usize, stepping: &Stepping) -> Finals {
+    let name = stepping.name();
+    let spec = work.join(format!("{name}.yaml"));
+    fs::write(&spec, spec_text(grid, stepping)).expect("write the spec");
+    let out = work.join(&name);
     let start = Instant::now();
     let status = Command::new(BINARY)
         .args([
@@ -74,19 +113,21 @@ fn run(work: &Path, grid: usize, threads: usize, method: &str, dt: f64) -> Final
     let seconds = start.elapsed().as_secs_f64();
     assert!(
         status.status.success(),
-        "mpr-sweep run {method} {dt}: {}",
+        "mpr-sweep run {name}: {}",
         String::from_utf8_lossy(&status.stderr)
     );
-    let (states, unstable) = read_finals(&out.join("summary"));
     Finals {
-        states,
-        unstable,
         seconds,
+        ..read_finals(&out.join("summary"))
     }
 }
 
-fn read_finals(dir: &Path) -> (Vec<(f64, f64)>, usize) {
-    let mut rows: Vec<(u64, f64, f64, bool)> = Vec::new();
+/// Row of a run: id, final r and v, `dt_stable = false`, and the step counts when present.
+type Row = (u64, f64, f64, bool, Option<(u64, u64)>);
+
+/// The finals of the summary parts in `dir` (`seconds` left at 0).
+fn read_finals(dir: &Path) -> Finals {
+    let mut rows: Vec<Row> = Vec::new();
     let mut parts: Vec<PathBuf> = fs::read_dir(dir)
         .expect("summary directory")
         .map(|e| e.expect("entry").path())
@@ -110,22 +151,56 @@ fn read_finals(dir: &Path) -> (Vec<(f64, f64)>, usize) {
             let v = v.as_primitive::<Float64Type>();
             let stable = col("dt_stable");
             let stable = stable.as_boolean();
+            let counts = batch
+                .column_by_name("steps")
+                .zip(batch.column_by_name("rejected_steps"));
             for i in 0..batch.num_rows() {
                 let get = |a: &arrow_array::PrimitiveArray<Float64Type>| {
                     if a.is_null(i) { f64::NAN } else { a.value(i) }
                 };
+                let steps = counts.map(|(s, j)| {
+                    (
+                        s.as_primitive::<UInt64Type>().value(i),
+                        j.as_primitive::<UInt64Type>().value(i),
+                    )
+                });
                 rows.push((
                     ids.value(i),
                     get(r),
                     get(v),
                     !stable.is_null(i) && !stable.value(i),
+                    steps,
                 ));
             }
         }
     }
     rows.sort_by_key(|x| x.0);
     let unstable = rows.iter().filter(|x| x.3).count();
-    (rows.into_iter().map(|x| (x.1, x.2)).collect(), unstable)
+    let steps = rows.iter().filter_map(|x| x.4).collect();
+    Finals {
+        states: rows.into_iter().map(|x| (x.1, x.2)).collect(),
+        unstable,
+        seconds: 0.0,
+        steps,
+    }
+}
+
+/// `(median, max)` of `xs`.
+fn median_max(mut xs: Vec<u64>) -> (u64, u64) {
+    xs.sort_unstable();
+    (xs[xs.len() / 2], *xs.last().expect("runs"))
+}
+
+/// Trial steps of all runs over `LANES` x the longest run's of each batch: the share of
+/// lane-iterations that did work while finished lanes idled.
+fn lane_utilisation(steps: &[(u64, u64)]) -> f64 {
+    let (mut work, mut slots) = (0u64, 0u64);
+    for batch in steps.chunks(LANES) {
+        let trials = batch.iter().map(|(a, r)| a + r);
+        work += trials.clone().sum::<u64>();
+        slots += LANES as u64 * trials.max().expect("a batch has runs");
+    }
+    work as f64 / slots as f64
 }
 
 /// (fraction of runs off by more than 1e-6, worst scaled error); the worst run goes to
@@ -175,8 +250,13 @@ fn main() {
     let runs = grid * grid * 4;
     eprintln!("W1 with a {grid} x {grid} eta x J grid: {runs} runs per sweep, {threads} threads");
 
-    let reference = run(&work, grid, threads, "rk4", REFERENCE_DT);
-    let check = run(&work, grid, threads, "rk4", 2.0 * REFERENCE_DT);
+    let reference = run(&work, grid, threads, &Stepping::Fixed("rk4", REFERENCE_DT));
+    let check = run(
+        &work,
+        grid,
+        threads,
+        &Stepping::Fixed("rk4", 2.0 * REFERENCE_DT),
+    );
     let (_, ref_err) = compare(&check.states, &reference.states);
     let mut table = format!(
         "W1 ({grid} x {grid} x 4 = {runs} runs, 100 ms): final r and v against rk4 at dt = \
@@ -189,7 +269,7 @@ fn main() {
     );
     for (method, dts) in STEPS.iter().filter(|(m, _)| methods.iter().any(|x| x == m)) {
         for &dt in *dts {
-            let f = run(&work, grid, threads, method, dt);
+            let f = run(&work, grid, threads, &Stepping::Fixed(method, dt));
             let (off, worst) = compare(&f.states, &reference.states);
             let line = format!(
                 "| {method} | {dt} | {} | {:.1} % | {worst:.1e} | {} | {:.2} |\n",
@@ -197,6 +277,30 @@ fn main() {
                 100.0 * off,
                 f.unstable,
                 f.seconds
+            );
+            eprint!("{line}");
+            table += &line;
+        }
+    }
+    if methods.iter().any(|m| m == "adaptive") {
+        table += "\n| adaptive dopri5, rtol | accepted steps per run (median, max) | rejected (median, max) | lane utilisation | runs off by > 1e-6 | worst relative error | time (s) | ns per accepted step per core |\n\
+                  |---|--:|--:|--:|--:|--:|--:|--:|\n";
+        for rtol in RTOLS {
+            let f = run(&work, grid, threads, &Stepping::Adaptive(rtol));
+            let (off, worst) = compare(&f.states, &reference.states);
+            let accepted = median_max(f.steps.iter().map(|s| s.0).collect());
+            let rejected = median_max(f.steps.iter().map(|s| s.1).collect());
+            let total: u64 = f.steps.iter().map(|s| s.0).sum();
+            let line = format!(
+                "| {rtol:e} | {}, {} | {}, {} | {:.0} % | {:.1} % | {worst:.1e} | {:.2} | {:.0} |\n",
+                accepted.0,
+                accepted.1,
+                rejected.0,
+                rejected.1,
+                100.0 * lane_utilisation(&f.steps),
+                100.0 * off,
+                f.seconds,
+                f.seconds * threads as f64 * 1e9 / total as f64
             );
             eprint!("{line}");
             table += &line;

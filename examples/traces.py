@@ -34,6 +34,10 @@ NOT_PARAMS = {
     "fp_settled",
     "dt_stable",
     "dt_stable_max_ms",
+    "steps",
+    "rejected_steps",
+    "stop_reason",
+    "stopped_at_ms",
     "fp_count",
 }
 NOT_PARAM_PREFIXES = ("r_hz_", "v_", "fp_")

@@ -55,10 +55,15 @@ pub struct DtReport {
 
 impl DtReport {
     /// The check of `plan`'s sweep; `None` when its inputs are not constant (time-varying
-    /// inputs or OU noise: the runs have no fixed points to settle on).
+    /// inputs or OU noise: the runs have no fixed points to settle on) or its steps are
+    /// adaptive.
     pub fn compute(plan: &Plan) -> Option<DtReport> {
         let spec = plan.spec;
-        if spec.input != [InputForm::Constant; 2] || spec.noise.contains(&NoiseKind::Ou) {
+        // An adaptive step controls its error instead: there is no fixed step to check.
+        if spec.adaptive.is_some()
+            || spec.input != [InputForm::Constant; 2]
+            || spec.noise.contains(&NoiseKind::Ou)
+        {
             return None;
         }
         let dims: Vec<_> = plan

@@ -7,10 +7,11 @@ use std::ops::Range;
 use crate::integrate::Xoshiro;
 use crate::integrate::math::Unfused;
 use crate::integrate::{
-    self, Batch, Isa, LANES, Lanes, Ou, Schedule, StopToken, Stopped, Waveform,
+    self, AdaptiveSchedule, Batch, Isa, LANES, LaneEnd, Lanes, Ou, Schedule, StopToken, Stopped,
+    Tolerances, Waveform,
 };
 use crate::model::{HZ_PER_KHZ, NodeParams, StableStates, StepStability};
-use crate::output::{Outcome, SummaryRow};
+use crate::output::{Outcome, StepCounts, SummaryRow};
 use crate::plan::{Plan, Values};
 use crate::spec::{InitDist, InputForm, NoiseKind, Slot, Var};
 
@@ -125,10 +126,11 @@ impl<'a> Simulator<'a> {
         let mut rows = Vec::with_capacity(n);
         let mut traced = [false; LANES];
         let mut lanes = LaneInputs::new(spec.input, spec.noise);
+        let mut tol = Tolerances::default();
         let constant =
             spec.input == [InputForm::Constant; 2] && !spec.noise.contains(&NoiseKind::Ou);
         // The analysis of the previous run, reused by its replicates (same node, same dt).
-        let mut analysed: Option<(NodeParams, StableStates, StepStability)> = None;
+        let mut analysed: Option<(NodeParams, StableStates, Option<StepStability>)> = None;
         for l in 0..LANES {
             // Lanes past the last run repeat the first one; their results are dropped.
             let run_id = if l < n { runs[l] } else { runs[0] };
@@ -157,6 +159,11 @@ impl<'a> Simulator<'a> {
             batch.r0[l] = init_r_hz / HZ_PER_KHZ;
             batch.v0[l] = init_v;
             batch.rng.set_lane(l, &rng);
+            if spec.adaptive.is_some() {
+                tol.rtol[l] = values.get(Slot::Rtol);
+                tol.atol_r[l] = values.get(Slot::AtolRHz) / HZ_PER_KHZ;
+                tol.atol_v[l] = values.get(Slot::AtolV);
+            }
             if l < n {
                 traced[l] = spec
                     .traces
@@ -166,7 +173,9 @@ impl<'a> Simulator<'a> {
                     Some((n, states, stability)) if n == node => (states, stability),
                     _ => {
                         let states = node.stable_states();
-                        let stability = node.step_stability(spec.method, dt);
+                        // An adaptive step has no fixed dt whose stability matters.
+                        let stability =
+                            (spec.adaptive.is_none()).then(|| node.step_stability(spec.method, dt));
                         analysed = Some((node, states, stability));
                         (states, stability)
                     }
@@ -178,11 +187,68 @@ impl<'a> Simulator<'a> {
                     init_v,
                     outcome: Outcome::Diverged { at_ms: f64::NAN },
                     stable_states: analysis.map(|a| a.0),
-                    dt_stability: analysis.map(|a| a.1),
+                    dt_stability: analysis.and_then(|a| a.1),
+                    steps: None,
                 });
             }
         }
         batch.drive = lanes.into_drive();
+        if let Some(adaptive) = spec.adaptive {
+            let schedule = AdaptiveSchedule {
+                duration_ms: spec.duration_ms,
+                transient_ms: spec.transient_ms,
+                dt_init_ms: dt,
+                dt_max_ms: adaptive.dt_max_ms,
+                max_trial_steps: integrate::MAX_TRIAL_STEPS,
+                trace_every_ms: match &spec.traces {
+                    Some(t) if traced.iter().any(|&t| t) => t.every_ms,
+                    _ => 0.0,
+                },
+            };
+            let result =
+                integrate::integrate_adaptive(self.isa, &schedule, &tol, &batch, scratch, stop)?;
+            return Ok(rows
+                .into_iter()
+                .enumerate()
+                .map(|(l, mut row)| {
+                    row.steps = Some(StepCounts {
+                        steps: result.steps[l],
+                        rejected: result.rejected[l],
+                    });
+                    let at_ms = result.end_ms[l];
+                    row.outcome = match result.end[l] {
+                        LaneEnd::Finished => Outcome::Finished {
+                            r_hz: result.r.summary(l).scaled(HZ_PER_KHZ),
+                            r_hz_final: result.r_final[l] * HZ_PER_KHZ,
+                            v: result.v.summary(l),
+                            v_final: result.v_final[l],
+                        },
+                        LaneEnd::Diverged => Outcome::Diverged { at_ms },
+                        end => Outcome::Stopped {
+                            at_ms,
+                            reason: end.reason().expect("a lane ends with a reason"),
+                        },
+                    };
+                    let trace = if traced[l] {
+                        (0..result.trace_len[l])
+                            .map(|i| TracePoint {
+                                t_ms: (i as f64 * schedule.trace_every_ms)
+                                    .min(schedule.duration_ms),
+                                r_hz: if i == 0 {
+                                    row.init_r_hz
+                                } else {
+                                    scratch[i * 2 * LANES + l] * HZ_PER_KHZ
+                                },
+                                v: scratch[i * 2 * LANES + LANES + l],
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    RunResult { row, trace }
+                })
+                .collect());
+        }
         let schedule = Schedule {
             dt,
             steps: timing.steps,

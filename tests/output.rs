@@ -713,6 +713,43 @@ simulation: {dt_ms: 0.01, duration_ms: 2, transient_ms: 0.5}
 sweep: {seed: 2026, replicates: 3}
 ";
 
+/// An adaptive sweep (docs/adaptive.md): a W1-like grid whose runs take different step
+/// counts, with traces at a period that is no multiple of anything.
+const ADAPTIVE_SPEC: &str = "\
+model: {eta: {linspace: [-10, 0, 9]}, J: {linspace: [0, 30, 9]}, delta: [1, 4]}
+init: {r_hz: 100, v: -2}
+simulation: {method: dopri5, adaptive: {rtol: 1e-8}, duration_ms: 20, transient_ms: 5}
+output: {traces: {every_ms: 0.37, runs: {every: 7}}}
+";
+
+#[test]
+fn adaptive_sweep_is_bitwise_reproducible_and_has_its_columns() {
+    let (_a, one) = run_whole(ADAPTIVE_SPEC, 1, Isa::detect());
+    let (b, two) = run_whole(ADAPTIVE_SPEC, 2, Isa::detect());
+    assert_tables_bitwise_equal(&one, &two, "adaptive: threads 1 vs 2");
+    let names: Vec<&str> = one.fields.iter().map(|f| f.0.as_str()).collect();
+    let tail = &names[names.len() - 4..];
+    assert_eq!(
+        tail,
+        ["steps", "rejected_steps", "stop_reason", "stopped_at_ms"]
+    );
+    for name in ["rtol", "atol_r_hz", "atol_v"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    let steps = one.u64s("steps");
+    assert!(steps.iter().all(|&s| s > 0) && steps.iter().min() != steps.iter().max());
+    // Shards cut the lane batches elsewhere.
+    let out = Out::new();
+    for i in 0..3 {
+        run_into(&out, ADAPTIVE_SPEC, shard(i, 3), 1, Isa::detect());
+    }
+    let rows: usize = (0..3).map(|i| out.summary(shard(i, 3)).rows).sum();
+    assert_eq!(rows, one.rows);
+    let traces = b.traces(Shard::WHOLE);
+    // 20 / 0.37 = 54.05: 55 rows per traced run (t = 0 included), runs 0, 7, ..., 161.
+    assert_eq!(traces.rows, 55 * 24);
+}
+
 #[test]
 fn noisy_sweep_is_bitwise_reproducible() {
     let spec = spec::parse(NOISY_SPEC).unwrap();

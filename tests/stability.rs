@@ -33,7 +33,7 @@ fn finals(r: &RunResult) -> Option<(f64, f64, f64)> {
             v_final,
             ..
         } => Some((r_hz_final, v_final, r_hz.max - r_hz.min)),
-        Outcome::Diverged { .. } => None,
+        Outcome::Diverged { .. } | Outcome::Stopped { .. } => None,
     }
 }
 

@@ -78,6 +78,54 @@ impl Waveform {
     }
 }
 
+impl Waveform {
+    /// Lane `l`'s input over a step that starts at `t_start` (ms), at the stage time
+    /// `t_stage` within it. A continuous input is evaluated at `t_stage`; a step or a pulse
+    /// at `t_start`, which gives its value over the whole step because the adaptive kernel
+    /// never lets a step straddle an edge (see [`Waveform::next_edge`]).
+    #[inline(always)]
+    pub(super) fn lane_value(&self, l: usize, t_start: f64, t_stage: f64) -> f64 {
+        match self {
+            Waveform::None => 0.0,
+            Waveform::Step { at, before, after } => {
+                if t_start < at[l] {
+                    before[l]
+                } else {
+                    after[l]
+                }
+            }
+            Waveform::Pulse {
+                start,
+                stop,
+                amplitude,
+            } => {
+                if start[l] <= t_start && t_start < stop[l] {
+                    amplitude[l]
+                } else {
+                    0.0
+                }
+            }
+            Waveform::Sine {
+                amplitude,
+                omega,
+                phase,
+                offset,
+            } => offset[l] + amplitude[l] * (omega[l] * t_stage + phase[l]).sin(),
+        }
+    }
+
+    /// The first edge of lane `l`'s input strictly after `t` (ms), or +inf.
+    #[inline(always)]
+    pub(super) fn next_edge(&self, l: usize, t: f64) -> f64 {
+        let after = |e: f64| if e > t { e } else { f64::INFINITY };
+        match self {
+            Waveform::None | Waveform::Sine { .. } => f64::INFINITY,
+            Waveform::Step { at, .. } => after(at[l]),
+            Waveform::Pulse { start, stop, .. } => after(start[l]).min(after(stop[l])),
+        }
+    }
+}
+
 /// An OU process per lane, updated exactly: `x' = x e + sigma sqrt(1 - e^2) xi`,
 /// `e = exp(-dt/tau)`, from `x = 0`.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -9,6 +9,7 @@
 //! does no I/O and no allocation inside the time loop; every [`POLL_STEPS`] steps it reads
 //! a [`StopToken`], so that a run of any length can be stopped.
 
+mod adaptive;
 mod drive;
 pub mod math;
 mod moments;
@@ -17,6 +18,10 @@ mod schemes;
 pub mod stream;
 
 pub use crate::model::Method;
+pub use adaptive::{
+    AdaptiveResult, AdaptiveSchedule, DT_FLOOR_MS, LaneEnd, MAX_TRIAL_STEPS, TimeMoments,
+    Tolerances, integrate_adaptive,
+};
 pub use drive::{Drive, Ou, Waveform};
 pub use moments::Summary;
 pub use rng::{LaneNormals, LaneRng};

@@ -60,7 +60,7 @@ pub trait Scheme {
 
 /// `(dr/dt, dv/dt)` of lane `l` in kernel units (r in kHz, t in ms).
 #[inline(always)]
-fn rhs<A: Arith>(
+pub(super) fn rhs<A: Arith>(
     c: &Coefficients,
     l: usize,
     r: f64,
@@ -189,8 +189,9 @@ impl Scheme for Rk4 {
 }
 
 /// Dormand–Prince 5(4) stage coefficients `a[i][j]` of stages 2..6 (row `i` is stage
-/// `i + 2`; the seventh stage only serves the embedded error estimate, unused here).
-const DOPRI5_A: [[f64; 5]; 5] = [
+/// `i + 2`; the seventh stage, whose row is [`DOPRI5_B`], only serves the embedded error
+/// estimate and the dense output of the adaptive kernel).
+pub(super) const DOPRI5_A: [[f64; 5]; 5] = [
     [1.0 / 5.0, 0.0, 0.0, 0.0, 0.0],
     [3.0 / 40.0, 9.0 / 40.0, 0.0, 0.0, 0.0],
     [44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0, 0.0, 0.0],
@@ -211,7 +212,7 @@ const DOPRI5_A: [[f64; 5]; 5] = [
 ];
 
 /// Weights of the fifth-order solution.
-const DOPRI5_B: [f64; 6] = [
+pub(super) const DOPRI5_B: [f64; 6] = [
     35.0 / 384.0,
     0.0,
     500.0 / 1113.0,

@@ -331,14 +331,7 @@ fn mul(a: Mat2, b: Mat2) -> Mat2 {
 mod tests {
     use super::*;
 
-    const ALL: [Method; 6] = [
-        Method::ExpEuler,
-        Method::Euler,
-        Method::Heun,
-        Method::Rk2,
-        Method::Rk4,
-        Method::Dopri5,
-    ];
+    const ALL: [Method; 6] = Method::ALL;
 
     /// The exact oracle: up to [`MAX_COEFFICIENTS`] roots, ascending, without allocating.
     #[derive(Debug, Clone, Copy)]

@@ -23,7 +23,7 @@ pub use schema::{
     Metadata, param_slots, spec_sha256, summary_fields, summary_schema, trace_schema,
 };
 pub use sink::Table;
-pub use writers::{Outcome, SummaryRow, SummaryWriter, TraceWriter};
+pub use writers::{Outcome, StepCounts, SummaryRow, SummaryWriter, TraceWriter};
 
 use crate::plan::Shard;
 

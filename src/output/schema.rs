@@ -34,7 +34,8 @@ pub fn summary_schema(spec: &Spec, metadata: &Metadata) -> Arc<Schema> {
 
 /// `run_id, point_id, replicate, <parameters>, init_r_hz, init_v, r_hz_*, v_*, diverged,
 /// diverged_at_ms, fp_count, fp_r_hz_low, fp_r_hz_high, fp_v_low, fp_v_high, fp_settled,
-/// dt_stable, dt_stable_max_ms`.
+/// dt_stable, dt_stable_max_ms`, and for adaptive sweeps `steps, rejected_steps, stop_reason,
+/// stopped_at_ms`.
 pub fn summary_fields(spec: &Spec) -> Vec<Field> {
     let mut fields = vec![
         Field::new("run_id", DataType::UInt64, false),
@@ -60,6 +61,12 @@ pub fn summary_fields(spec: &Spec) -> Vec<Field> {
     fields.push(Field::new("fp_settled", DataType::Utf8, true));
     fields.push(Field::new("dt_stable", DataType::Boolean, true));
     fields.push(Field::new("dt_stable_max_ms", DataType::Float64, true));
+    if spec.adaptive.is_some() {
+        fields.push(Field::new("steps", DataType::UInt64, false));
+        fields.push(Field::new("rejected_steps", DataType::UInt64, false));
+        fields.push(Field::new("stop_reason", DataType::Utf8, true));
+        fields.push(Field::new("stopped_at_ms", DataType::Float64, true));
+    }
     fields
 }
 

@@ -42,6 +42,24 @@ pub enum Outcome {
         /// Time in ms of the first such state (the end of its step).
         at_ms: f64,
     },
+    /// An adaptive run stopped before `duration_ms`: its step size fell below
+    /// [`crate::integrate::DT_FLOOR_MS`] (`dt_floor`) or it took
+    /// [`crate::integrate::MAX_TRIAL_STEPS`] trial steps (`step_cap`).
+    Stopped {
+        /// Time reached, ms.
+        at_ms: f64,
+        /// `dt_floor` or `step_cap`.
+        reason: &'static str,
+    },
+}
+
+/// The step counts of an adaptive run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepCounts {
+    /// Accepted steps.
+    pub steps: u64,
+    /// Rejected trial steps.
+    pub rejected: u64,
 }
 
 /// One summary row.
@@ -59,8 +77,11 @@ pub struct SummaryRow {
     pub outcome: Outcome,
     /// The analytic stable states, for runs with constant inputs.
     pub stable_states: Option<StableStates>,
-    /// Whether the run's step can settle on those states, for runs with constant inputs.
+    /// Whether the run's step can settle on those states, for fixed-step runs with
+    /// constant inputs.
     pub dt_stability: Option<StepStability>,
+    /// Step counts, for adaptive runs.
+    pub steps: Option<StepCounts>,
 }
 
 /// Writes the summary part of one shard.
@@ -81,6 +102,8 @@ pub struct SummaryWriter {
     fp_settled: StringBuilder,
     dt_stable: BooleanBuilder,
     dt_stable_max_ms: Float64Builder,
+    /// `steps, rejected_steps, stop_reason, stopped_at_ms`: adaptive sweeps only.
+    adaptive: Option<(UInt64Builder, UInt64Builder, StringBuilder, Float64Builder)>,
 }
 
 impl SummaryWriter {
@@ -112,6 +135,14 @@ impl SummaryWriter {
             fp_settled: StringBuilder::new(),
             dt_stable: BooleanBuilder::with_capacity(SUMMARY_ROWS),
             dt_stable_max_ms: Float64Builder::with_capacity(SUMMARY_ROWS),
+            adaptive: spec.adaptive.map(|_| {
+                (
+                    UInt64Builder::with_capacity(SUMMARY_ROWS),
+                    UInt64Builder::with_capacity(SUMMARY_ROWS),
+                    StringBuilder::new(),
+                    Float64Builder::with_capacity(SUMMARY_ROWS),
+                )
+            }),
         })
     }
 
@@ -149,6 +180,22 @@ impl SummaryWriter {
                 col.next().unwrap().append_value(at_ms);
                 self.diverged.append_value(true);
             }
+            Outcome::Stopped { .. } => {
+                for _ in 0..11 {
+                    col.next().unwrap().append_null();
+                }
+                self.diverged.append_value(false);
+            }
+        }
+        if let Some((steps, rejected, reason, stopped_at)) = self.adaptive.as_mut() {
+            steps.append_option(row.steps.map(|s| s.steps));
+            rejected.append_option(row.steps.map(|s| s.rejected));
+            let stop = match row.outcome {
+                Outcome::Stopped { at_ms, reason } => Some((at_ms, reason)),
+                _ => None,
+            };
+            reason.append_option(stop.map(|s| s.1));
+            stopped_at.append_option(stop.map(|s| s.0));
         }
         let fp = row.stable_states;
         self.fp_count.append_option(fp.map(|s| s.count));
@@ -201,6 +248,12 @@ impl SummaryWriter {
         columns.push(Arc::new(self.fp_settled.finish()));
         columns.push(Arc::new(self.dt_stable.finish()));
         columns.push(Arc::new(self.dt_stable_max_ms.finish()));
+        if let Some((steps, rejected, reason, stopped_at)) = self.adaptive.as_mut() {
+            columns.push(Arc::new(steps.finish()));
+            columns.push(Arc::new(rejected.finish()));
+            columns.push(Arc::new(reason.finish()));
+            columns.push(Arc::new(stopped_at.finish()));
+        }
         self.rows = 0;
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .expect("summary columns match the schema");

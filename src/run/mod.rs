@@ -272,7 +272,10 @@ impl BlockWriter<'_> {
         for result in &results {
             // A block of long traces takes a while to write: a signal stops it too.
             check_stop(self.stop, self.shard)?;
-            self.run_steps += self.spec.timing(result.row.values.get(Slot::DtMs)).steps as f64;
+            self.run_steps += match result.row.steps {
+                Some(counts) => counts.steps as f64,
+                None => self.spec.timing(result.row.values.get(Slot::DtMs)).steps as f64,
+            };
             self.summary.push(&result.row)?;
             self.diverged +=
                 matches!(result.row.outcome, crate::output::Outcome::Diverged { .. }) as u64;

@@ -51,6 +51,9 @@ pub struct PlanReport {
     pub transient_ms: f64,
     /// The integration method's name.
     pub method: &'static str,
+    /// The steps are adaptive (`simulation.adaptive`): step counts and time are estimated
+    /// as if every run took fixed steps of `dt_ms`.
+    pub adaptive: bool,
     /// Steps summed over all runs.
     pub run_steps: f64,
     /// Estimated size of the summary parts (bytes).
@@ -122,6 +125,7 @@ impl PlanReport {
             duration_ms: spec.duration_ms,
             transient_ms: spec.transient_ms,
             method: spec.method.name(),
+            adaptive: spec.adaptive.is_some(),
             run_steps,
             summary_bytes: plan.runs as f64 * summary_cols * 8.0 * SUMMARY_COMPRESSION,
             trace_rows,
@@ -154,6 +158,7 @@ impl PlanReport {
             "duration_ms": self.duration_ms,
             "transient_ms": self.transient_ms,
             "method": self.method,
+            "adaptive": self.adaptive,
             "run_steps": self.run_steps,
             "summary_bytes_estimate": self.summary_bytes.round(),
             "trace_rows": self.trace_rows,
@@ -207,6 +212,12 @@ impl PlanReport {
             self.transient_ms,
             self.method
         );
+        if self.adaptive {
+            let _ = writeln!(
+                w,
+                "adaptive steps: each run chooses its own steps; the counts and the time below assume fixed steps of dt_ms"
+            );
+        }
         let _ = writeln!(w, "run-steps: {:.3e}", self.run_steps);
         let _ = writeln!(
             w,

@@ -17,6 +17,9 @@ pub(super) struct SpecBuilder {
     transient_mark: Option<Mark>,
     duration_mark: Option<Mark>,
     method_mark: Option<Mark>,
+    adaptive_mark: Option<Mark>,
+    /// `simulation.adaptive.dt_max_ms` when given, with its mark.
+    dt_max: Option<(f64, Mark)>,
     noise_marks: [Option<Mark>; 2],
 }
 
@@ -34,6 +37,7 @@ impl SpecBuilder {
                 duration_ms: 100.0,
                 transient_ms: 0.0,
                 method: Method::ExpEuler,
+                adaptive: None,
                 seed: 0,
                 replicates: 1,
                 zip: Vec::new(),
@@ -44,6 +48,8 @@ impl SpecBuilder {
             transient_mark: None,
             duration_mark: None,
             method_mark: None,
+            adaptive_mark: None,
+            dt_max: None,
             noise_marks: [None; 2],
         }
     }
@@ -234,7 +240,7 @@ impl SpecBuilder {
         for (key, value) in entries(
             node,
             "simulation",
-            &["dt_ms", "duration_ms", "transient_ms", "method"],
+            &["dt_ms", "duration_ms", "transient_ms", "method", "adaptive"],
         )? {
             let path = yaml::join("simulation", key);
             match key.as_str() {
@@ -266,6 +272,7 @@ impl SpecBuilder {
                         return Err(at(value, &path, "transient_ms must be >= 0"));
                     }
                 }
+                "adaptive" => self.adaptive(value)?,
                 "method" => {
                     self.method_mark = Some(value.mark);
                     let name = string(value, &path)?;
@@ -285,6 +292,98 @@ impl SpecBuilder {
                 _ => unreachable!(),
             }
         }
+        Ok(())
+    }
+
+    /// `simulation.adaptive: {rtol, atol_r_hz, atol_v, dt_max_ms}`; the rules that involve
+    /// other sections are checked in [`SpecBuilder::check_adaptive`].
+    fn adaptive(&mut self, node: &Node) -> Result<(), SpecError> {
+        self.adaptive_mark = Some(node.mark);
+        let base = "simulation.adaptive";
+        for (key, value) in entries(node, base, &["rtol", "atol_r_hz", "atol_v", "dt_max_ms"])? {
+            let path = yaml::join(base, key);
+            match key.as_str() {
+                "rtol" => {
+                    let (lo, hi) = self.push(Slot::Rtol, value, &path)?.range();
+                    if lo < 1e-14 || hi >= 1.0 {
+                        return Err(at(
+                            value,
+                            &path,
+                            format!(
+                                "rtol must be in [1e-14, 1) (double precision cannot meet less), got {}",
+                                if lo < 1e-14 { lo } else { hi }
+                            ),
+                        ));
+                    }
+                }
+                "atol_r_hz" | "atol_v" => {
+                    let slot = if key == "atol_v" {
+                        Slot::AtolV
+                    } else {
+                        Slot::AtolRHz
+                    };
+                    let (lo, _) = self.push(slot, value, &path)?.range();
+                    if lo < 0.0 {
+                        return Err(at(value, &path, format!("{key} must be >= 0, got {lo}")));
+                    }
+                }
+                "dt_max_ms" => {
+                    let x = number(value, &path)?;
+                    if x <= 0.0 {
+                        return Err(at(value, &path, format!("dt_max_ms must be > 0, got {x}")));
+                    }
+                    self.dt_max = Some((x, value.mark));
+                }
+                _ => unreachable!(),
+            }
+        }
+        Ok(())
+    }
+
+    /// With `simulation.adaptive`: the method must be dopri5 and there must be no noise;
+    /// fills in the defaults.
+    fn check_adaptive(&mut self) -> Result<(), SpecError> {
+        let Some(mark) = self.adaptive_mark else {
+            return Ok(());
+        };
+        if self.spec.method != Method::Dopri5 {
+            return Err(SpecError::new(
+                "simulation.adaptive",
+                Some(mark),
+                format!(
+                    "adaptive steps need `method: dopri5` (the embedded error estimate of the Dormand-Prince pair), got method {}",
+                    self.spec.method.name()
+                ),
+            ));
+        }
+        for var in Var::BOTH {
+            let kind = match self.spec.noise[var as usize] {
+                NoiseKind::None => continue,
+                NoiseKind::White => "white",
+                NoiseKind::Ou => "ou",
+            };
+            return Err(SpecError::new(
+                &format!("noise.{}.{kind}", var.name()),
+                self.noise_marks[var as usize],
+                format!(
+                    "{kind} noise cannot be used with simulation.adaptive (error control needs a deterministic right-hand side); remove the noise or the adaptive section"
+                ),
+            ));
+        }
+        for (slot, default) in ADAPTIVE_DEFAULTS {
+            if self.spec.param(slot).is_none() {
+                self.spec.params.push(Param {
+                    slot,
+                    axis: Axis::Fixed(default),
+                    mark: None,
+                });
+            }
+        }
+        let dt_max_ms = match self.dt_max {
+            Some((x, _)) => x,
+            None => self.spec.duration_ms,
+        };
+        self.spec.adaptive = Some(Adaptive { dt_max_ms });
         Ok(())
     }
 
@@ -381,17 +480,21 @@ impl SpecBuilder {
                 ),
             ));
         }
-        // Runs end at duration_ms and statistics start at transient_ms exactly.
-        let dts = self.spec.dt_values();
-        let given = if self.duration_mark.is_some() {
-            ""
-        } else {
-            ", the default"
-        };
-        whole_steps_of_every_dt("duration_ms", given, self.spec.duration_ms, 1, &dts)
-            .map_err(|m| SpecError::new(step_path, step_mark, m))?;
-        whole_steps_of_every_dt("transient_ms", "", self.spec.transient_ms, 0, &dts)
-            .map_err(|m| SpecError::new("simulation.transient_ms", self.transient_mark, m))?;
+        self.check_adaptive()?;
+        // Runs end at duration_ms and statistics start at transient_ms exactly (adaptive
+        // steps land there by themselves).
+        if self.spec.adaptive.is_none() {
+            let dts = self.spec.dt_values();
+            let given = if self.duration_mark.is_some() {
+                ""
+            } else {
+                ", the default"
+            };
+            whole_steps_of_every_dt("duration_ms", given, self.spec.duration_ms, 1, &dts)
+                .map_err(|m| SpecError::new(step_path, step_mark, m))?;
+            whole_steps_of_every_dt("transient_ms", "", self.spec.transient_ms, 0, &dts)
+                .map_err(|m| SpecError::new("simulation.transient_ms", self.transient_mark, m))?;
+        }
         if let Some(node) = self.zip_node.take() {
             self.spec.zip = self.zip(&node)?;
         }
@@ -523,7 +626,12 @@ impl SpecBuilder {
             let path = yaml::join("output.traces", key);
             if key == "every_ms" {
                 let e = number(value, &path)?;
-                if let Some(dt) = dts.iter().find(|&&dt| e <= 0.0 || !is_multiple(e, dt)) {
+                if self.spec.adaptive.is_some() {
+                    // The dense output serves any time: only a positive period is needed.
+                    if e <= 0.0 {
+                        return Err(at(value, &path, format!("every_ms must be > 0, got {e}")));
+                    }
+                } else if let Some(dt) = dts.iter().find(|&&dt| e <= 0.0 || !is_multiple(e, dt)) {
                     return Err(at(
                         value,
                         &path,

@@ -88,13 +88,20 @@ pub enum Slot {
     InitRHz,
     /// `init.v` given as a number or axis: initial v.
     InitV,
-    /// `simulation.dt_ms`: the fixed integration step in ms, > 0.
+    /// `simulation.dt_ms`: the fixed integration step in ms, > 0 (with
+    /// `simulation.adaptive`, the first trial step).
     DtMs,
+    /// `simulation.adaptive.rtol`: relative tolerance of the adaptive step, in (0, 1).
+    Rtol,
+    /// `simulation.adaptive.atol_r_hz`: absolute tolerance on r, in Hz, >= 0.
+    AtolRHz,
+    /// `simulation.adaptive.atol_v`: absolute tolerance on v, >= 0.
+    AtolV,
 }
 
 impl Slot {
     /// All slots, in the order of the summary's parameter columns.
-    pub const ALL: [Slot; 31] = [
+    pub const ALL: [Slot; 34] = [
         Slot::TauMs,
         Slot::Eta,
         Slot::J,
@@ -126,6 +133,9 @@ impl Slot {
         Slot::InitRHz,
         Slot::InitV,
         Slot::DtMs,
+        Slot::Rtol,
+        Slot::AtolRHz,
+        Slot::AtolV,
     ];
 
     /// Column name in the output, also the name used in `sweep.zip`.
@@ -162,6 +172,9 @@ impl Slot {
             Slot::InitRHz => "init_r_hz",
             Slot::InitV => "init_v",
             Slot::DtMs => "dt_ms",
+            Slot::Rtol => "rtol",
+            Slot::AtolRHz => "atol_r_hz",
+            Slot::AtolV => "atol_v",
         }
     }
 
@@ -348,6 +361,9 @@ pub struct Spec {
     pub transient_ms: f64,
     /// The integration scheme.
     pub method: Method,
+    /// Error-controlled steps (`simulation.adaptive`, with method dopri5); `None` for a
+    /// fixed step.
+    pub adaptive: Option<Adaptive>,
     /// Seed of every run's random stream (with the run id); any u64.
     pub seed: u64,
     /// Runs per parameter point (independent init/noise draws), >= 1.
@@ -356,6 +372,23 @@ pub struct Spec {
     pub zip: Vec<Vec<Slot>>,
     /// Trace output; `None` without an `output.traces` section.
     pub traces: Option<Traces>,
+}
+
+/// Defaults of `simulation.adaptive` (docs/adaptive.md): absolute tolerances far below any
+/// rate or potential of interest, so that `rtol` governs (v crosses zero while it rings,
+/// where the absolute part keeps the scale positive).
+pub const ADAPTIVE_DEFAULTS: [(Slot, f64); 3] = [
+    (Slot::Rtol, 1e-6),
+    (Slot::AtolRHz, 1e-9),
+    (Slot::AtolV, 1e-12),
+];
+
+/// The adaptive step's settings that are not axes (the tolerances are the slots
+/// [`Slot::Rtol`], [`Slot::AtolRHz`], [`Slot::AtolV`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Adaptive {
+    /// Largest step, ms (default: `duration_ms`).
+    pub dt_max_ms: f64,
 }
 
 /// Largest spec file read: anything bigger is not a sweep description.

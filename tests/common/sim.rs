@@ -50,9 +50,7 @@ pub fn finished(res: &RunResult) -> Finished {
             v,
             v_final,
         },
-        Outcome::Diverged { at_ms } => {
-            panic!("run {} diverged at {at_ms} ms", res.row.address.run_id)
-        }
+        other => panic!("run {} did not finish: {other:?}", res.row.address.run_id),
     }
 }
 

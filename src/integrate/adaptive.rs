@@ -553,26 +553,8 @@ fn steps<A: Arith, const DRIVEN: bool>(
             merge::<A>(&mut mr, l, in_window, w, mean_r, w * m2_r, &yr);
             merge::<A>(&mut mv, l, in_window, w, mean_v, w * m2_v, &yv);
             let end_in_window = accept && t1 >= transient;
-            mr.min[l] = if end_in_window {
-                A::min(mr.min[l], r1)
-            } else {
-                mr.min[l]
-            };
-            mr.max[l] = if end_in_window {
-                A::max(mr.max[l], r1)
-            } else {
-                mr.max[l]
-            };
-            mv.min[l] = if end_in_window {
-                A::min(mv.min[l], v1)
-            } else {
-                mv.min[l]
-            };
-            mv.max[l] = if end_in_window {
-                A::max(mv.max[l], v1)
-            } else {
-                mv.max[l]
-            };
+            include_extremum::<A>(&mut mr, l, end_in_window, r1);
+            include_extremum::<A>(&mut mv, l, end_in_window, v1);
 
             // The lane moves on, or stays for a retry.
             s.t[l] = if accept { t1 } else { t0 };
@@ -645,6 +627,13 @@ fn steps<A: Arith, const DRIVEN: bool>(
         v_final: s.v,
         trace_len,
     })
+}
+
+/// Widens lane `l`'s min and max to `x` where `take` (a select, no branch).
+#[inline(always)]
+fn include_extremum<A: Arith>(m: &mut TimeMoments, l: usize, take: bool, x: f64) {
+    m.min[l] = if take { A::min(m.min[l], x) } else { m.min[l] };
+    m.max[l] = if take { A::max(m.max[l], x) } else { m.max[l] };
 }
 
 /// Merges one step's quadrature (`w` ms of time, its average and squared-deviation

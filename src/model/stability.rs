@@ -47,9 +47,11 @@ pub struct Complex {
 }
 
 impl Complex {
-    /// The modulus.
+    /// The modulus. Not `f64::hypot`, which links a glibc 2.35 symbol and so would raise
+    /// the glibc the Python wheel needs; the moduli here (eigenvalues in 1/ms, stability
+    /// polynomials near the unit circle) are far from overflow and underflow.
     pub fn abs(self) -> f64 {
-        self.re.hypot(self.im)
+        (self.re * self.re + self.im * self.im).sqrt()
     }
 
     fn mul(self, o: Complex) -> Complex {
@@ -559,8 +561,10 @@ mod tests {
                     let scanned = scanned_max_dt(method, jf, upto, 40_000);
                     let tol = upto / 40_000.0;
                     if got.is_finite() {
+                        // The bound is a grid point here (upto = 4 got): rounding may
+                        // put it on either side, so the scan may end one point later.
                         assert!(
-                            scanned >= got - 1e-12 && scanned <= got + tol,
+                            scanned >= got - 1e-12 && scanned <= got + tol * (1.0 + 1e-9),
                             "{method:?} at ({eta}, {j}, {delta}), {} Hz: {got} vs scan {scanned}",
                             fp.r_hz
                         );

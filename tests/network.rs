@@ -639,7 +639,10 @@ fn worst_scaled(a: &[Vec<[f64; 2]>], b: &[Vec<[f64; 2]>]) -> f64 {
 /// step within 1e-12 * max(1, |x|) of the scalar reference, for exponential Euler and RK4
 /// on every path. The reference reads `r_j(n - d)` from `n - d = 0` on (the initial rate)
 /// and the history before; the test checks that reading the history at `n - d = 0` too,
-/// or a history equal to the initial rates, would have been told apart.
+/// or a history equal to the initial rates, would have been told apart. (brainmass 0.1.1
+/// reads the history at `n - d = 0` too, its buffer never holding the initial state; the
+/// two rules agree when the history is the initial rates, as in the brainmass cases above
+/// and in every network the tool runs.)
 #[test]
 fn delays_match_an_independent_scalar_implementation() {
     const N: usize = 5;

@@ -641,8 +641,8 @@ fn worst_scaled(a: &[Vec<[f64; 2]>], b: &[Vec<[f64; 2]>]) -> f64 {
 /// and the history before; the test checks that reading the history at `n - d = 0` too,
 /// or a history equal to the initial rates, would have been told apart. (brainmass 0.1.1
 /// reads the history at `n - d = 0` too, its buffer never holding the initial state; the
-/// two rules agree when the history is the initial rates, as in the brainmass cases above
-/// and in every network the tool runs.)
+/// two rules agree when the history is the initial rates, as in the brainmass cases
+/// above.)
 #[test]
 fn delays_match_an_independent_scalar_implementation() {
     const N: usize = 5;

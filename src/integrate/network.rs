@@ -42,14 +42,7 @@ pub const NODES_PER_GROUP: usize = LANES / NET_LANES;
 /// One value per run of a network batch.
 pub type NetLanes = [f64; NET_LANES];
 
-/// How the delayed rates of a node's sources drive it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Coupling {
-    /// `k sum_j W_ij (r_j(t - d_ij) - r_i(t))` (brainmass's default).
-    Diffusive,
-    /// `k sum_j W_ij r_j(t - d_ij)`.
-    Additive,
-}
+pub use crate::model::Coupling;
 
 /// The edges of a network at one step size and conduction speed: what the runs of a batch
 /// share.
@@ -330,6 +323,12 @@ pub struct NetResult {
     pub groups: Vec<BatchResult>,
     /// Statistics of the mean rate over the nodes (kHz), from `first_stat_step` on.
     pub mean_rate: SignalMoments,
+    /// Statistics of the mean v over the nodes, from `first_stat_step` on.
+    pub mean_v: SignalMoments,
+    /// The mean rate over the nodes (kHz) after the last step.
+    pub final_mean_rate: NetLanes,
+    /// The mean v over the nodes after the last step.
+    pub final_mean_v: NetLanes,
     /// The FC sums, when the schedule asks for them.
     pub fc: Option<FcSums>,
 }
@@ -443,6 +442,45 @@ fn couple<A: Arith, const DIFFUSIVE: bool>(
     }
 }
 
+/// The mean over the nodes of r and of v at chunk position `j`, per run.
+#[inline(always)]
+fn node_means(
+    states: &[LaneState],
+    j: usize,
+    nodes: usize,
+    inv_nodes: f64,
+) -> (NetLanes, NetLanes) {
+    let mut sums = ([0.0; NET_LANES], [0.0; NET_LANES]);
+    for i in 0..nodes {
+        let (g, q) = (i / NODES_PER_GROUP, i % NODES_PER_GROUP);
+        for l in 0..NET_LANES {
+            sums.0[l] += states[g].r[j][q * NET_LANES + l];
+            sums.1[l] += states[g].v[j][q * NET_LANES + l];
+        }
+    }
+    (sums.0.map(|x| x * inv_nodes), sums.1.map(|x| x * inv_nodes))
+}
+
+/// Pearson correlation of two equally long samples (NaN if either is constant or any
+/// value is NaN): how well a simulated FC's upper triangle matches a target's.
+pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "samples of one length");
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        let (dx, dy) = (x - ma, y - mb);
+        sab += dx * dy;
+        saa += dx * dx;
+        sbb += dy * dy;
+    }
+    if saa > 0.0 && sbb > 0.0 {
+        (sab / (saa * sbb).sqrt()).clamp(-1.0, 1.0)
+    } else {
+        f64::NAN
+    }
+}
+
 /// The one network kernel body, inlined into each ISA's entry point.
 #[inline(always)]
 fn net_kernel<S: Scheme, A: Arith, const GROUP: usize>(
@@ -500,6 +538,7 @@ fn net_kernel<S: Scheme, A: Arith, const GROUP: usize>(
         })
         .collect();
     let mut mean_rate = SignalMoments::new();
+    let mut mean_v = SignalMoments::new();
     let mut fc = (schedule.fc_stride > 0).then(|| FcSums::new(nodes));
     let inv_nodes = 1.0 / nodes as f64;
     let record_all = |trace: &mut Vec<f64>, states: &[LaneState], j: usize| {
@@ -557,16 +596,9 @@ fn net_kernel<S: Scheme, A: Arith, const GROUP: usize>(
         j += 1;
         if k >= first_stat_step {
             let rates = &ring[next * width..][..nodes * NET_LANES];
-            let mut mean = [0.0; NET_LANES];
-            for x in rates.chunks_exact(NET_LANES) {
-                for l in 0..NET_LANES {
-                    mean[l] += x[l];
-                }
-            }
-            for m in &mut mean {
-                *m *= inv_nodes;
-            }
-            mean_rate.add::<A>(&mean, k == first_stat_step);
+            let (mean_r, mean_v_now) = node_means(&states, j, nodes, inv_nodes);
+            mean_rate.add::<A>(&mean_r, k == first_stat_step);
+            mean_v.add::<A>(&mean_v_now, k == first_stat_step);
             if let Some(fc) = &mut fc
                 && (k - first_stat_step).is_multiple_of(schedule.fc_stride)
             {
@@ -602,7 +634,11 @@ fn net_kernel<S: Scheme, A: Arith, const GROUP: usize>(
             }
         }
     }
+    let (final_mean_rate, final_mean_v) = node_means(&states, 0, nodes, inv_nodes);
     Ok(NetResult {
+        mean_v,
+        final_mean_rate,
+        final_mean_v,
         groups: states
             .iter()
             .map(|st| BatchResult {

@@ -15,7 +15,7 @@ pub struct Edge {
 
 /// A validated connectome: N nodes, the edges `j -> i` with `W[i][j] != 0` (`i != j`),
 /// grouped by target.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Connectome {
     /// `edges[offsets[i]..offsets[i + 1]]` are the edges into node `i`.
     offsets: Vec<usize>,

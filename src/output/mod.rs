@@ -8,6 +8,11 @@
 //! DIR/fc/part-00000-of-00004.parquet        (networks with output.fc)
 //! ```
 //!
+//! Workers build a piece's rows into Arrow batches ([`SummaryBatch`], [`TraceBatch`],
+//! [`NodesBatch`], [`FcBatch`]); a [`TableWriter`] cuts them into row groups of fixed row
+//! counts, any thread encodes and compresses a row group ([`TableEncoder`]), and the writer
+//! only appends the bytes in order.
+//!
 //! A part is written under a hidden temporary name in its final directory, fsynced, then
 //! renamed (and the directory fsynced), so a final name always means a complete file.
 
@@ -21,13 +26,16 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-pub use network::{FcWriter, NodeRow, NodesWriter, fc_schema, nodes_schema};
-pub use part::{PartFile, check_part};
+pub use network::{FcBatch, NETWORK_GROUP_ROWS, NodeRow, NodesBatch, fc_schema, nodes_schema};
+pub use part::{EncodedRowGroup, PartFile, RowGroupEncoder, check_part};
 pub use schema::{
     Metadata, param_slots, spec_sha256, summary_fields, summary_schema, trace_schema,
 };
-pub use sink::Table;
-pub use writers::{NetworkStats, Outcome, StepCounts, SummaryRow, SummaryWriter, TraceWriter};
+pub use sink::{EncodedGroup, Table, TableEncoder, TableWriter};
+pub use writers::{
+    NetworkStats, Outcome, SUMMARY_GROUP_ROWS, StepCounts, SummaryBatch, SummaryRow,
+    TRACE_GROUP_ROWS, TraceBatch,
+};
 
 use crate::plan::Shard;
 

@@ -1,7 +1,7 @@
 //! The tables of network sweeps: one row per (run, node) in `DIR/nodes/`, and every run's
-//! simulated functional connectivity in `DIR/fc/` (upper triangle, long form).
+//! simulated functional connectivity in `DIR/fc/` (upper triangle, long form). Their rows
+//! are built into Arrow batches by the workers, like the summary's.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -10,13 +10,11 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 
-use super::OutputError;
 use super::schema::{Metadata, STAT_COLUMNS};
-use super::sink::{Sink, Table};
 use super::writers::Outcome;
 
-/// Rows per row group and per flushed batch of the nodes and FC tables.
-const ROWS: usize = 1 << 18;
+/// Rows per row group of the nodes and FC tables.
+pub const NETWORK_GROUP_ROWS: usize = 1 << 18;
 
 /// One node of one network run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,12 +64,10 @@ pub fn fc_schema(metadata: &Metadata) -> Arc<Schema> {
     ))
 }
 
-/// Writes the nodes part of one shard.
-pub struct NodesWriter {
-    sink: Sink,
+/// Builds per-node rows into one Arrow batch of the nodes schema.
+pub struct NodesBatch<'a> {
     schema: Arc<Schema>,
-    names: Option<Vec<String>>,
-    rows: usize,
+    names: Option<&'a [String]>,
     run_id: UInt64Builder,
     node: UInt32Builder,
     node_name: StringBuilder,
@@ -80,34 +76,26 @@ pub struct NodesWriter {
     diverged: BooleanBuilder,
 }
 
-impl NodesWriter {
-    /// Starts the nodes part at `path` (in memory when `None`); `names` adds the
-    /// `node_name` column.
-    pub fn create(
-        path: Option<&Path>,
-        names: Option<Vec<String>>,
-        metadata: &Metadata,
-    ) -> Result<NodesWriter, OutputError> {
-        let schema = nodes_schema(names.is_some(), metadata);
-        let sink = Sink::create(path, schema.clone(), metadata.key_values(), ROWS)?;
-        Ok(NodesWriter {
-            sink,
+impl<'a> NodesBatch<'a> {
+    /// An empty batch of `schema` ([`nodes_schema`]); `names` fills the `node_name`
+    /// column, which the schema has when they are given.
+    pub fn new(schema: Arc<Schema>, names: Option<&'a [String]>) -> NodesBatch<'a> {
+        NodesBatch {
             schema,
             names,
-            rows: 0,
             run_id: UInt64Builder::new(),
             node: UInt32Builder::new(),
             node_name: StringBuilder::new(),
             floats: (0..13).map(|_| Float64Builder::new()).collect(),
             diverged: BooleanBuilder::new(),
-        })
+        }
     }
 
     /// Appends node `row.node` of run `run_id`.
-    pub fn push(&mut self, run_id: u64, row: &NodeRow) -> Result<(), OutputError> {
+    pub fn push(&mut self, run_id: u64, row: &NodeRow) {
         self.run_id.append_value(run_id);
         self.node.append_value(row.node);
-        if let Some(names) = &self.names {
+        if let Some(names) = self.names {
             self.node_name.append_value(&names[row.node as usize]);
         }
         let mut col = self.floats.iter_mut();
@@ -138,18 +126,10 @@ impl NodesWriter {
             }
             Outcome::Stopped { .. } => unreachable!("network runs take a fixed step"),
         }
-        self.rows += 1;
-        if self.rows == ROWS {
-            self.flush()?;
-        }
-        Ok(())
     }
 
-    /// Hands the buffered rows to the sink.
-    pub fn flush(&mut self) -> Result<(), OutputError> {
-        if self.rows == 0 {
-            return Ok(());
-        }
+    /// The rows pushed, as one batch.
+    pub fn finish(mut self) -> RecordBatch {
         let mut columns: Vec<ArrayRef> =
             vec![Arc::new(self.run_id.finish()), Arc::new(self.node.finish())];
         if self.names.is_some() {
@@ -159,54 +139,35 @@ impl NodesWriter {
         columns.extend(stats.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         columns.push(Arc::new(self.diverged.finish()));
         columns.push(Arc::new(tail[0].finish()));
-        self.rows = 0;
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)
-            .expect("nodes columns match the schema");
-        self.sink.write(batch)
-    }
-
-    /// Writes what is buffered and commits the part, or returns the table in memory.
-    pub fn finish(mut self) -> Result<Option<Table>, OutputError> {
-        self.flush()?;
-        self.sink.finish()
+        RecordBatch::try_new(self.schema, columns).expect("nodes columns match the schema")
     }
 }
 
-/// Writes the FC part of one shard.
-pub struct FcWriter {
-    sink: Sink,
+/// Builds FC rows into one Arrow batch of the FC schema.
+pub struct FcBatch {
     schema: Arc<Schema>,
     nodes: usize,
-    rows: usize,
     run_id: UInt64Builder,
     i: UInt32Builder,
     j: UInt32Builder,
     fc: Float64Builder,
 }
 
-impl FcWriter {
-    /// Starts the FC part of a network of `nodes` nodes at `path` (in memory when `None`).
-    pub fn create(
-        path: Option<&Path>,
-        nodes: usize,
-        metadata: &Metadata,
-    ) -> Result<FcWriter, OutputError> {
-        let schema = fc_schema(metadata);
-        let sink = Sink::create(path, schema.clone(), metadata.key_values(), ROWS)?;
-        Ok(FcWriter {
-            sink,
+impl FcBatch {
+    /// An empty batch of `schema` ([`fc_schema`]) for a network of `nodes` nodes.
+    pub fn new(schema: Arc<Schema>, nodes: usize) -> FcBatch {
+        FcBatch {
             schema,
             nodes,
-            rows: 0,
             run_id: UInt64Builder::new(),
             i: UInt32Builder::new(),
             j: UInt32Builder::new(),
             fc: Float64Builder::new(),
-        })
+        }
     }
 
     /// Appends run `run_id`'s FC, the upper triangle row by row (NaN is written as null).
-    pub fn push(&mut self, run_id: u64, upper: &[f64]) -> Result<(), OutputError> {
+    pub fn push(&mut self, run_id: u64, upper: &[f64]) {
         assert_eq!(upper.len(), self.nodes * self.nodes.saturating_sub(1) / 2);
         let mut values = upper.iter();
         for i in 0..self.nodes {
@@ -216,35 +177,18 @@ impl FcWriter {
                 self.i.append_value(i as u32);
                 self.j.append_value(j as u32);
                 self.fc.append_option((!x.is_nan()).then_some(x));
-                self.rows += 1;
-                if self.rows == ROWS {
-                    self.flush()?;
-                }
             }
         }
-        Ok(())
     }
 
-    /// Hands the buffered rows to the sink.
-    pub fn flush(&mut self) -> Result<(), OutputError> {
-        if self.rows == 0 {
-            return Ok(());
-        }
+    /// The rows pushed, as one batch.
+    pub fn finish(mut self) -> RecordBatch {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.run_id.finish()),
             Arc::new(self.i.finish()),
             Arc::new(self.j.finish()),
             Arc::new(self.fc.finish()),
         ];
-        self.rows = 0;
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)
-            .expect("fc columns match the schema");
-        self.sink.write(batch)
-    }
-
-    /// Writes what is buffered and commits the part, or returns the table in memory.
-    pub fn finish(mut self) -> Result<Option<Table>, OutputError> {
-        self.flush()?;
-        self.sink.finish()
+        RecordBatch::try_new(self.schema, columns).expect("fc columns match the schema")
     }
 }

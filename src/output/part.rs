@@ -1,4 +1,6 @@
-//! One Parquet part, committed atomically.
+//! One Parquet part, committed atomically, and the encoder of its row groups: any thread
+//! encodes and compresses a row group's column chunks ([`RowGroupEncoder`]), the part's
+//! owner only appends the finished bytes in order ([`PartFile::append`]).
 
 use std::fs::{self, File};
 use std::io;
@@ -7,12 +9,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_schema::Schema;
+use arrow_schema::{Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::writer::SerializedFileWriter;
+use rayon::prelude::*;
 
 use crate::plan::Shard;
 
@@ -54,13 +60,50 @@ pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
 /// A Parquet file being written under a temporary name. Dropping it without
 /// [`PartFile::commit`] removes the temporary file.
 pub struct PartFile {
-    writer: Option<ArrowWriter<File>>,
+    writer: Option<SerializedFileWriter<File>>,
+    encoder: RowGroupEncoder,
+    row_group_rows: usize,
     tmp: PathBuf,
     path: PathBuf,
 }
 
+/// Encodes and compresses the row groups of one part, on any thread: each column chunk is
+/// a task of the current rayon pool. The bytes depend only on the rows and on how they are
+/// split into batches, never on the thread that encodes them.
+#[derive(Clone)]
+pub struct RowGroupEncoder {
+    factory: Arc<ArrowRowGroupWriterFactory>,
+    schema: SchemaRef,
+}
+
+/// One row group's column chunks, encoded and compressed, ready to be appended.
+pub struct EncodedRowGroup(Vec<ArrowColumnChunk>);
+
+impl RowGroupEncoder {
+    /// Encodes `batches` (in order, the part's schema) as one row group, a column per task.
+    pub fn encode(&self, batches: &[RecordBatch]) -> Result<EncodedRowGroup, ParquetError> {
+        // The row group index only matters to encrypted files, which parts are not.
+        let writers = self.factory.create_column_writers(0)?;
+        // Every column of these schemas is a leaf: one writer per field.
+        debug_assert_eq!(writers.len(), self.schema.fields().len());
+        let chunks = writers
+            .into_par_iter()
+            .enumerate()
+            .map(|(i, mut writer)| {
+                let field = self.schema.field(i);
+                for batch in batches {
+                    for leaf in compute_leaves(field, batch.column(i))? {
+                        writer.write(&leaf)?;
+                    }
+                }
+                writer.close()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(EncodedRowGroup(chunks))
+    }
+}
+
 impl PartFile {
-    /// Starts a part. `row_group_rows` bounds each row group (and the writer's memory).
     /// Removes temporary files of this part left by processes that no longer run (a run
     /// killed with SIGKILL cannot clean up after itself).
     fn remove_stale_temporaries(path: &Path) {
@@ -109,31 +152,77 @@ impl PartFile {
                 ZstdLevel::try_new(3).expect("valid zstd level"),
             ))
             .set_dictionary_enabled(false)
-            .set_max_row_group_row_count(Some(row_group_rows))
             .set_key_value_metadata(Some(metadata))
             .set_created_by(format!("mpr-sweep {}", env!("CARGO_PKG_VERSION")))
             .build();
-        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|source| {
-            let _ = fs::remove_file(&tmp);
-            OutputError::Parquet {
-                path: path.to_path_buf(),
-                source,
-            }
-        })?;
+        // The Arrow writer adds the Arrow schema to the footer; its lower-level halves let
+        // the row groups be encoded elsewhere.
+        let writers = ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(|source| {
+                let _ = fs::remove_file(&tmp);
+                OutputError::Parquet {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
+        let (writer, factory) = writers;
         Ok(PartFile {
             writer: Some(writer),
+            encoder: RowGroupEncoder {
+                factory: Arc::new(factory),
+                schema,
+            },
+            row_group_rows,
             tmp,
             path: path.to_path_buf(),
         })
     }
 
-    /// Appends `batch`, whose schema must be the part's.
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
+    /// The encoder of this part's row groups.
+    pub fn encoder(&self) -> &RowGroupEncoder {
+        &self.encoder
+    }
+
+    /// The part's final name.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends a row group encoded by [`PartFile::encoder`]: copies its bytes.
+    pub fn append(&mut self, group: EncodedRowGroup) -> Result<(), OutputError> {
         let writer = self.writer.as_mut().expect("part already committed");
-        writer.write(batch).map_err(|source| OutputError::Parquet {
+        let result = (|| {
+            let mut row_group = writer.next_row_group()?;
+            for chunk in group.0 {
+                chunk.append_to_row_group(&mut row_group)?;
+            }
+            row_group.close().map(drop)
+        })();
+        result.map_err(|source| self.parquet_err(source))
+    }
+
+    /// Appends `batch` (the part's schema) as row groups of at most `row_group_rows` rows,
+    /// encoded on this thread's rayon pool.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
+        let mut start = 0;
+        while start < batch.num_rows() {
+            let rows = self.row_group_rows.min(batch.num_rows() - start);
+            let group = self
+                .encoder
+                .encode(&[batch.slice(start, rows)])
+                .map_err(|source| self.parquet_err(source))?;
+            self.append(group)?;
+            start += rows;
+        }
+        Ok(())
+    }
+
+    fn parquet_err(&self, source: ParquetError) -> OutputError {
+        OutputError::Parquet {
             path: self.path.clone(),
             source,
-        })
+        }
     }
 
     /// Finishes the file and moves it to its final name.

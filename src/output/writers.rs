@@ -1,7 +1,6 @@
-//! Streaming writers: rows in, bounded Arrow batches out to a [`PartFile`](super::PartFile)
-//! or to memory (a [`Table`]).
+//! Row building: the summary and trace rows of a piece of a shard, as Arrow batches (built
+//! by the workers, then cut into row groups by a [`TableWriter`](super::TableWriter)).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -10,18 +9,16 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::Schema;
 
-use super::OutputError;
-use super::schema::{Metadata, param_slots, summary_schema, trace_schema};
-use super::sink::{Sink, Table};
+use super::schema::param_slots;
 use crate::integrate::Summary;
 use crate::model::{StableStates, StepStability};
 use crate::plan::{RunAddress, Values};
 use crate::spec::{Slot, Spec};
 
-/// Rows per summary row group and per flushed batch.
-const SUMMARY_ROWS: usize = 65_536;
-/// Rows per trace row group and per flushed batch.
-const TRACE_ROWS: usize = 1 << 20;
+/// Rows per summary row group.
+pub const SUMMARY_GROUP_ROWS: usize = 65_536;
+/// Rows per trace row group.
+pub const TRACE_GROUP_ROWS: usize = 1 << 20;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -95,12 +92,10 @@ pub struct NetworkStats {
     pub fc_mean: Option<f64>,
 }
 
-/// Writes the summary part of one shard.
-pub struct SummaryWriter {
-    sink: Sink,
+/// Builds summary rows into one Arrow batch of the summary schema.
+pub struct SummaryBatch {
     schema: Arc<Schema>,
     slots: Vec<Slot>,
-    rows: usize,
     run_id: UInt64Builder,
     point_id: UInt64Builder,
     replicate: UInt32Builder,
@@ -119,51 +114,43 @@ pub struct SummaryWriter {
     fc: Option<[Float64Builder; 2]>,
 }
 
-impl SummaryWriter {
-    /// Starts the summary part at `path` (in memory when `None`), with a column for each
-    /// parameter `spec` has and `metadata` in the footer and the schema.
-    pub fn create(
-        path: Option<&Path>,
-        spec: &Spec,
-        metadata: &Metadata,
-    ) -> Result<SummaryWriter, OutputError> {
-        let schema = summary_schema(spec, metadata);
-        let sink = Sink::create(path, schema.clone(), metadata.key_values(), SUMMARY_ROWS)?;
+impl SummaryBatch {
+    /// An empty batch of `schema` (the [`summary_schema`](super::summary_schema) of
+    /// `spec`), with room for `rows` rows.
+    pub fn new(spec: &Spec, schema: Arc<Schema>, rows: usize) -> SummaryBatch {
         let slots = param_slots(spec);
         let floats = (0..slots.len() + 2 + 10 + 1)
-            .map(|_| Float64Builder::with_capacity(SUMMARY_ROWS))
+            .map(|_| Float64Builder::with_capacity(rows))
             .collect();
-        Ok(SummaryWriter {
-            sink,
+        SummaryBatch {
             schema,
             slots,
-            rows: 0,
-            run_id: UInt64Builder::with_capacity(SUMMARY_ROWS),
-            point_id: UInt64Builder::with_capacity(SUMMARY_ROWS),
-            replicate: UInt32Builder::with_capacity(SUMMARY_ROWS),
+            run_id: UInt64Builder::with_capacity(rows),
+            point_id: UInt64Builder::with_capacity(rows),
+            replicate: UInt32Builder::with_capacity(rows),
             floats,
-            diverged: BooleanBuilder::with_capacity(SUMMARY_ROWS),
-            fp_count: UInt8Builder::with_capacity(SUMMARY_ROWS),
-            fp: std::array::from_fn(|_| Float64Builder::with_capacity(SUMMARY_ROWS)),
+            diverged: BooleanBuilder::with_capacity(rows),
+            fp_count: UInt8Builder::with_capacity(rows),
+            fp: std::array::from_fn(|_| Float64Builder::with_capacity(rows)),
             fp_settled: StringBuilder::new(),
-            dt_stable: BooleanBuilder::with_capacity(SUMMARY_ROWS),
-            dt_stable_max_ms: Float64Builder::with_capacity(SUMMARY_ROWS),
+            dt_stable: BooleanBuilder::with_capacity(rows),
+            dt_stable_max_ms: Float64Builder::with_capacity(rows),
             adaptive: spec.adaptive.map(|_| {
                 (
-                    UInt64Builder::with_capacity(SUMMARY_ROWS),
-                    UInt64Builder::with_capacity(SUMMARY_ROWS),
+                    UInt64Builder::with_capacity(rows),
+                    UInt64Builder::with_capacity(rows),
                     StringBuilder::new(),
-                    Float64Builder::with_capacity(SUMMARY_ROWS),
+                    Float64Builder::with_capacity(rows),
                 )
             }),
             fc: spec
                 .computes_fc()
-                .then(|| std::array::from_fn(|_| Float64Builder::new())),
-        })
+                .then(|| std::array::from_fn(|_| Float64Builder::with_capacity(rows))),
+        }
     }
 
-    /// Appends one row; full batches are flushed to the part.
-    pub fn push(&mut self, row: &SummaryRow) -> Result<(), OutputError> {
+    /// Appends one row.
+    pub fn push(&mut self, row: &SummaryRow) {
         self.run_id.append_value(row.address.run_id);
         self.point_id.append_value(row.address.point_id);
         self.replicate.append_value(row.address.replicate);
@@ -244,19 +231,10 @@ impl SummaryWriter {
             .append_option(row.dt_stability.map(|s| s.stable));
         self.dt_stable_max_ms
             .append_option(row.dt_stability.map(|s| s.max_dt_ms));
-        self.rows += 1;
-        if self.rows == SUMMARY_ROWS {
-            self.flush()?;
-        }
-        Ok(())
     }
 
-    /// Hands the buffered rows to the Parquet writer, which encodes them (row groups still
-    /// hold up to 65 536 rows).
-    pub fn flush(&mut self) -> Result<(), OutputError> {
-        if self.rows == 0 {
-            return Ok(());
-        }
+    /// The rows pushed, as one batch.
+    pub fn finish(mut self) -> RecordBatch {
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.run_id.finish()),
             Arc::new(self.point_id.finish()),
@@ -280,25 +258,13 @@ impl SummaryWriter {
         if let Some(fc) = self.fc.as_mut() {
             columns.extend(fc.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         }
-        self.rows = 0;
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)
-            .expect("summary columns match the schema");
-        self.sink.write(batch)
-    }
-
-    /// Writes what is buffered and commits the part under its final name, or returns the
-    /// table held in memory.
-    pub fn finish(mut self) -> Result<Option<Table>, OutputError> {
-        self.flush()?;
-        self.sink.finish()
+        RecordBatch::try_new(self.schema, columns).expect("summary columns match the schema")
     }
 }
 
-/// Writes the trace part of one shard (long format).
-pub struct TraceWriter {
-    sink: Sink,
+/// Builds trace rows (long format) into one Arrow batch of the trace schema.
+pub struct TraceBatch {
     schema: Arc<Schema>,
-    rows: usize,
     run_id: UInt64Builder,
     t_ms: Float64Builder,
     /// The node column, for network sweeps.
@@ -307,38 +273,24 @@ pub struct TraceWriter {
     v: Float64Builder,
 }
 
-impl TraceWriter {
-    /// Starts the trace part at `path` (in memory when `None`), with `metadata` in the
-    /// footer and the schema; `network` adds the `node` column.
-    pub fn create(
-        path: Option<&Path>,
-        network: bool,
-        metadata: &Metadata,
-    ) -> Result<TraceWriter, OutputError> {
-        let schema = trace_schema(network, metadata);
-        let sink = Sink::create(path, schema.clone(), metadata.key_values(), TRACE_ROWS)?;
-        Ok(TraceWriter {
-            sink,
+impl TraceBatch {
+    /// An empty batch of `schema` (the [`trace_schema`](super::trace_schema); with a
+    /// `node` column for networks).
+    pub fn new(schema: Arc<Schema>) -> TraceBatch {
+        let network = schema.column_with_name("node").is_some();
+        TraceBatch {
             schema,
-            rows: 0,
             run_id: UInt64Builder::new(),
             t_ms: Float64Builder::new(),
             node: network.then(UInt32Builder::new),
             r_hz: Float64Builder::new(),
             v: Float64Builder::new(),
-        })
+        }
     }
 
     /// Appends the row of run `run_id` at time `t_ms` (ms): r in Hz and v (of `node`, in a
     /// network).
-    pub fn push(
-        &mut self,
-        run_id: u64,
-        t_ms: f64,
-        node: u32,
-        r_hz: f64,
-        v: f64,
-    ) -> Result<(), OutputError> {
+    pub fn push(&mut self, run_id: u64, t_ms: f64, node: u32, r_hz: f64, v: f64) {
         self.run_id.append_value(run_id);
         self.t_ms.append_value(t_ms);
         if let Some(b) = self.node.as_mut() {
@@ -346,17 +298,10 @@ impl TraceWriter {
         }
         self.r_hz.append_value(r_hz);
         self.v.append_value(v);
-        self.rows += 1;
-        if self.rows == TRACE_ROWS {
-            self.flush()?;
-        }
-        Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), OutputError> {
-        if self.rows == 0 {
-            return Ok(());
-        }
+    /// The rows pushed, as one batch.
+    pub fn finish(mut self) -> RecordBatch {
         let mut columns: Vec<ArrayRef> =
             vec![Arc::new(self.run_id.finish()), Arc::new(self.t_ms.finish())];
         if let Some(b) = self.node.as_mut() {
@@ -364,16 +309,6 @@ impl TraceWriter {
         }
         columns.push(Arc::new(self.r_hz.finish()));
         columns.push(Arc::new(self.v.finish()));
-        self.rows = 0;
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)
-            .expect("trace columns match the schema");
-        self.sink.write(batch)
-    }
-
-    /// Writes what is buffered and commits the part under its final name, or returns the
-    /// table held in memory.
-    pub fn finish(mut self) -> Result<Option<Table>, OutputError> {
-        self.flush()?;
-        self.sink.finish()
+        RecordBatch::try_new(self.schema, columns).expect("trace columns match the schema")
     }
 }

@@ -1,11 +1,14 @@
-//! Orchestration of `mpr-sweep run`: result directory, shard → blocks of lane batches →
-//! rayon workers → streaming writers (to Parquet parts, or to Arrow tables in memory), with
-//! progress.
+//! Orchestration of `mpr-sweep run`: result directory, shard → blocks → pieces of lane
+//! batches, simulated and built into rows by the rayon workers → row groups encoded and
+//! compressed by the workers → appended in order by one thread (to Parquet parts, or to
+//! Arrow tables in memory), with progress.
 
 use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use rayon::prelude::*;
 
 mod load;
@@ -23,15 +26,23 @@ use crate::diagnose::DtReport;
 use crate::error::Error;
 use crate::integrate::{Isa, LANES, StopToken, Stopped};
 use crate::output::{
-    DirError, FcWriter, Layout, Metadata, NodesWriter, OutputError, SummaryWriter, Table,
-    TraceWriter, io_err, spec_sha256, write_atomic,
+    DirError, EncodedGroup, FcBatch, Layout, Metadata, NETWORK_GROUP_ROWS, NodesBatch, OutputError,
+    SUMMARY_GROUP_ROWS, SummaryBatch, TRACE_GROUP_ROWS, Table, TableEncoder, TableWriter,
+    TraceBatch, fc_schema, io_err, nodes_schema, spec_sha256, summary_schema, trace_schema,
+    write_atomic,
 };
 use crate::plan::{Plan, Shard};
 use crate::simulate::{RunResult, Simulator};
 use crate::spec::{Slot, Spec};
 
-/// Run-steps computed between writes: bounds memory and keeps every thread busy.
+/// Run-steps computed between writes: bounds the traces in memory and keeps every thread
+/// busy.
 const BLOCK_RUN_STEPS: u64 = 1 << 26;
+/// Runs per block at most: bounds the rows in flight (about two blocks' worth) whatever
+/// the runs' length.
+const MAX_BLOCK_RUNS: u64 = 65_536;
+/// Runs per piece: the unit of row building, and of the batches row groups are made of.
+const PIECE_RUNS: u64 = 1024;
 
 /// Where a run's results go.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,31 +188,36 @@ pub fn run_until(
     if let Some(data) = spec.network_data() {
         metadata = metadata.with("network_sha256", data.sha256.clone());
     }
-    let mut summary = SummaryWriter::create(summary_path.as_deref(), spec, &metadata)?;
-    let mut nodes = match spec.network_data() {
-        Some(data) => Some(NodesWriter::create(
-            nodes_path.as_deref(),
-            data.names.clone(),
-            &metadata,
-        )?),
-        None => None,
-    };
-    let mut fc = match spec.network_data() {
-        Some(data) if spec.fc_output => Some(FcWriter::create(
-            fc_path.as_deref(),
-            data.connectome.nodes(),
-            &metadata,
-        )?),
-        _ => None,
-    };
-    let mut traces = match &spec.traces {
-        Some(_) => Some(TraceWriter::create(
-            traces_path.as_deref(),
-            spec.network.is_some(),
-            &metadata,
-        )?),
-        None => None,
-    };
+    let names = spec.network_data().and_then(|data| data.names.as_deref());
+    let schemas: [Option<SchemaRef>; TABLES] = [
+        Some(summary_schema(spec, &metadata)),
+        spec.traces
+            .as_ref()
+            .map(|_| trace_schema(spec.network.is_some(), &metadata)),
+        spec.network_data()
+            .map(|_| nodes_schema(names.is_some(), &metadata)),
+        spec.network_data()
+            .filter(|_| spec.fc_output)
+            .map(|_| fc_schema(&metadata)),
+    ];
+    let paths = [summary_path, traces_path, nodes_path, fc_path];
+    let group_rows = [
+        SUMMARY_GROUP_ROWS,
+        TRACE_GROUP_ROWS,
+        NETWORK_GROUP_ROWS,
+        NETWORK_GROUP_ROWS,
+    ];
+    let mut tables: [Option<TableWriter>; TABLES] = Default::default();
+    for t in 0..TABLES {
+        if let Some(schema) = &schemas[t] {
+            tables[t] = Some(TableWriter::create(
+                paths[t].as_deref(),
+                schema.clone(),
+                &metadata,
+                group_rows[t],
+            )?);
+        }
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
@@ -211,41 +227,58 @@ pub fn run_until(
         })?;
     let simulator = Simulator::new(&plan, opts.isa);
     let steps = spec.max_steps();
-    let block_runs = block_runs(steps, opts.threads);
+    let block_runs = block_runs(steps, pool.current_num_threads());
     let progress = Progress::start(runs.end - runs.start, steps, opts.quiet);
-    let mut output = BlockWriter {
+    let rows = RowBuilder {
         spec,
+        schemas,
+        names,
+        fc_nodes: spec.network_data().map_or(0, |d| d.connectome.nodes()),
+    };
+    let mut output = BlockWriter {
         shard: opts.shard,
         stop,
-        summary: &mut summary,
-        traces: traces.as_mut(),
-        nodes: nodes.as_mut(),
-        fc: fc.as_mut(),
+        pool: &pool,
+        tables,
+        encoded: Vec::new(),
         diverged: 0,
         run_steps: 0.0,
     };
-    // Block k+1 is computed on the pool while this thread writes block k, so the
-    // encoding and compression of the output overlap the integration.
-    let mut pending: Vec<RunResult> = Vec::new();
+    // Block k+1 is computed on the pool while this thread appends block k's encoded row
+    // groups and hands the groups block k completes to the pool for encoding.
+    let mut pending: Vec<Piece> = Vec::new();
     let mut block_start = runs.start;
     while block_start < runs.end {
         check_stop(stop, opts.shard)?;
         let block_end = block_start.saturating_add(block_runs).min(runs.end);
-        let batches = simulator.batches(block_start..block_end);
+        // Pieces start at fixed offsets from the shard's first run (block_runs is a
+        // multiple of PIECE_RUNS): the batches a part's row groups are made of do not
+        // depend on the threads.
+        let pieces: Vec<std::ops::Range<u64>> = (block_start..block_end)
+            .step_by(PIECE_RUNS as usize)
+            .map(|s| s..(s + PIECE_RUNS).min(block_end))
+            .collect();
         let (results, written) = std::thread::scope(|scope| {
             let computing = scope.spawn(|| {
                 pool.install(|| {
                     // After a signal the running batches stop, the remaining ones are
                     // skipped, and the block with them: the writers are dropped, which
                     // removes their temporary files.
-                    batches
+                    pieces
                         .par_iter()
-                        .map_init(Vec::new, |scratch, batch| {
-                            let out = simulator.simulate_batch(batch, scratch, stop)?;
-                            progress.advance(out.len() as u64);
-                            Ok(out)
+                        .map(|piece| {
+                            let out = simulator
+                                .batches(piece.clone())
+                                .par_iter()
+                                .map_init(Vec::new, |scratch, batch| {
+                                    let out = simulator.simulate_batch(batch, scratch, stop)?;
+                                    progress.advance(out.len() as u64);
+                                    Ok(out)
+                                })
+                                .collect::<Result<Vec<Vec<RunResult>>, Stopped>>()?;
+                            Ok(rows.build(out.into_iter().flatten().collect()))
                         })
-                        .collect::<Result<Vec<Vec<RunResult>>, Stopped>>()
+                        .collect::<Result<Vec<Piece>, Stopped>>()
                 })
             });
             let written = output.write(std::mem::take(&mut pending));
@@ -256,35 +289,15 @@ pub fn run_until(
         check_stop(stop, opts.shard)?;
         // The kernels stop only after a request on `stop`, which check_stop has just
         // reported.
-        pending = results
-            .expect("the kernel stops only on a signal")
-            .into_iter()
-            .flatten()
-            .collect();
+        pending = results.expect("the kernel stops only on a signal");
         block_start = block_end;
     }
     output.write(pending)?;
-    let BlockWriter {
-        diverged,
-        run_steps,
-        ..
-    } = output;
     progress.finish();
     check_stop(stop, opts.shard)?;
-    // The summary part last: its presence marks the shard complete.
-    let traces = match traces {
-        Some(w) => w.finish()?,
-        None => None,
-    };
-    let nodes = match nodes {
-        Some(w) => w.finish()?,
-        None => None,
-    };
-    let fc = match fc {
-        Some(w) => w.finish()?,
-        None => None,
-    };
-    let tables = summary.finish()?.map(|summary| Tables {
+    let (diverged, run_steps) = (output.diverged, output.run_steps);
+    let [summary, traces, nodes, fc] = output.finish()?;
+    let tables = summary.map(|summary| Tables {
         summary,
         traces,
         nodes,
@@ -300,51 +313,164 @@ pub fn run_until(
     })
 }
 
-/// Writes blocks of results in run-id order and counts what they hold.
-struct BlockWriter<'a> {
+/// The tables of a shard, in the order of [`RowBuilder::schemas`].
+const TABLES: usize = 4;
+
+/// Builds the rows of a piece's runs, on a worker.
+struct RowBuilder<'a> {
     spec: &'a Spec,
+    /// Summary, traces, nodes and FC: the schemas of the tables this shard writes.
+    schemas: [Option<SchemaRef>; TABLES],
+    /// A network's node names, for the nodes table.
+    names: Option<&'a [String]>,
+    /// A network's nodes, for the FC table.
+    fc_nodes: usize,
+}
+
+/// The rows of consecutive runs, as a batch per table, and what they hold.
+struct Piece {
+    /// In the order of [`RowBuilder::schemas`]; `None` for a table not written.
+    batches: [Option<RecordBatch>; TABLES],
+    diverged: u64,
+    /// Steps integrated, summed over the runs.
+    run_steps: f64,
+}
+
+impl RowBuilder<'_> {
+    fn build(&self, mut results: Vec<RunResult>) -> Piece {
+        // Batches of a dt axis interleave run ids; rows are written in run-id order.
+        results.sort_by_key(|r| r.row.address.run_id);
+        let spec = self.spec;
+        let [summary, traces, nodes, fc] = &self.schemas;
+        let mut piece = Piece {
+            batches: Default::default(),
+            diverged: 0,
+            run_steps: 0.0,
+        };
+        for result in &results {
+            piece.run_steps += match result.row.steps {
+                Some(counts) => counts.steps as f64,
+                None => spec.timing(result.row.values.get(Slot::DtMs)).steps as f64,
+            };
+            piece.diverged +=
+                matches!(result.row.outcome, crate::output::Outcome::Diverged { .. }) as u64;
+        }
+        piece.batches[0] = summary.as_ref().map(|schema| {
+            let mut b = SummaryBatch::new(spec, schema.clone(), results.len());
+            results.iter().for_each(|r| b.push(&r.row));
+            b.finish()
+        });
+        piece.batches[1] = traces.as_ref().map(|schema| {
+            let mut b = TraceBatch::new(schema.clone());
+            for r in &results {
+                for p in &r.trace {
+                    b.push(r.row.address.run_id, p.t_ms, p.node, p.r_hz, p.v);
+                }
+            }
+            b.finish()
+        });
+        piece.batches[2] = nodes.as_ref().map(|schema| {
+            let mut b = NodesBatch::new(schema.clone(), self.names);
+            for r in &results {
+                r.nodes.iter().for_each(|n| b.push(r.row.address.run_id, n));
+            }
+            b.finish()
+        });
+        piece.batches[3] = fc.as_ref().map(|schema| {
+            let mut b = FcBatch::new(schema.clone(), self.fc_nodes);
+            results
+                .iter()
+                .for_each(|r| b.push(r.row.address.run_id, &r.fc));
+            b.finish()
+        });
+        piece
+    }
+}
+
+/// Cuts pieces into row groups, has the pool encode them, appends them in order, and
+/// counts what the pieces hold.
+struct BlockWriter<'a> {
     shard: Shard,
     stop: &'a StopToken,
-    summary: &'a mut SummaryWriter,
-    traces: Option<&'a mut TraceWriter>,
-    nodes: Option<&'a mut NodesWriter>,
-    fc: Option<&'a mut FcWriter>,
+    pool: &'a rayon::ThreadPool,
+    /// In the order of [`RowBuilder::schemas`].
+    tables: [Option<TableWriter>; TABLES],
+    /// Row groups encoded but not yet appended (table index, group), in order.
+    encoded: Vec<(usize, EncodedGroup)>,
     diverged: u64,
     /// Steps integrated, summed over the runs written.
     run_steps: f64,
 }
 
 impl BlockWriter<'_> {
-    fn write(&mut self, mut results: Vec<RunResult>) -> Result<(), Error> {
-        // Batches of a dt axis interleave run ids; rows are written in run-id order.
-        results.sort_by_key(|r| r.row.address.run_id);
-        for result in &results {
-            // A block of long traces takes a while to write: a signal stops it too.
-            check_stop(self.stop, self.shard)?;
-            self.run_steps += match result.row.steps {
-                Some(counts) => counts.steps as f64,
-                None => self.spec.timing(result.row.values.get(Slot::DtMs)).steps as f64,
-            };
-            self.summary.push(&result.row)?;
-            self.diverged +=
-                matches!(result.row.outcome, crate::output::Outcome::Diverged { .. }) as u64;
-            if let Some(w) = self.traces.as_mut() {
-                for p in &result.trace {
-                    w.push(result.row.address.run_id, p.t_ms, p.node, p.r_hz, p.v)?;
+    /// Appends the row groups encoded by the previous call (the only serial work: copying
+    /// bytes), then encodes on the pool the row groups `pieces` complete.
+    fn write(&mut self, pieces: Vec<Piece>) -> Result<(), Error> {
+        self.append_encoded()?;
+        let mut groups = Vec::new();
+        for piece in pieces {
+            self.diverged += piece.diverged;
+            self.run_steps += piece.run_steps;
+            for (t, batch) in piece.batches.into_iter().enumerate() {
+                if let (Some(batch), Some(table)) = (batch, self.tables[t].as_mut()) {
+                    groups.extend(table.push(batch).into_iter().map(|g| (t, g)));
                 }
-            }
-            if let Some(w) = self.nodes.as_mut() {
-                for node in &result.nodes {
-                    w.push(result.row.address.run_id, node)?;
-                }
-            }
-            if let Some(w) = self.fc.as_mut() {
-                w.push(result.row.address.run_id, &result.fc)?;
             }
         }
-        // Encode now rather than at the end, while the next block computes.
-        self.summary.flush()?;
+        self.encode(groups)
+    }
+
+    fn encode(&mut self, groups: Vec<(usize, Vec<RecordBatch>)>) -> Result<(), Error> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let encoders: Vec<Option<TableEncoder>> = self
+            .tables
+            .iter()
+            .map(|t| t.as_ref().map(TableWriter::encoder))
+            .collect();
+        let encoded = self.pool.install(|| {
+            groups
+                .into_par_iter()
+                .map(|(t, group)| {
+                    let encoder = encoders[t].as_ref().expect("a group of a written table");
+                    encoder.encode(group).map(|e| (t, e))
+                })
+                .collect::<Result<Vec<_>, OutputError>>()
+        })?;
+        self.encoded.extend(encoded);
         Ok(())
+    }
+
+    fn append_encoded(&mut self) -> Result<(), Error> {
+        for (t, group) in std::mem::take(&mut self.encoded) {
+            // A block of long traces takes a while to write: a signal stops it too.
+            check_stop(self.stop, self.shard)?;
+            self.tables[t]
+                .as_mut()
+                .expect("a group of a written table")
+                .append(group)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the last row groups and commits the parts, the summary last (its presence
+    /// marks the shard complete); or returns the tables held in memory.
+    fn finish(mut self) -> Result<[Option<Table>; TABLES], Error> {
+        self.append_encoded()?;
+        let rest: Vec<(usize, Vec<RecordBatch>)> = (0..TABLES)
+            .filter_map(|t| Some((t, self.tables[t].as_mut()?.take_rest()?)))
+            .collect();
+        self.encode(rest)?;
+        self.append_encoded()?;
+        check_stop(self.stop, self.shard)?;
+        let mut out: [Option<Table>; TABLES] = Default::default();
+        for t in [1, 2, 3, 0] {
+            if let Some(table) = self.tables[t].take() {
+                out[t] = table.finish()?;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -371,13 +497,15 @@ fn part_is_complete(
         && other(spec.fc_output, layout.fc_part(shard))
 }
 
-/// Runs per block: about [`BLOCK_RUN_STEPS`] run-steps, at least 8 batches per thread.
+/// Runs per block: about [`BLOCK_RUN_STEPS`] run-steps but at most [`MAX_BLOCK_RUNS`]
+/// runs, at least 8 batches per thread; whole pieces.
 fn block_runs(steps: u64, threads: usize) -> u64 {
     let min = (8 * threads * LANES) as u64;
     (BLOCK_RUN_STEPS / steps.max(1))
+        .min(MAX_BLOCK_RUNS)
         .max(min)
-        .div_ceil(LANES as u64)
-        * LANES as u64
+        .div_ceil(PIECE_RUNS)
+        * PIECE_RUNS
 }
 
 /// Creates the result directory and its `spec.yaml`, or checks that it holds this spec

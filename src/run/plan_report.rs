@@ -74,6 +74,9 @@ pub struct PlanReport {
     pub ns_per_run_step: f64,
     /// Estimated wall time (s).
     pub seconds: f64,
+    /// Expected peak memory of `run` on `threads` threads (bytes): bounded by the rows in
+    /// flight, not by the runs (see [`super::memory_estimate`]).
+    pub memory_bytes: f64,
     /// Shards asked for.
     pub shards: u64,
     /// Run ranges of the first shards (at most 10,000).
@@ -135,6 +138,12 @@ impl PlanReport {
         let run_steps = run_steps(spec, plan.runs);
         let ns_per_run_step = ns_per_run_step(spec, isa);
         let network = NetworkReport::new(spec);
+        let memory_bytes = super::memory_estimate(
+            spec,
+            plan,
+            threads,
+            network.as_ref().map_or(0, |n| n.batch_bytes),
+        );
         let summary_cols = summary_fields(spec).len() as f64;
         let trace_rows = plan.trace_rows();
         let axes = plan
@@ -184,6 +193,7 @@ impl PlanReport {
             threads,
             ns_per_run_step,
             seconds: run_steps * ns_per_run_step * 1e-9 / threads as f64,
+            memory_bytes,
             shards,
             shard_runs,
             dt_stability: DtReport::compute(plan),
@@ -217,6 +227,7 @@ impl PlanReport {
             "isa": self.isa.name(),
             "threads": self.threads,
             "seconds_estimate": self.seconds,
+            "peak_memory_bytes_estimate": self.memory_bytes.round(),
             "shards": self.shards,
             "shard_runs": self.shard_runs,
             "dt_stability": self.dt_stability.as_ref().map(DtReport::json),
@@ -312,6 +323,12 @@ impl PlanReport {
             self.threads,
             self.isa.name(),
             self.ns_per_run_step
+        );
+        let _ = writeln!(
+            w,
+            "memory: up to ~{} on {} threads (rows in flight, whatever the number of runs)",
+            human_bytes(self.memory_bytes),
+            self.threads
         );
         if let Some(report) = &self.dt_stability {
             match report.warning() {

@@ -276,7 +276,7 @@ pub fn run_until(
                                     Ok(out)
                                 })
                                 .collect::<Result<Vec<Vec<RunResult>>, Stopped>>()?;
-                            Ok(rows.build(out.into_iter().flatten().collect()))
+                            Ok(rows.build(&out))
                         })
                         .collect::<Result<Vec<Piece>, Stopped>>()
                 })
@@ -337,8 +337,10 @@ struct Piece {
 }
 
 impl RowBuilder<'_> {
-    fn build(&self, mut results: Vec<RunResult>) -> Piece {
+    /// The piece of the lane batches' results `batches`.
+    fn build(&self, batches: &[Vec<RunResult>]) -> Piece {
         // Batches of a dt axis interleave run ids; rows are written in run-id order.
+        let mut results: Vec<&RunResult> = batches.iter().flatten().collect();
         results.sort_by_key(|r| r.row.address.run_id);
         let spec = self.spec;
         let [summary, traces, nodes, fc] = &self.schemas;

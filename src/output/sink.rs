@@ -44,6 +44,7 @@ enum Sink {
 /// One table of a shard: its row groups in order, to a part or to memory.
 pub struct TableWriter {
     sink: Sink,
+    schema: SchemaRef,
     group_rows: usize,
     /// The rows of the row group being filled.
     pending: Vec<RecordBatch>,
@@ -95,17 +96,18 @@ impl TableWriter {
         let sink = match path {
             Some(path) => Sink::Part(Box::new(PartFile::create(
                 path,
-                schema,
+                schema.clone(),
                 metadata.key_values(),
                 group_rows,
             )?)),
             None => Sink::Memory(Table {
-                schema,
+                schema: schema.clone(),
                 batches: Vec::new(),
             }),
         };
         Ok(TableWriter {
             sink,
+            schema,
             group_rows,
             pending: Vec::new(),
             pending_rows: 0,
@@ -123,8 +125,12 @@ impl TableWriter {
     }
 
     /// Takes the next rows in order; returns the row groups they complete (each as the
-    /// slices of the batches that hold its rows).
-    pub fn push(&mut self, mut batch: RecordBatch) -> Vec<Vec<RecordBatch>> {
+    /// slices of the batches that hold its rows). The batch's schema may lack some of the
+    /// table's metadata: its rows take the table's schema.
+    pub fn push(&mut self, batch: RecordBatch) -> Vec<Vec<RecordBatch>> {
+        let mut batch = batch
+            .with_schema(self.schema.clone())
+            .expect("the table's schema holds the batch's");
         let mut full = Vec::new();
         while batch.num_rows() > 0 {
             let take = (self.group_rows - self.pending_rows).min(batch.num_rows());

@@ -173,51 +173,12 @@ pub fn run_until(
         Destination::Memory => (None, None, None, None),
     };
     let start = Instant::now();
-    let mut metadata = extra_metadata.iter().fold(
+    let base_metadata = extra_metadata.iter().fold(
         Metadata::new(spec, opts.shard, runs.clone(), opts.isa),
         |m, (k, v)| m.with(k, v.clone()),
     );
-    // The step-size check, before the first batch and also with --quiet: a wrong map
-    // must not pass silently.
-    if let Some(report) = DtReport::compute(&plan) {
-        if let Some(warning) = report.warning() {
-            eprint!("mpr-sweep: {warning}");
-        }
-        metadata = report.add_metadata(metadata);
-    }
-    if let Some(data) = spec.network_data() {
-        metadata = metadata.with("network_sha256", data.sha256.clone());
-    }
     let names = spec.network_data().and_then(|data| data.names.as_deref());
-    let schemas: [Option<SchemaRef>; TABLES] = [
-        Some(summary_schema(spec, &metadata)),
-        spec.traces
-            .as_ref()
-            .map(|_| trace_schema(spec.network.is_some(), &metadata)),
-        spec.network_data()
-            .map(|_| nodes_schema(names.is_some(), &metadata)),
-        spec.network_data()
-            .filter(|_| spec.fc_output)
-            .map(|_| fc_schema(&metadata)),
-    ];
     let paths = [summary_path, traces_path, nodes_path, fc_path];
-    let group_rows = [
-        SUMMARY_GROUP_ROWS,
-        TRACE_GROUP_ROWS,
-        NETWORK_GROUP_ROWS,
-        NETWORK_GROUP_ROWS,
-    ];
-    let mut tables: [Option<TableWriter>; TABLES] = Default::default();
-    for t in 0..TABLES {
-        if let Some(schema) = &schemas[t] {
-            tables[t] = Some(TableWriter::create(
-                paths[t].as_deref(),
-                schema.clone(),
-                &metadata,
-                group_rows[t],
-            )?);
-        }
-    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
@@ -231,19 +192,54 @@ pub fn run_until(
     let progress = Progress::start(runs.end - runs.start, steps, opts.quiet);
     let rows = RowBuilder {
         spec,
-        schemas,
+        // The batches' schemas lack the step-size check's pairs, computed meanwhile: a
+        // table gives its rows its own schema.
+        schemas: schemas(spec, names, &base_metadata),
         names,
         fc_nodes: spec.network_data().map_or(0, |d| d.connectome.nodes()),
     };
-    let mut output = BlockWriter {
-        shard: opts.shard,
-        stop,
-        pool: &pool,
-        tables,
-        encoded: Vec::new(),
-        diverged: 0,
-        run_steps: 0.0,
-    };
+    // The tables, created while the pool computes the first block: the step-size check
+    // (serial, up to `diagnose::MAX_CHECKED` points) overlaps it.
+    let mut setup = Some(|| -> Result<BlockWriter<'_>, Error> {
+        let mut metadata = base_metadata.clone();
+        // Also with --quiet: a wrong map must not pass silently.
+        if let Some(report) = DtReport::compute(&plan) {
+            if let Some(warning) = report.warning() {
+                eprint!("mpr-sweep: {warning}");
+            }
+            metadata = report.add_metadata(metadata);
+        }
+        if let Some(data) = spec.network_data() {
+            metadata = metadata.with("network_sha256", data.sha256.clone());
+        }
+        let group_rows = [
+            SUMMARY_GROUP_ROWS,
+            TRACE_GROUP_ROWS,
+            NETWORK_GROUP_ROWS,
+            NETWORK_GROUP_ROWS,
+        ];
+        let mut tables: [Option<TableWriter>; TABLES] = Default::default();
+        for (t, schema) in schemas(spec, names, &metadata).into_iter().enumerate() {
+            if let Some(schema) = schema {
+                tables[t] = Some(TableWriter::create(
+                    paths[t].as_deref(),
+                    schema,
+                    &metadata,
+                    group_rows[t],
+                )?);
+            }
+        }
+        Ok(BlockWriter {
+            shard: opts.shard,
+            stop,
+            pool: &pool,
+            tables,
+            encoded: Vec::new(),
+            diverged: 0,
+            run_steps: 0.0,
+        })
+    });
+    let mut output: Option<BlockWriter> = None;
     // Block k+1 is computed on the pool while this thread appends block k's encoded row
     // groups and hands the groups block k completes to the pool for encoding.
     let mut pending: Vec<Piece> = Vec::new();
@@ -281,7 +277,10 @@ pub fn run_until(
                         .collect::<Result<Vec<Piece>, Stopped>>()
                 })
             });
-            let written = output.write(std::mem::take(&mut pending));
+            let written = match output.as_mut() {
+                Some(output) => output.write(std::mem::take(&mut pending)),
+                None => setup.take().expect("set up once")().map(|o| output = Some(o)),
+            };
             let results = computing.join().expect("a simulation thread panicked");
             (results, written)
         });
@@ -292,6 +291,11 @@ pub fn run_until(
         pending = results.expect("the kernel stops only on a signal");
         block_start = block_end;
     }
+    let mut output = match (output, setup.take()) {
+        (Some(output), _) => output,
+        (None, Some(setup)) => setup()?,
+        (None, None) => unreachable!("set up once"),
+    };
     output.write(pending)?;
     progress.finish();
     check_stop(stop, opts.shard)?;
@@ -315,6 +319,26 @@ pub fn run_until(
 
 /// The tables of a shard, in the order of [`RowBuilder::schemas`].
 const TABLES: usize = 4;
+
+/// The schemas, with `metadata`, of the summary, traces, nodes and FC tables this spec
+/// writes (`names`: a network's node names, for the nodes table).
+fn schemas(
+    spec: &Spec,
+    names: Option<&[String]>,
+    metadata: &Metadata,
+) -> [Option<SchemaRef>; TABLES] {
+    [
+        Some(summary_schema(spec, metadata)),
+        spec.traces
+            .as_ref()
+            .map(|_| trace_schema(spec.network.is_some(), metadata)),
+        spec.network_data()
+            .map(|_| nodes_schema(names.is_some(), metadata)),
+        spec.network_data()
+            .filter(|_| spec.fc_output)
+            .map(|_| fc_schema(metadata)),
+    ]
+}
 
 /// Builds the rows of a piece's runs, on a worker.
 struct RowBuilder<'a> {

@@ -17,6 +17,7 @@
 //! | `encode_plain` | Parquet encoding of a row group without compression |
 //! | `encode_zstd` | the same with the parts' zstd level 3 (encoding + compression) |
 //! | `append` | appending encoded row groups to a part (serial) |
+//! | `step_size_check` | `run`'s step-size check, per distinct point (serial, once per shard, up to 500,000 points; overlaps the first block) |
 
 use std::sync::OnceLock;
 
@@ -261,6 +262,14 @@ fn append(bencher: divan::Bencher) {
             // Divan drops it (uncommitted: the temporary file is removed) untimed.
             part
         });
+}
+
+#[divan::bench]
+fn step_size_check(bencher: divan::Bencher) {
+    let plan = plan();
+    bencher
+        .counter(ItemsCount::new(RUNS))
+        .bench_local(|| mpr_sweep::diagnose::DtReport::compute(divan::black_box(&plan)));
 }
 
 fn main() {

@@ -106,18 +106,24 @@ impl Wiring {
         self.history_len
     }
 
-    /// Bytes a batch's kernel holds while it runs (ring buffer, node states and statistics,
-    /// FC sums when `fc`), traces not included.
+    /// Bytes a batch's kernel holds while it runs (see [`Wiring::bytes_for`]).
     pub fn batch_bytes(&self, fc: bool) -> usize {
-        let slots = self.groups() * LANES;
-        let ring = self.history_len * slots * 8;
-        let state = self.groups()
+        Wiring::bytes_for(self.nodes, self.history_len, fc)
+    }
+
+    /// Bytes the kernel holds for a batch of a network of `nodes` nodes whose ring keeps
+    /// `history_len` steps: the ring buffer of past rates, the node states and statistics,
+    /// and the FC sums when `fc`; traces not included.
+    pub fn bytes_for(nodes: usize, history_len: usize, fc: bool) -> usize {
+        let groups = nodes.div_ceil(NODES_PER_GROUP);
+        let ring = history_len * groups * LANES * 8;
+        let state = groups
             * (std::mem::size_of::<LaneState>()
                 + std::mem::size_of::<Batch>()
                 + std::mem::size_of::<LaneNormals>()
                 + 6 * std::mem::size_of::<Lanes>());
         let fc = if fc {
-            (self.nodes * (self.nodes + 1) / 2 + 2 * self.nodes) * NET_LANES * 8
+            (nodes * (nodes + 1) / 2 + 3 * nodes) * NET_LANES * 8
         } else {
             0
         };

@@ -642,3 +642,61 @@ fn bad_network_inputs_exit_2_naming_the_key_and_the_file() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }
+
+/// `plot --fc RUN` draws a run's FC matrix (N x N, the diagonal 1, symmetric), `fc_fit`
+/// maps over the swept axes like any summary column, and `--traces` refuses a network's
+/// traces (one row per node) with exit status 2 instead of drawing nonsense.
+#[test]
+fn plot_draws_a_network_runs_fc_and_refuses_its_traces() {
+    let dir = TempDir::new().unwrap();
+    let spec = write_noisy_sweep(dir.path());
+    let out = dir.path().join("out");
+    let done = run(&spec, &out, &["--threads", "1"]);
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let plot = |args: &[&str]| {
+        mpr_sweep()
+            .arg("plot")
+            .arg(s(&out))
+            .args(args)
+            .timeout(TIMEOUT)
+            .outcome()
+    };
+    let png = dir.path().join("fc.png");
+    let drawn = plot(&["--fc", "3", "-o", s(&png)]);
+    assert_eq!(drawn.code, Some(0), "{}", drawn.stderr);
+    assert!(
+        drawn.stderr.contains("FC of run 3, 4 nodes"),
+        "{}",
+        drawn.stderr
+    );
+    assert!(fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+
+    let map = dir.path().join("fit.png");
+    let drawn = plot(&[
+        "--x",
+        "k",
+        "--y",
+        "replicate",
+        "--color",
+        "fc_fit",
+        "-o",
+        s(&map),
+    ]);
+    assert_eq!(drawn.code, Some(0), "{}", drawn.stderr);
+    assert!(
+        drawn.stderr.contains("fc_fit over k (4) x replicate (3)"),
+        "{}",
+        drawn.stderr
+    );
+
+    let refused = plot(&["--traces", "0", "-o", s(&dir.path().join("t.png"))]);
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("network's traces"),
+        "{}",
+        refused.stderr
+    );
+    let missing = plot(&["--fc", "99", "-o", s(&dir.path().join("x.png"))]);
+    assert_eq!(missing.code, Some(2), "{}", missing.stderr);
+    assert!(missing.stderr.contains("run 99"), "{}", missing.stderr);
+}

@@ -22,7 +22,7 @@ built (brainmass turns delays into steps at construction). delta in Hz = 1000 x 
 paper's delta at tau = 1 ms.
 
     target/peers-venv/bin/python benches/peers/peer_brainmass_network.py \\
-        --k 0,0.5,1 --eta -5 --steps 20000 --threads 1 --out target/peers/net.json
+        --k 0,0.5,1 --eta=-5,-4 --steps 20000 --threads 1 --out target/peers/net.json
     taskset -c 0 ... --threads 1     # one core
     ... --check-reference /work/shared/reference/brainmass-0.1.1-network/ref_b.json
 
@@ -178,7 +178,7 @@ def main():
     ap.add_argument("--data", type=Path, default=REPO / "sweeps" / "network" / "data",
                     help="folder with weights.txt and tract_lengths.txt (fetch_connectome.py)")
     ap.add_argument("--k", type=floats, default=[0.5], help="global coupling(s), comma-separated")
-    ap.add_argument("--eta", type=floats, default=[-5.0], help="eta value(s), comma-separated")
+    ap.add_argument("--eta", type=floats, default=[-5.0], help="eta value(s), comma-separated; write --eta=-5,-4 (a leading minus)")
     ap.add_argument("--J", type=float, default=15.0)
     ap.add_argument("--delta", type=float, default=1.0, help="the paper's delta (x 1000 = Hz)")
     ap.add_argument("--tau-ms", type=float, default=1.0)

@@ -31,13 +31,13 @@ paper's delta at tau = 1 ms.
 functions as the timed runs and fails (exit 1) unless every value agrees within
 1e-12 * max(1, |ref|). The thread count is set from outside (taskset / XLA_FLAGS);
 `--threads` is recorded and used for ns per node-step per core = time x threads /
-(N x steps).
+(N x steps); the process's CPU time per node-step (all threads) is reported beside it,
+which says less about a shared machine's other load than the wall time does.
 """
 
 import argparse
 import csv
 import json
-import math
 import os
 import sys
 import time
@@ -58,7 +58,10 @@ def floats(text):
 
 def load_matrix(path):
     path = Path(path)
-    m = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None)
+    if path.suffix == ".npy":
+        m = np.load(path)
+    else:
+        m = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
         sys.exit(f"{path}: expected an N x N matrix, got shape {m.shape}")
     return np.asarray(m, dtype=np.float64)
@@ -178,7 +181,8 @@ def main():
     ap.add_argument("--data", type=Path, default=REPO / "sweeps" / "network" / "data",
                     help="folder with weights.txt and tract_lengths.txt (fetch_connectome.py)")
     ap.add_argument("--k", type=floats, default=[0.5], help="global coupling(s), comma-separated")
-    ap.add_argument("--eta", type=floats, default=[-5.0], help="eta value(s), comma-separated; write --eta=-5,-4 (a leading minus)")
+    ap.add_argument("--eta", type=floats, default=[-5.0],
+                    help="eta value(s), comma-separated; write --eta=-5,-4 (leading minus)")
     ap.add_argument("--J", type=float, default=15.0)
     ap.add_argument("--delta", type=float, default=1.0, help="the paper's delta (x 1000 = Hz)")
     ap.add_argument("--tau-ms", type=float, default=1.0)
@@ -189,7 +193,8 @@ def main():
     ap.add_argument("--dt-ms", type=float, default=0.01)
     ap.add_argument("--steps", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, required=True, help="recorded; set by taskset / XLA_FLAGS")
+    ap.add_argument("--threads", type=int, required=True,
+                    help="recorded; set by taskset / XLA_FLAGS")
     ap.add_argument("--check-reference", default=None, metavar="REF.json",
                     help="reproduce a brainmass network reference case first (1e-12)")
     ap.add_argument("--out", type=Path, required=True, help="results JSON")
@@ -225,23 +230,27 @@ def main():
             run()
             first_s = time.perf_counter() - t0
             compile_s = sum(peer.compile_events.values())
-            times = []
+            times, cpu_times = [], []
             for _ in range(a.repeats):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 r, v = run()
                 times.append(time.perf_counter() - t0)
+                cpu_times.append(time.process_time() - c0)
             best = min(times)
             p = {
                 "k": k, "eta": eta, "steps": a.steps,
                 "buffer_length": peer.delay_buffer_length(net),
-                "times_s": times, "first_call_s": first_s, "compile_s": compile_s,
+                "times_s": times, "cpu_times_s": cpu_times,
+                "first_call_s": first_s, "compile_s": compile_s,
                 "ns_per_node_step_per_core": best * a.threads / (n * a.steps) * 1e9,
+                "cpu_ns_per_node_step": min(cpu_times) / (n * a.steps) * 1e9,
                 "r_final_hz": r.tolist(), "v_final": v.tolist(),
             }
             points.append(p)
             print(f"k {k:g} eta {eta:g}: best {best:.3f} s of {a.repeats}, compile "
                   f"{compile_s:.2f} s, {p['ns_per_node_step_per_core']:.1f} ns per node-step "
-                  f"per core; r final {np.min(r):.4g}..{np.max(r):.4g} Hz", file=sys.stderr)
+                  f"per core ({p['cpu_ns_per_node_step']:.1f} CPU ns); "
+                  f"r final {np.min(r):.4g}..{np.max(r):.4g} Hz", file=sys.stderr)
 
     jax = peer.jax
     off = ~np.eye(n, dtype=bool)

@@ -34,9 +34,7 @@ Needs only Python >= 3.9 and pip (for the download); the MAT files (MATLAB 5) an
 import argparse
 import ast
 import hashlib
-import io
 import math
-import os
 import struct
 import subprocess
 import sys
@@ -232,8 +230,7 @@ def main():
     def mat(subject, sub, fname, var):
         path = f"{DATASET}/{subject}/{sub}/{fname}"
         files.append(path)
-        m = read_mat(zf.read(path), var)
-        return m
+        return read_mat(zf.read(path), var)
 
     cms, lens, fcs = [], [], []
     t_len = set()

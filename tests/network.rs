@@ -645,9 +645,31 @@ fn worst_scaled(a: &[Vec<[f64; 2]>], b: &[Vec<[f64; 2]>]) -> f64 {
 /// above.)
 #[test]
 fn delays_match_an_independent_scalar_implementation() {
+    delays_match_the_scalar_reference(d5());
+}
+
+/// The same with every delay at least 16 steps (D5 + 16 off the diagonal): the kernel
+/// then reads the delayed sums of 16 steps in one pass (its blocked form, with the
+/// diffusive term as `r_i sum_j W_ij`), which must agree with the reference as well.
+#[test]
+fn long_delays_read_in_blocks_match_the_scalar_reference() {
+    let d: Vec<Vec<usize>> = d5()
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            row.iter()
+                .enumerate()
+                .map(|(j, &d)| if i == j { 0 } else { d + 16 })
+                .collect()
+        })
+        .collect();
+    delays_match_the_scalar_reference(d);
+}
+
+fn delays_match_the_scalar_reference(d: Vec<Vec<usize>>) {
     const N: usize = 5;
     let (dt, steps) = (0.005, 2000);
-    let (w, d) = (w5(), d5());
+    let w = w5();
     let params: Vec<NodeParams> = (0..N)
         .map(|i| NodeParams::from_user(0.8, -4.6 + 0.9 * i as f64, 14.0, 0.9, 0.0, 0.0))
         .collect();

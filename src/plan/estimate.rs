@@ -43,7 +43,11 @@ pub fn ns_per_run_step(spec: &Spec, isa: Isa) -> f64 {
         Some(data) => {
             let c = &data.connectome;
             let ring = network_ring_bytes(spec);
-            let per_edge = if ring <= RING_IN_CACHE_BYTES { 0.4 } else { 1.5 };
+            let per_edge = if ring <= RING_IN_CACHE_BYTES {
+                0.4
+            } else {
+                1.5
+            };
             1.5 * node * c.nodes() as f64 + per_edge * c.edges() as f64
         }
     }

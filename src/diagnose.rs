@@ -59,8 +59,10 @@ impl DtReport {
     /// adaptive.
     pub fn compute(plan: &Plan) -> Option<DtReport> {
         let spec = plan.spec;
-        // An adaptive step controls its error instead: there is no fixed step to check.
+        // An adaptive step controls its error instead: there is no fixed step to check. A
+        // network's nodes are coupled: the single node's fixed points are not its states.
         if spec.adaptive.is_some()
+            || spec.network.is_some()
             || spec.input != [InputForm::Constant; 2]
             || spec.noise.contains(&NoiseKind::Ou)
         {

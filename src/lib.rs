@@ -9,6 +9,7 @@
 //!   `mpr-sweep plan` prints;
 //! - [`model`]: the equations, analytic fixed points, units, the integration methods and
 //!   the stability of their one-step maps;
+//! - [`network`]: whole-brain networks (connectome, region files);
 //! - [`diagnose`]: the step-size check of a whole sweep that `plan` and `run` report;
 //! - [`integrate`]: the SIMD lane kernel, generic over the scheme and the instruction set,
 //!   with its statistics and random streams;
@@ -31,6 +32,7 @@ pub mod diagnose;
 pub mod error;
 pub mod integrate;
 pub mod model;
+pub mod network;
 pub mod output;
 pub mod plan;
 pub mod plot;

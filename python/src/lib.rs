@@ -83,7 +83,9 @@ fn load(text: Option<&str>, path: Option<PathBuf>) -> Result<Spec, Error> {
     match (text, path) {
         (_, Some(path)) => run::load_spec(&path),
         (Some(text), None) => {
-            let spec = mpr_sweep::spec::parse(text)?;
+            let mut spec = mpr_sweep::spec::parse(text)?;
+            // A network's files named in a spec text are relative to the working folder.
+            spec.load_files(std::path::Path::new(""))?;
             Plan::new(&spec)?;
             Ok(spec)
         }

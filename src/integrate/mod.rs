@@ -320,22 +320,19 @@ fn dispatch<S: Scheme>(
     }
 }
 
-/// A module `$name` whose `run` is [`kernel`] with `Fused` arithmetic and statistics
-/// groups of `$group` lanes, compiled with the target features `$features` and called only
-/// where [`Isa::is_available`] says the CPU has them.
+/// A module `$name` whose `run` is the kernel `$kernel::<S, Fused, $group>` (statistics
+/// groups of `$group` lanes), compiled with the target features `$features` and called only
+/// where [`Isa::is_available`] says the CPU has them. The fixed-step kernel and the network
+/// kernel share it: one body per kernel, one entry per path.
 macro_rules! isa_entry {
-    ($name:ident, $isa:expr, $features:literal, $group:literal) => {
+    ($name:ident, $isa:expr, $features:literal, $group:literal,
+     $kernel:ident($($arg:ident: $ty:ty),*) -> $ret:ty) => {
         #[cfg(target_arch = "x86_64")]
         mod $name {
             use super::*;
 
             #[doc = concat!("The kernel compiled with `", $features, "` enabled.")]
-            pub fn run<S: Scheme>(
-                schedule: &Schedule,
-                batch: &Batch,
-                trace: &mut Vec<f64>,
-                stop: &StopToken,
-            ) -> Result<BatchResult, Stopped> {
+            pub fn run<S: Scheme>($($arg: $ty),*) -> $ret {
                 assert!(
                     $isa.is_available(),
                     "the {} kernel was requested on a CPU without {}",
@@ -344,42 +341,49 @@ macro_rules! isa_entry {
                 );
                 // SAFETY: the CPU has the features this function is compiled for (checked
                 // above).
-                unsafe { run_with_features::<S>(schedule, batch, trace, stop) }
+                unsafe { run_with_features::<S>($($arg),*) }
             }
 
             #[target_feature(enable = $features)]
-            unsafe fn run_with_features<S: Scheme>(
-                schedule: &Schedule,
-                batch: &Batch,
-                trace: &mut Vec<f64>,
-                stop: &StopToken,
-            ) -> Result<BatchResult, Stopped> {
-                kernel::<S, Fused, $group>(schedule, batch, trace, stop)
+            unsafe fn run_with_features<S: Scheme>($($arg: $ty),*) -> $ret {
+                $kernel::<S, Fused, $group>($($arg),*)
             }
         }
 
         #[cfg(not(target_arch = "x86_64"))]
         mod $name {
             use super::*;
-            pub fn run<S: Scheme>(
-                _: &Schedule,
-                _: &Batch,
-                _: &mut Vec<f64>,
-                _: &StopToken,
-            ) -> Result<BatchResult, Stopped> {
+            #[allow(unused_variables)]
+            pub fn run<S: Scheme>($($arg: $ty),*) -> $ret {
                 unreachable!("{} is never available off x86-64", $isa.name())
             }
         }
     };
 }
 
-isa_entry!(avx2, Isa::Avx2Fma, "avx2,fma", 8);
-isa_entry!(
-    avx512,
-    Isa::Avx512,
-    "avx512f,avx512dq,avx512vl,avx2,fma",
-    16
-);
+/// The two vector paths of a kernel `$kernel` with the given signature: modules `avx2` and
+/// `avx512`.
+macro_rules! isa_entries {
+    ($kernel:ident($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        isa_entry!(avx2, Isa::Avx2Fma, "avx2,fma", 8, $kernel($($arg: $ty),*) -> $ret);
+        isa_entry!(
+            avx512,
+            Isa::Avx512,
+            "avx512f,avx512dq,avx512vl,avx2,fma",
+            16,
+            $kernel($($arg: $ty),*) -> $ret
+        );
+    };
+}
+
+isa_entries!(kernel(
+    schedule: &Schedule,
+    batch: &Batch,
+    trace: &mut Vec<f64>,
+    stop: &StopToken
+) -> Result<BatchResult, Stopped>);
+
+pub mod network;
 
 #[inline(always)]
 fn record(trace: &mut Vec<f64>, r: &Lanes, v: &Lanes) {

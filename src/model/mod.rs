@@ -20,6 +20,29 @@ pub use stability::StepStability;
 /// that time is in ms throughout.
 pub const HZ_PER_KHZ: f64 = 1000.0;
 
+/// How the delayed rates of a network node's sources drive it (the coupling enters dr/dt
+/// as a rate input, Hz per ms, whatever tau).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coupling {
+    /// `k sum_j W_ij (r_j(t - d_ij) - r_i(t))` (brainmass's default).
+    Diffusive,
+    /// `k sum_j W_ij r_j(t - d_ij)`.
+    Additive,
+}
+
+impl Coupling {
+    /// Both kinds, as the spec names them.
+    pub const ALL: [Coupling; 2] = [Coupling::Diffusive, Coupling::Additive];
+
+    /// The name in the spec and the metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            Coupling::Diffusive => "diffusive",
+            Coupling::Additive => "additive",
+        }
+    }
+}
+
 /// Parameters of one node, in kernel units.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NodeParams {

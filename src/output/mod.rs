@@ -4,11 +4,14 @@
 //! DIR/spec.yaml
 //! DIR/summary/part-00000-of-00004.parquet
 //! DIR/traces/part-00000-of-00004.parquet
+//! DIR/nodes/part-00000-of-00004.parquet     (networks: one row per run and node)
+//! DIR/fc/part-00000-of-00004.parquet        (networks with output.fc)
 //! ```
 //!
 //! A part is written under a hidden temporary name in its final directory, fsynced, then
 //! renamed (and the directory fsynced), so a final name always means a complete file.
 
+mod network;
 mod part;
 mod schema;
 mod sink;
@@ -18,12 +21,13 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+pub use network::{FcWriter, NodeRow, NodesWriter, fc_schema, nodes_schema};
 pub use part::{PartFile, check_part};
 pub use schema::{
     Metadata, param_slots, spec_sha256, summary_fields, summary_schema, trace_schema,
 };
 pub use sink::Table;
-pub use writers::{Outcome, StepCounts, SummaryRow, SummaryWriter, TraceWriter};
+pub use writers::{NetworkStats, Outcome, StepCounts, SummaryRow, SummaryWriter, TraceWriter};
 
 use crate::plan::Shard;
 
@@ -133,6 +137,26 @@ impl Layout {
     /// `<dir>/traces`: one trace part per shard, when the spec asks for traces.
     pub fn traces_dir(&self) -> PathBuf {
         self.dir.join("traces")
+    }
+
+    /// `<dir>/nodes`: one part per shard of a network sweep.
+    pub fn nodes_dir(&self) -> PathBuf {
+        self.dir.join("nodes")
+    }
+
+    /// `<dir>/fc`: one part per shard of a network sweep with `output.fc`.
+    pub fn fc_dir(&self) -> PathBuf {
+        self.dir.join("fc")
+    }
+
+    /// The nodes part of `shard`.
+    pub fn nodes_part(&self, shard: Shard) -> PathBuf {
+        self.nodes_dir().join(Self::part_name(shard))
+    }
+
+    /// The FC part of `shard`.
+    pub fn fc_part(&self, shard: Shard) -> PathBuf {
+        self.fc_dir().join(Self::part_name(shard))
     }
 
     /// `part-00003-of-00016.parquet`

@@ -67,20 +67,25 @@ pub fn summary_fields(spec: &Spec) -> Vec<Field> {
         fields.push(Field::new("stop_reason", DataType::Utf8, true));
         fields.push(Field::new("stopped_at_ms", DataType::Float64, true));
     }
+    if spec.computes_fc() {
+        fields.push(Field::new("fc_fit", DataType::Float64, true));
+        fields.push(Field::new("fc_mean", DataType::Float64, true));
+    }
     fields
 }
 
-/// `run_id, t_ms, r_hz, v`.
-pub fn trace_schema(metadata: &Metadata) -> Arc<Schema> {
-    Arc::new(Schema::new_with_metadata(
-        vec![
-            Field::new("run_id", DataType::UInt64, false),
-            Field::new("t_ms", DataType::Float64, false),
-            Field::new("r_hz", DataType::Float64, false),
-            Field::new("v", DataType::Float64, false),
-        ],
-        metadata.map(),
-    ))
+/// `run_id, t_ms, r_hz, v`; a network's traces have `node` (uint32) after `t_ms`.
+pub fn trace_schema(network: bool, metadata: &Metadata) -> Arc<Schema> {
+    let mut fields = vec![
+        Field::new("run_id", DataType::UInt64, false),
+        Field::new("t_ms", DataType::Float64, false),
+    ];
+    if network {
+        fields.push(Field::new("node", DataType::UInt32, false));
+    }
+    fields.push(Field::new("r_hz", DataType::Float64, false));
+    fields.push(Field::new("v", DataType::Float64, false));
+    Arc::new(Schema::new_with_metadata(fields, metadata.map()))
 }
 
 /// The `mpr_sweep.*` key-value pairs every part carries.
@@ -129,7 +134,7 @@ impl Metadata {
             .collect()
     }
 
-    fn map(&self) -> HashMap<String, String> {
+    pub(super) fn map(&self) -> HashMap<String, String> {
         self.pairs.iter().cloned().collect()
     }
 }

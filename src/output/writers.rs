@@ -82,6 +82,17 @@ pub struct SummaryRow {
     pub dt_stability: Option<StepStability>,
     /// Step counts, for adaptive runs.
     pub steps: Option<StepCounts>,
+    /// FC measures, for network runs.
+    pub network: Option<NetworkStats>,
+}
+
+/// What the summary holds about a network run besides its mean-field statistics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NetworkStats {
+    /// Pearson correlation of the simulated and the target FC's upper triangles.
+    pub fc_fit: Option<f64>,
+    /// Mean of the simulated FC's upper triangle.
+    pub fc_mean: Option<f64>,
 }
 
 /// Writes the summary part of one shard.
@@ -104,6 +115,8 @@ pub struct SummaryWriter {
     dt_stable_max_ms: Float64Builder,
     /// `steps, rejected_steps, stop_reason, stopped_at_ms`: adaptive sweeps only.
     adaptive: Option<(UInt64Builder, UInt64Builder, StringBuilder, Float64Builder)>,
+    /// `fc_fit, fc_mean`: network sweeps that compute FC only.
+    fc: Option<[Float64Builder; 2]>,
 }
 
 impl SummaryWriter {
@@ -143,6 +156,9 @@ impl SummaryWriter {
                     Float64Builder::with_capacity(SUMMARY_ROWS),
                 )
             }),
+            fc: spec
+                .computes_fc()
+                .then(|| std::array::from_fn(|_| Float64Builder::new())),
         })
     }
 
@@ -196,6 +212,13 @@ impl SummaryWriter {
             };
             reason.append_option(stop.map(|s| s.1));
             stopped_at.append_option(stop.map(|s| s.0));
+        }
+        if let Some([fit, mean]) = self.fc.as_mut() {
+            let stats = row.network.expect("network rows carry FC measures");
+            // A correlation that is not defined (a node that does not vary) is null.
+            let defined = |x: Option<f64>| x.filter(|x| !x.is_nan());
+            fit.append_option(defined(stats.fc_fit));
+            mean.append_option(defined(stats.fc_mean));
         }
         let fp = row.stable_states;
         self.fp_count.append_option(fp.map(|s| s.count));
@@ -254,6 +277,9 @@ impl SummaryWriter {
             columns.push(Arc::new(reason.finish()));
             columns.push(Arc::new(stopped_at.finish()));
         }
+        if let Some(fc) = self.fc.as_mut() {
+            columns.extend(fc.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        }
         self.rows = 0;
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .expect("summary columns match the schema");
@@ -275,15 +301,21 @@ pub struct TraceWriter {
     rows: usize,
     run_id: UInt64Builder,
     t_ms: Float64Builder,
+    /// The node column, for network sweeps.
+    node: Option<UInt32Builder>,
     r_hz: Float64Builder,
     v: Float64Builder,
 }
 
 impl TraceWriter {
     /// Starts the trace part at `path` (in memory when `None`), with `metadata` in the
-    /// footer and the schema.
-    pub fn create(path: Option<&Path>, metadata: &Metadata) -> Result<TraceWriter, OutputError> {
-        let schema = trace_schema(metadata);
+    /// footer and the schema; `network` adds the `node` column.
+    pub fn create(
+        path: Option<&Path>,
+        network: bool,
+        metadata: &Metadata,
+    ) -> Result<TraceWriter, OutputError> {
+        let schema = trace_schema(network, metadata);
         let sink = Sink::create(path, schema.clone(), metadata.key_values(), TRACE_ROWS)?;
         Ok(TraceWriter {
             sink,
@@ -291,15 +323,27 @@ impl TraceWriter {
             rows: 0,
             run_id: UInt64Builder::new(),
             t_ms: Float64Builder::new(),
+            node: network.then(UInt32Builder::new),
             r_hz: Float64Builder::new(),
             v: Float64Builder::new(),
         })
     }
 
-    /// Appends the row of run `run_id` at time `t_ms` (ms): r in Hz and v.
-    pub fn push(&mut self, run_id: u64, t_ms: f64, r_hz: f64, v: f64) -> Result<(), OutputError> {
+    /// Appends the row of run `run_id` at time `t_ms` (ms): r in Hz and v (of `node`, in a
+    /// network).
+    pub fn push(
+        &mut self,
+        run_id: u64,
+        t_ms: f64,
+        node: u32,
+        r_hz: f64,
+        v: f64,
+    ) -> Result<(), OutputError> {
         self.run_id.append_value(run_id);
         self.t_ms.append_value(t_ms);
+        if let Some(b) = self.node.as_mut() {
+            b.append_value(node);
+        }
         self.r_hz.append_value(r_hz);
         self.v.append_value(v);
         self.rows += 1;
@@ -313,12 +357,13 @@ impl TraceWriter {
         if self.rows == 0 {
             return Ok(());
         }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.run_id.finish()),
-            Arc::new(self.t_ms.finish()),
-            Arc::new(self.r_hz.finish()),
-            Arc::new(self.v.finish()),
-        ];
+        let mut columns: Vec<ArrayRef> =
+            vec![Arc::new(self.run_id.finish()), Arc::new(self.t_ms.finish())];
+        if let Some(b) = self.node.as_mut() {
+            columns.push(Arc::new(b.finish()));
+        }
+        columns.push(Arc::new(self.r_hz.finish()));
+        columns.push(Arc::new(self.v.finish()));
         self.rows = 0;
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .expect("trace columns match the schema");

@@ -1,5 +1,5 @@
-//! Reading a spec file: size limit, UTF-8, validation, and a plan that fits; every error
-//! names the file.
+//! Reading a spec file: size limit, UTF-8, validation, the files it names (a network's
+//! matrices), and a plan that fits; every error names the file.
 
 use std::io::Read;
 use std::path::Path;
@@ -22,7 +22,10 @@ pub fn load_spec(path: &Path) -> Result<Spec, Error> {
         return Err(named(SpecFileProblem::TooLarge));
     }
     let text = String::from_utf8(text).map_err(|_| named(SpecFileProblem::NotUtf8))?;
-    let spec = spec::parse(&text).map_err(|e| named(e.into()))?;
+    let mut spec = spec::parse(&text).map_err(|e| named(e.into()))?;
+    // A network's files are relative to the spec file.
+    let base = path.parent().unwrap_or(Path::new(""));
+    spec.load_files(base).map_err(|e| named(e.into()))?;
     Plan::new(&spec).map_err(|e| named(e.into()))?;
     Ok(spec)
 }

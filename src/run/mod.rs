@@ -23,8 +23,8 @@ use crate::diagnose::DtReport;
 use crate::error::Error;
 use crate::integrate::{Isa, LANES, StopToken, Stopped};
 use crate::output::{
-    DirError, Layout, Metadata, OutputError, SummaryWriter, Table, TraceWriter, io_err,
-    spec_sha256, write_atomic,
+    DirError, FcWriter, Layout, Metadata, NodesWriter, OutputError, SummaryWriter, Table,
+    TraceWriter, io_err, spec_sha256, write_atomic,
 };
 use crate::plan::{Plan, Shard};
 use crate::simulate::{RunResult, Simulator};
@@ -87,6 +87,10 @@ pub struct Tables {
     pub summary: Table,
     /// The traces in long format, when the spec asks for them.
     pub traces: Option<Table>,
+    /// A network's per-node rows.
+    pub nodes: Option<Table>,
+    /// A network's simulated FC, when the spec asks for it (`output.fc`).
+    pub fc: Option<Table>,
 }
 
 impl RunReport {
@@ -127,7 +131,7 @@ pub fn run_until(
 ) -> Result<RunReport, Error> {
     let plan = Plan::new(spec)?;
     let runs = plan.shard_range(opts.shard);
-    let (summary_path, traces_path) = match &opts.out {
+    let (summary_path, traces_path, nodes_path, fc_path) = match &opts.out {
         Destination::Dir(dir) => {
             let layout = Layout::new(dir);
             prepare_dir(spec, &layout, opts)?;
@@ -148,9 +152,14 @@ pub fn run_until(
                     return Err(DirError::PartExists { part: summary_path }.into());
                 }
             }
-            (Some(summary_path), Some(layout.traces_part(opts.shard)))
+            (
+                Some(summary_path),
+                Some(layout.traces_part(opts.shard)),
+                Some(layout.nodes_part(opts.shard)),
+                Some(layout.fc_part(opts.shard)),
+            )
         }
-        Destination::Memory => (None, None),
+        Destination::Memory => (None, None, None, None),
     };
     let start = Instant::now();
     let mut metadata = extra_metadata.iter().fold(
@@ -165,9 +174,32 @@ pub fn run_until(
         }
         metadata = report.add_metadata(metadata);
     }
+    if let Some(data) = spec.network_data() {
+        metadata = metadata.with("network_sha256", data.sha256.clone());
+    }
     let mut summary = SummaryWriter::create(summary_path.as_deref(), spec, &metadata)?;
+    let mut nodes = match spec.network_data() {
+        Some(data) => Some(NodesWriter::create(
+            nodes_path.as_deref(),
+            data.names.clone(),
+            &metadata,
+        )?),
+        None => None,
+    };
+    let mut fc = match spec.network_data() {
+        Some(data) if spec.fc_output => Some(FcWriter::create(
+            fc_path.as_deref(),
+            data.connectome.nodes(),
+            &metadata,
+        )?),
+        _ => None,
+    };
     let mut traces = match &spec.traces {
-        Some(_) => Some(TraceWriter::create(traces_path.as_deref(), &metadata)?),
+        Some(_) => Some(TraceWriter::create(
+            traces_path.as_deref(),
+            spec.network.is_some(),
+            &metadata,
+        )?),
         None => None,
     };
     let pool = rayon::ThreadPoolBuilder::new()
@@ -187,6 +219,8 @@ pub fn run_until(
         stop,
         summary: &mut summary,
         traces: traces.as_mut(),
+        nodes: nodes.as_mut(),
+        fc: fc.as_mut(),
         diverged: 0,
         run_steps: 0.0,
     };
@@ -242,7 +276,20 @@ pub fn run_until(
         Some(w) => w.finish()?,
         None => None,
     };
-    let tables = summary.finish()?.map(|summary| Tables { summary, traces });
+    let nodes = match nodes {
+        Some(w) => w.finish()?,
+        None => None,
+    };
+    let fc = match fc {
+        Some(w) => w.finish()?,
+        None => None,
+    };
+    let tables = summary.finish()?.map(|summary| Tables {
+        summary,
+        traces,
+        nodes,
+        fc,
+    });
     Ok(RunReport {
         runs,
         run_steps,
@@ -260,6 +307,8 @@ struct BlockWriter<'a> {
     stop: &'a StopToken,
     summary: &'a mut SummaryWriter,
     traces: Option<&'a mut TraceWriter>,
+    nodes: Option<&'a mut NodesWriter>,
+    fc: Option<&'a mut FcWriter>,
     diverged: u64,
     /// Steps integrated, summed over the runs written.
     run_steps: f64,
@@ -281,8 +330,16 @@ impl BlockWriter<'_> {
                 matches!(result.row.outcome, crate::output::Outcome::Diverged { .. }) as u64;
             if let Some(w) = self.traces.as_mut() {
                 for p in &result.trace {
-                    w.push(result.row.address.run_id, p.t_ms, p.r_hz, p.v)?;
+                    w.push(result.row.address.run_id, p.t_ms, p.node, p.r_hz, p.v)?;
                 }
+            }
+            if let Some(w) = self.nodes.as_mut() {
+                for node in &result.nodes {
+                    w.push(result.row.address.run_id, node)?;
+                }
+            }
+            if let Some(w) = self.fc.as_mut() {
+                w.push(result.row.address.run_id, &result.fc)?;
             }
         }
         // Encode now rather than at the end, while the next block computes.
@@ -305,7 +362,13 @@ fn part_is_complete(
         Some(_) => crate::output::check_part(&layout.traces_part(shard), &sha, shard, runs, false),
         None => Ok(()),
     };
-    summary.is_ok() && traces.is_ok()
+    let other = |wanted: bool, part: std::path::PathBuf| {
+        !wanted || crate::output::check_part(&part, &sha, shard, runs, false).is_ok()
+    };
+    summary.is_ok()
+        && traces.is_ok()
+        && other(spec.network.is_some(), layout.nodes_part(shard))
+        && other(spec.fc_output, layout.fc_part(shard))
 }
 
 /// Runs per block: about [`BLOCK_RUN_STEPS`] run-steps, at least 8 batches per thread.
@@ -330,7 +393,12 @@ pub fn claim_dir(spec: &Spec, layout: &Layout, overwrite: bool) -> Result<(), Er
     match fs::read_to_string(&spec_path) {
         Ok(existing) if existing == spec.text => {}
         Ok(_) if overwrite => {
-            for sub in [layout.summary_dir(), layout.traces_dir()] {
+            for sub in [
+                layout.summary_dir(),
+                layout.traces_dir(),
+                layout.nodes_dir(),
+                layout.fc_dir(),
+            ] {
                 if sub.exists() {
                     fs::remove_dir_all(&sub).map_err(io_err(&sub))?;
                 }
@@ -364,6 +432,12 @@ fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Er
     let mut dirs = vec![layout.summary_dir()];
     if spec.traces.is_some() {
         dirs.push(layout.traces_dir());
+    }
+    if spec.network.is_some() {
+        dirs.push(layout.nodes_dir());
+    }
+    if spec.fc_output {
+        dirs.push(layout.fc_dir());
     }
     for d in dirs {
         fs::create_dir_all(&d).map_err(io_err(&d))?;

@@ -5,10 +5,12 @@ use std::fmt::Write as _;
 
 use crate::diagnose::DtReport;
 use crate::integrate::Isa;
+use crate::integrate::network::{NET_LANES, Wiring};
+use crate::network::delay_steps;
 use crate::output::summary_fields;
 use crate::plan::estimate::{duration, ns_per_run_step, run_steps};
 use crate::plan::{Plan, Shard, TRACE_BYTES_PER_ROW};
-use crate::spec::Spec;
+use crate::spec::{Slot, Spec};
 
 /// Measured zstd ratios of the parts: about 0.6 for the summary, 0.5 for the traces (the
 /// traces' ratio is in [`TRACE_BYTES_PER_ROW`]).
@@ -78,6 +80,52 @@ pub struct PlanReport {
     pub shard_runs: Vec<(u64, u64)>,
     /// The step-size check (None unless the inputs are constant).
     pub dt_stability: Option<DtReport>,
+    /// A network sweep's size and memory.
+    pub network: Option<NetworkReport>,
+}
+
+/// What `plan` says about a network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkReport {
+    /// Nodes.
+    pub nodes: usize,
+    /// Edges (nonzero off-diagonal weights).
+    pub edges: usize,
+    /// The longest delay (ms, at the slowest speed), and in steps (at the smallest dt).
+    pub max_delay_ms: f64,
+    /// The longest delay in steps, `ceil(delay / dt)`.
+    pub max_delay_steps: u64,
+    /// Bytes a lane batch of the network kernel holds (ring buffer of past rates, states,
+    /// statistics, FC sums).
+    pub batch_bytes: u64,
+}
+
+impl NetworkReport {
+    fn new(spec: &Spec) -> Option<NetworkReport> {
+        let data = spec.network_data()?;
+        let c = &data.connectome;
+        let slowest = spec
+            .param(Slot::SpeedMmPerMs)
+            .map_or(f64::INFINITY, |p| p.axis.range().0);
+        let dt = spec.dt_values().into_iter().fold(f64::INFINITY, f64::min);
+        let max_delay_steps = if c.has_lengths() {
+            delay_steps(c.max_length_mm(), slowest, dt).map_or(u64::MAX, u64::from)
+        } else {
+            0
+        };
+        let history_len = (max_delay_steps as usize).saturating_add(1);
+        Some(NetworkReport {
+            nodes: c.nodes(),
+            edges: c.edges(),
+            max_delay_ms: if c.has_lengths() {
+                c.max_length_mm() / slowest
+            } else {
+                0.0
+            },
+            max_delay_steps,
+            batch_bytes: Wiring::bytes_for(c.nodes(), history_len, spec.computes_fc()) as u64,
+        })
+    }
 }
 
 impl PlanReport {
@@ -86,6 +134,7 @@ impl PlanReport {
     pub fn new(spec: &Spec, plan: &Plan, shards: u64, isa: Isa, threads: usize) -> PlanReport {
         let run_steps = run_steps(spec, plan.runs);
         let ns_per_run_step = ns_per_run_step(spec, isa);
+        let network = NetworkReport::new(spec);
         let summary_cols = summary_fields(spec).len() as f64;
         let trace_rows = plan.trace_rows();
         let axes = plan
@@ -138,6 +187,7 @@ impl PlanReport {
             shards,
             shard_runs,
             dt_stability: DtReport::compute(plan),
+            network,
         }
     }
 
@@ -170,6 +220,14 @@ impl PlanReport {
             "shards": self.shards,
             "shard_runs": self.shard_runs,
             "dt_stability": self.dt_stability.as_ref().map(DtReport::json),
+            "network": self.network.as_ref().map(|n| serde_json::json!({
+                "nodes": n.nodes,
+                "edges": n.edges,
+                "max_delay_ms": n.max_delay_ms,
+                "max_delay_steps": n.max_delay_steps,
+                "batch_bytes": n.batch_bytes,
+                "memory_bytes_estimate": n.batch_bytes * self.threads as u64,
+            })),
         })
     }
 
@@ -216,6 +274,20 @@ impl PlanReport {
             let _ = writeln!(
                 w,
                 "adaptive steps: each run chooses its own steps; the counts and the time below assume fixed steps of dt_ms"
+            );
+        }
+        if let Some(n) = &self.network {
+            let _ = writeln!(
+                w,
+                "network: {} nodes, {} edges ({:.1} per node), longest delay {} ms = {} steps; {} per lane batch of {NET_LANES} runs, ~{} on {} threads",
+                n.nodes,
+                n.edges,
+                n.edges as f64 / n.nodes as f64,
+                n.max_delay_ms,
+                n.max_delay_steps,
+                human_bytes(n.batch_bytes as f64),
+                human_bytes((n.batch_bytes * self.threads as u64) as f64),
+                self.threads
             );
         }
         let _ = writeln!(w, "run-steps: {:.3e}", self.run_steps);

@@ -12,6 +12,10 @@ use super::*;
 
 pub(super) struct SpecBuilder {
     pub(super) spec: Spec,
+    /// The `network` section, read once the simulation's steps are known.
+    pub(super) network_node: Option<Node>,
+    /// `output.fc` when given.
+    fc_node: Option<Node>,
     zip_node: Option<Node>,
     traces_node: Option<Node>,
     transient_mark: Option<Mark>,
@@ -42,7 +46,11 @@ impl SpecBuilder {
                 replicates: 1,
                 zip: Vec::new(),
                 traces: None,
+                network: None,
+                fc_output: false,
             },
+            network_node: None,
+            fc_node: None,
             zip_node: None,
             traces_node: None,
             transient_mark: None,
@@ -54,7 +62,7 @@ impl SpecBuilder {
         }
     }
 
-    fn push(&mut self, slot: Slot, node: &Node, path: &str) -> Result<&Axis, SpecError> {
+    pub(super) fn push(&mut self, slot: Slot, node: &Node, path: &str) -> Result<&Axis, SpecError> {
         let axis = axis(node, path)?;
         self.spec.params.push(Param {
             slot,
@@ -406,9 +414,12 @@ impl SpecBuilder {
     }
 
     pub(super) fn output(&mut self, node: &Node) -> Result<(), SpecError> {
-        for (key, value) in entries(node, "output", &["traces"])? {
+        for (key, value) in entries(node, "output", &["traces", "fc"])? {
             if key == "traces" && value.value != Value::Null {
                 self.traces_node = Some(value.clone());
+            }
+            if key == "fc" {
+                self.fc_node = Some(value.clone());
             }
         }
         Ok(())
@@ -503,6 +514,28 @@ impl SpecBuilder {
         }
         if let Some(node) = self.traces_node.take() {
             self.spec.traces = Some(self.traces(&node)?);
+        }
+        if let Some(node) = self.network_node.take() {
+            self.network(&node)?;
+        }
+        if let Some(node) = self.fc_node.take() {
+            self.spec.fc_output = match &node.value {
+                Value::Bool(b) => *b,
+                other => {
+                    return Err(at(
+                        &node,
+                        "output.fc",
+                        format!("expected true or false, got {}", other.kind()),
+                    ));
+                }
+            };
+            if self.spec.fc_output && self.spec.network.is_none() {
+                return Err(at(
+                    &node,
+                    "output.fc",
+                    "functional connectivity needs a `network` section",
+                ));
+            }
         }
         Ok(self.spec)
     }

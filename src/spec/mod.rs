@@ -9,12 +9,14 @@
 pub mod axis;
 mod builder;
 mod error;
+mod network;
 mod read;
 mod steps;
 mod suggest;
 pub mod yaml;
 
 pub use error::{Mark, SpecError};
+pub use network::{FileKey, History, NetworkData, NetworkSpec};
 
 use axis::Axis;
 use builder::SpecBuilder;
@@ -97,11 +99,15 @@ pub enum Slot {
     AtolRHz,
     /// `simulation.adaptive.atol_v`: absolute tolerance on v, >= 0.
     AtolV,
+    /// `network.k`: the global coupling of a network (dimensionless).
+    K,
+    /// `network.speed_mm_per_ms`: conduction speed along the tracts, mm/ms, > 0.
+    SpeedMmPerMs,
 }
 
 impl Slot {
     /// All slots, in the order of the summary's parameter columns.
-    pub const ALL: [Slot; 34] = [
+    pub const ALL: [Slot; 36] = [
         Slot::TauMs,
         Slot::Eta,
         Slot::J,
@@ -136,6 +142,8 @@ impl Slot {
         Slot::Rtol,
         Slot::AtolRHz,
         Slot::AtolV,
+        Slot::K,
+        Slot::SpeedMmPerMs,
     ];
 
     /// Column name in the output, also the name used in `sweep.zip`.
@@ -175,6 +183,8 @@ impl Slot {
             Slot::Rtol => "rtol",
             Slot::AtolRHz => "atol_r_hz",
             Slot::AtolV => "atol_v",
+            Slot::K => "k",
+            Slot::SpeedMmPerMs => "speed_mm_per_ms",
         }
     }
 
@@ -372,6 +382,10 @@ pub struct Spec {
     pub zip: Vec<Vec<Slot>>,
     /// Trace output; `None` without an `output.traces` section.
     pub traces: Option<Traces>,
+    /// The network of coupled nodes; `None` for single nodes.
+    pub network: Option<NetworkSpec>,
+    /// `output.fc`: write every run's functional connectivity (networks only).
+    pub fc_output: bool,
 }
 
 /// Defaults of `simulation.adaptive` (docs/adaptive.md): absolute tolerances far below any
@@ -489,6 +503,7 @@ pub fn parse(text: &str) -> Result<Spec, SpecError> {
             "noise",
             "simulation",
             "sweep",
+            "network",
             "output",
         ],
     )?;
@@ -501,6 +516,7 @@ pub fn parse(text: &str) -> Result<Spec, SpecError> {
             "noise" => b.noise(node)?,
             "simulation" => b.simulation(node)?,
             "sweep" => b.sweep(node)?,
+            "network" => b.network_node = Some(node.clone()),
             "output" => b.output(node)?,
             _ => unreachable!(),
         }

@@ -1,16 +1,21 @@
 //! From planned runs to results: groups runs into lane batches, fills them, calls the
-//! kernel, and turns lanes back into per-run rows in user units. No I/O here.
+//! kernel, and turns lanes back into per-run rows in user units (networks: [`network`]).
+//! No I/O here.
+
+mod network;
 
 use std::f64::consts::TAU;
 use std::ops::Range;
 
 use crate::integrate::Xoshiro;
 use crate::integrate::math::Unfused;
+use crate::integrate::network::NET_LANES;
 use crate::integrate::{
     self, AdaptiveSchedule, Batch, Isa, LANES, LaneEnd, Lanes, Ou, Schedule, StopToken, Stopped,
     Tolerances, Waveform,
 };
 use crate::model::{HZ_PER_KHZ, NodeParams, StableStates, StepStability};
+pub use crate::output::NodeRow;
 use crate::output::{Outcome, StepCounts, SummaryRow};
 use crate::plan::{Plan, Values};
 use crate::spec::{InitDist, InputForm, NoiseKind, Slot, Var};
@@ -20,6 +25,8 @@ use crate::spec::{InitDist, InputForm, NoiseKind, Slot, Var};
 pub struct TracePoint {
     /// Time, ms (0 for the initial state).
     pub t_ms: f64,
+    /// The network node (0 for single nodes).
+    pub node: u32,
     /// Rate, Hz.
     pub r_hz: f64,
     /// Mean membrane potential (dimensionless).
@@ -33,53 +40,68 @@ pub struct RunResult {
     pub row: SummaryRow,
     /// Empty unless the spec traces this run; stops before the first non-finite state.
     pub trace: Vec<TracePoint>,
+    /// A network run's per-node rows (empty for single nodes).
+    pub nodes: Vec<NodeRow>,
+    /// A network run's simulated FC, upper triangle row by row (empty unless computed).
+    pub fc: Vec<f64>,
 }
 
 /// Simulates runs of a plan on one instruction-set path.
 pub struct Simulator<'a> {
     plan: &'a Plan<'a>,
     isa: Isa,
-    /// `dt_ms` is an axis: runs must be grouped by their step.
+    /// `dt_ms` (or a network's conduction speed) is an axis: runs must be grouped by
+    /// their step (and speed).
     dt_swept: bool,
+    /// Runs per batch.
+    lanes: usize,
 }
 
 impl<'a> Simulator<'a> {
     /// A simulator of `plan`'s runs with the kernel for `isa`.
     pub fn new(plan: &'a Plan<'a>, isa: Isa) -> Simulator<'a> {
-        let dt_swept = plan
-            .spec
-            .param(Slot::DtMs)
-            .is_some_and(|p| p.axis.is_swept());
+        let swept = |slot| plan.spec.param(slot).is_some_and(|p| p.axis.is_swept());
         Simulator {
             plan,
             isa,
-            dt_swept,
+            dt_swept: swept(Slot::DtMs) || swept(Slot::SpeedMmPerMs),
+            lanes: if plan.spec.network.is_some() {
+                NET_LANES
+            } else {
+                LANES
+            },
         }
     }
 
-    /// Splits `runs` into lane batches whose runs share a step size, in run-id order of
-    /// each batch's first run. Without a `dt_ms` axis these are consecutive runs.
+    /// Splits `runs` into lane batches whose runs share a step size (and, in a network,
+    /// a conduction speed), in run-id order of each batch's first run. Without a `dt_ms`
+    /// (or speed) axis these are consecutive runs.
     pub fn batches(&self, runs: Range<u64>) -> Vec<Vec<u64>> {
+        let lanes = self.lanes;
         if !self.dt_swept {
             return runs
                 .clone()
-                .step_by(LANES)
-                .map(|b| (b..(b + LANES as u64).min(runs.end)).collect())
+                .step_by(lanes)
+                .map(|b| (b..(b + lanes as u64).min(runs.end)).collect())
                 .collect();
         }
-        let mut open: Vec<(u64, Vec<u64>)> = Vec::new();
+        let mut open: Vec<((u64, u64), Vec<u64>)> = Vec::new();
         let mut done = Vec::new();
         for run_id in runs {
-            let dt = self.values(run_id).get(Slot::DtMs).to_bits();
-            let i = match open.iter().position(|(d, _)| *d == dt) {
+            let values = self.values(run_id);
+            let key = (
+                values.get(Slot::DtMs).to_bits(),
+                values.get(Slot::SpeedMmPerMs).to_bits(),
+            );
+            let i = match open.iter().position(|(d, _)| *d == key) {
                 Some(i) => i,
                 None => {
-                    open.push((dt, Vec::with_capacity(LANES)));
+                    open.push((key, Vec::with_capacity(lanes)));
                     open.len() - 1
                 }
             };
             open[i].1.push(run_id);
-            if open[i].1.len() == LANES {
+            if open[i].1.len() == lanes {
                 done.push(open.swap_remove(i).1);
             }
         }
@@ -117,6 +139,9 @@ impl<'a> Simulator<'a> {
         scratch: &mut Vec<f64>,
         stop: &StopToken,
     ) -> Result<Vec<RunResult>, Stopped> {
+        if self.plan.spec.network.is_some() {
+            return self.simulate_network_batch(runs, scratch, stop);
+        }
         let n = runs.len();
         assert!(n > 0 && n <= LANES, "a batch holds 1 to {LANES} runs");
         let spec = self.plan.spec;
@@ -189,6 +214,7 @@ impl<'a> Simulator<'a> {
                     stable_states: analysis.map(|a| a.0),
                     dt_stability: analysis.and_then(|a| a.1),
                     steps: None,
+                    network: None,
                 });
             }
         }
@@ -234,6 +260,7 @@ impl<'a> Simulator<'a> {
                             .map(|i| TracePoint {
                                 t_ms: (i as f64 * schedule.trace_every_ms)
                                     .min(schedule.duration_ms),
+                                node: 0,
                                 r_hz: if i == 0 {
                                     row.init_r_hz
                                 } else {
@@ -245,7 +272,12 @@ impl<'a> Simulator<'a> {
                     } else {
                         Vec::new()
                     };
-                    RunResult { row, trace }
+                    RunResult {
+                        row,
+                        trace,
+                        nodes: Vec::new(),
+                        fc: Vec::new(),
+                    }
                 })
                 .collect());
         }
@@ -288,6 +320,7 @@ impl<'a> Simulator<'a> {
                         .take_while(|&(step, _)| step <= finite)
                         .map(|(step, i)| TracePoint {
                             t_ms: step as f64 * dt,
+                            node: 0,
                             // Row 0 is the initial state as drawn: kHz and back may move
                             // it by an ulp.
                             r_hz: if i == 0 {
@@ -301,7 +334,12 @@ impl<'a> Simulator<'a> {
                 } else {
                     Vec::new()
                 };
-                RunResult { row, trace }
+                RunResult {
+                    row,
+                    trace,
+                    nodes: Vec::new(),
+                    fc: Vec::new(),
+                }
             })
             .collect())
     }

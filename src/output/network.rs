@@ -1,0 +1,250 @@
+//! The tables of network sweeps: one row per (run, node) in `DIR/nodes/`, and every run's
+//! simulated functional connectivity in `DIR/fc/` (upper triangle, long form).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, StringBuilder, UInt32Builder, UInt64Builder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+
+use super::OutputError;
+use super::schema::{Metadata, STAT_COLUMNS};
+use super::sink::{Sink, Table};
+use super::writers::Outcome;
+
+/// Rows per row group and per flushed batch of the nodes and FC tables.
+const ROWS: usize = 1 << 18;
+
+/// One node of one network run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NodeRow {
+    /// The node (0-based, the row of the weights matrix).
+    pub node: u32,
+    /// Its initial rate in Hz (drawn or given).
+    pub init_r_hz: f64,
+    /// Its initial v (drawn or given).
+    pub init_v: f64,
+    /// Its statistics, or when it diverged.
+    pub outcome: Outcome,
+}
+
+/// `run_id, node, [node_name], init_r_hz, init_v, r_hz_{mean,std,min,max,final},
+/// v_{mean,std,min,max,final}, diverged, diverged_at_ms`.
+pub fn nodes_schema(named: bool, metadata: &Metadata) -> Arc<Schema> {
+    let mut fields = vec![
+        Field::new("run_id", DataType::UInt64, false),
+        Field::new("node", DataType::UInt32, false),
+    ];
+    if named {
+        fields.push(Field::new("node_name", DataType::Utf8, false));
+    }
+    fields.push(Field::new("init_r_hz", DataType::Float64, false));
+    fields.push(Field::new("init_v", DataType::Float64, false));
+    for var in ["r_hz", "v"] {
+        for stat in STAT_COLUMNS {
+            fields.push(Field::new(format!("{var}_{stat}"), DataType::Float64, true));
+        }
+    }
+    fields.push(Field::new("diverged", DataType::Boolean, false));
+    fields.push(Field::new("diverged_at_ms", DataType::Float64, true));
+    Arc::new(Schema::new_with_metadata(fields, metadata.map()))
+}
+
+/// `run_id, i, j, fc` for every node pair `i < j`.
+pub fn fc_schema(metadata: &Metadata) -> Arc<Schema> {
+    Arc::new(Schema::new_with_metadata(
+        vec![
+            Field::new("run_id", DataType::UInt64, false),
+            Field::new("i", DataType::UInt32, false),
+            Field::new("j", DataType::UInt32, false),
+            Field::new("fc", DataType::Float64, true),
+        ],
+        metadata.map(),
+    ))
+}
+
+/// Writes the nodes part of one shard.
+pub struct NodesWriter {
+    sink: Sink,
+    schema: Arc<Schema>,
+    names: Option<Vec<String>>,
+    rows: usize,
+    run_id: UInt64Builder,
+    node: UInt32Builder,
+    node_name: StringBuilder,
+    /// init_r_hz, init_v, the ten statistics, diverged_at_ms.
+    floats: Vec<Float64Builder>,
+    diverged: BooleanBuilder,
+}
+
+impl NodesWriter {
+    /// Starts the nodes part at `path` (in memory when `None`); `names` adds the
+    /// `node_name` column.
+    pub fn create(
+        path: Option<&Path>,
+        names: Option<Vec<String>>,
+        metadata: &Metadata,
+    ) -> Result<NodesWriter, OutputError> {
+        let schema = nodes_schema(names.is_some(), metadata);
+        let sink = Sink::create(path, schema.clone(), metadata.key_values(), ROWS)?;
+        Ok(NodesWriter {
+            sink,
+            schema,
+            names,
+            rows: 0,
+            run_id: UInt64Builder::new(),
+            node: UInt32Builder::new(),
+            node_name: StringBuilder::new(),
+            floats: (0..13).map(|_| Float64Builder::new()).collect(),
+            diverged: BooleanBuilder::new(),
+        })
+    }
+
+    /// Appends node `row.node` of run `run_id`.
+    pub fn push(&mut self, run_id: u64, row: &NodeRow) -> Result<(), OutputError> {
+        self.run_id.append_value(run_id);
+        self.node.append_value(row.node);
+        if let Some(names) = &self.names {
+            self.node_name.append_value(&names[row.node as usize]);
+        }
+        let mut col = self.floats.iter_mut();
+        col.next().unwrap().append_value(row.init_r_hz);
+        col.next().unwrap().append_value(row.init_v);
+        match row.outcome {
+            Outcome::Finished {
+                r_hz,
+                r_hz_final,
+                v,
+                v_final,
+            } => {
+                for x in [
+                    r_hz.mean, r_hz.std, r_hz.min, r_hz.max, r_hz_final, v.mean, v.std, v.min,
+                    v.max, v_final,
+                ] {
+                    col.next().unwrap().append_value(x);
+                }
+                col.next().unwrap().append_null();
+                self.diverged.append_value(false);
+            }
+            Outcome::Diverged { at_ms } => {
+                for _ in 0..10 {
+                    col.next().unwrap().append_null();
+                }
+                col.next().unwrap().append_value(at_ms);
+                self.diverged.append_value(true);
+            }
+            Outcome::Stopped { .. } => unreachable!("network runs take a fixed step"),
+        }
+        self.rows += 1;
+        if self.rows == ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the buffered rows to the sink.
+    pub fn flush(&mut self) -> Result<(), OutputError> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let mut columns: Vec<ArrayRef> =
+            vec![Arc::new(self.run_id.finish()), Arc::new(self.node.finish())];
+        if self.names.is_some() {
+            columns.push(Arc::new(self.node_name.finish()));
+        }
+        let (stats, tail) = self.floats.split_at_mut(12);
+        columns.extend(stats.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.push(Arc::new(self.diverged.finish()));
+        columns.push(Arc::new(tail[0].finish()));
+        self.rows = 0;
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)
+            .expect("nodes columns match the schema");
+        self.sink.write(batch)
+    }
+
+    /// Writes what is buffered and commits the part, or returns the table in memory.
+    pub fn finish(mut self) -> Result<Option<Table>, OutputError> {
+        self.flush()?;
+        self.sink.finish()
+    }
+}
+
+/// Writes the FC part of one shard.
+pub struct FcWriter {
+    sink: Sink,
+    schema: Arc<Schema>,
+    nodes: usize,
+    rows: usize,
+    run_id: UInt64Builder,
+    i: UInt32Builder,
+    j: UInt32Builder,
+    fc: Float64Builder,
+}
+
+impl FcWriter {
+    /// Starts the FC part of a network of `nodes` nodes at `path` (in memory when `None`).
+    pub fn create(
+        path: Option<&Path>,
+        nodes: usize,
+        metadata: &Metadata,
+    ) -> Result<FcWriter, OutputError> {
+        let schema = fc_schema(metadata);
+        let sink = Sink::create(path, schema.clone(), metadata.key_values(), ROWS)?;
+        Ok(FcWriter {
+            sink,
+            schema,
+            nodes,
+            rows: 0,
+            run_id: UInt64Builder::new(),
+            i: UInt32Builder::new(),
+            j: UInt32Builder::new(),
+            fc: Float64Builder::new(),
+        })
+    }
+
+    /// Appends run `run_id`'s FC, the upper triangle row by row (NaN is written as null).
+    pub fn push(&mut self, run_id: u64, upper: &[f64]) -> Result<(), OutputError> {
+        assert_eq!(upper.len(), self.nodes * self.nodes.saturating_sub(1) / 2);
+        let mut values = upper.iter();
+        for i in 0..self.nodes {
+            for j in i + 1..self.nodes {
+                let x = *values.next().expect("one value per pair");
+                self.run_id.append_value(run_id);
+                self.i.append_value(i as u32);
+                self.j.append_value(j as u32);
+                self.fc.append_option((!x.is_nan()).then_some(x));
+                self.rows += 1;
+                if self.rows == ROWS {
+                    self.flush()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the buffered rows to the sink.
+    pub fn flush(&mut self) -> Result<(), OutputError> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.run_id.finish()),
+            Arc::new(self.i.finish()),
+            Arc::new(self.j.finish()),
+            Arc::new(self.fc.finish()),
+        ];
+        self.rows = 0;
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)
+            .expect("fc columns match the schema");
+        self.sink.write(batch)
+    }
+
+    /// Writes what is buffered and commits the part, or returns the table in memory.
+    pub fn finish(mut self) -> Result<Option<Table>, OutputError> {
+        self.flush()?;
+        self.sink.finish()
+    }
+}

@@ -168,16 +168,16 @@ pub struct PlotArgs {
     #[arg(
         long,
         value_name = "COLUMN",
-        required_unless_present = "traces",
-        conflicts_with = "traces"
+        required_unless_present_any = ["traces", "fc"],
+        conflicts_with_all = ["traces", "fc"]
     )]
     pub x: Option<String>,
     /// Summary column on the vertical axis (e.g. J).
     #[arg(
         long,
         value_name = "COLUMN",
-        required_unless_present = "traces",
-        conflicts_with = "traces"
+        required_unless_present_any = ["traces", "fc"],
+        conflicts_with_all = ["traces", "fc"]
     )]
     pub y: Option<String>,
     /// Numeric or boolean summary column shown by colour (e.g. r_hz_mean; diverged plots
@@ -185,8 +185,8 @@ pub struct PlotArgs {
     #[arg(
         long,
         value_name = "COLUMN",
-        required_unless_present = "traces",
-        conflicts_with = "traces"
+        required_unless_present_any = ["traces", "fc"],
+        conflicts_with_all = ["traces", "fc"]
     )]
     pub color: Option<String>,
     /// Keep only runs with COLUMN = VALUE (numbers match within 1e-9 relative; true/false
@@ -195,17 +195,25 @@ pub struct PlotArgs {
         long = "where",
         value_name = "COLUMN=VALUE",
         value_delimiter = ',',
-        conflicts_with = "traces"
+        conflicts_with_all = ["traces", "fc"]
     )]
     pub filters: Vec<String>,
     /// How the runs that share an (x, y) cell combine (replicates, axes not filtered);
     /// nulls are skipped, std has ddof = 1.
-    #[arg(long, default_value = "mean", value_parser = parse_agg, conflicts_with = "traces")]
+    #[arg(long, default_value = "mean", value_parser = parse_agg, conflicts_with_all = ["traces", "fc"])]
     pub agg: Agg,
     /// Instead of a heatmap, draw r_hz(t) and v(t) of these runs from DIR/traces
     /// (e.g. 0,17,42).
-    #[arg(long, value_name = "RUN_IDS", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "RUN_IDS",
+        value_delimiter = ',',
+        conflicts_with = "fc"
+    )]
     pub traces: Option<Vec<u64>>,
+    /// Instead of a heatmap, draw the FC matrix of this network run from DIR/fc.
+    #[arg(long, value_name = "RUN_ID")]
+    pub fc: Option<u64>,
     /// Output file (PNG).
     #[arg(short = 'o', long = "out", value_name = "PNG")]
     pub out: PathBuf,

@@ -276,8 +276,18 @@ fn sbatch(args: args::SbatchArgs, exe: Option<PathBuf>) -> Result<u8, Error> {
     Ok(SUCCESS)
 }
 
-/// `mpr-sweep plot`: draws the heatmap or the traces and reports on stderr.
+/// `mpr-sweep plot`: draws the heatmap, the traces or a network run's FC and reports on
+/// stderr.
 fn draw(args: &PlotArgs) -> Result<u8, Error> {
+    if let Some(run) = args.fc {
+        let s = plot::fc(&args.dir, run, (args.width, args.height), &args.out)?;
+        eprintln!(
+            "mpr-sweep: {}: FC of run {run}, {} nodes",
+            s.out.display(),
+            s.x_values.len()
+        );
+        return Ok(SUCCESS);
+    }
     if let Some(runs) = &args.traces {
         let t = TracesArgs {
             runs: runs.clone(),
@@ -296,7 +306,7 @@ fn draw(args: &PlotArgs) -> Result<u8, Error> {
     // clap requires all three without --traces.
     let (Some(x), Some(y), Some(color)) = (&args.x, &args.y, &args.color) else {
         return Err(Error::CommandLine(
-            "plot: give --x, --y and --color, or --traces RUN_IDS".into(),
+            "plot: give --x, --y and --color, --traces RUN_IDS, or --fc RUN_ID".into(),
         ));
     };
     let h = HeatmapArgs {

@@ -211,7 +211,7 @@ impl<'a> Plan<'a> {
     }
 
     /// Trace rows the sweep writes (an estimate when dt is an axis: its values share the
-    /// runs equally, as in a product grid).
+    /// runs equally, as in a product grid); a network writes one per node.
     pub fn trace_rows(&self) -> f64 {
         let dts = self.spec.dt_values();
         let rows_per_run = dts
@@ -224,7 +224,8 @@ impl<'a> Plan<'a> {
             })
             .sum::<f64>()
             / dts.len() as f64;
-        self.traced_runs() as f64 * rows_per_run
+        let nodes = self.spec.network_data().map_or(1, |d| d.connectome.nodes());
+        self.traced_runs() as f64 * rows_per_run * nodes as f64
     }
 
     /// Refuses a sweep whose traces exceed [`MAX_TRACE_ROWS`] unless `force`.

@@ -1,5 +1,5 @@
-//! `mpr-sweep plot`: a heatmap of a summary column over two parameter columns, or r_hz(t)
-//! and v(t) of chosen runs, drawn to PNG without Python and without system fonts.
+//! `mpr-sweep plot`: a heatmap of a summary column over two parameter columns, r_hz(t)
+//! and v(t) of chosen runs, or the FC matrix of a network run, drawn to PNG without Python and without system fonts.
 //!
 //! Data flow: the Parquet parts of `DIR/summary` (or `DIR/traces`) are read with only the
 //! needed columns → `--where` filters → rows grouped by their (x, y) cell and aggregated →
@@ -333,6 +333,7 @@ impl PlotError {
 }
 
 mod draw;
+mod fc;
 mod grid;
 mod heatmap;
 mod read;
@@ -342,9 +343,10 @@ use draw::*;
 use grid::*;
 use heatmap::check_out;
 use read::*;
-use traces::join_ids;
+use traces::{join_ids, part_runs, rows_of};
 
 pub use draw::fmt_value;
+pub use fc::fc;
 pub use heatmap::heatmap;
 pub use traces::traces;
 

@@ -82,6 +82,14 @@ pub fn traces(dir: &Path, args: &TracesArgs, out: &Path) -> Result<TracesSummary
         ));
     }
 
+    // A network's traces hold one row per node and time: one line per run does not fit.
+    if open(&parts[0])?.schema().index_of("node").is_ok() {
+        return Err(PlotError::BadTraces(
+            "these are a network's traces (one row per run, time and node); plot a run's FC \
+             with --fc RUN_ID, or load the traces with pandas (docs/network.md)"
+                .into(),
+        ));
+    }
     // Trace rows of the chosen runs: parts and row groups whose run ids cannot hold them are
     // skipped (the parts' mpr_sweep.runs metadata, the row groups' run_id statistics).
     let wanted = runs.clone();

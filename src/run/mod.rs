@@ -205,7 +205,8 @@ pub fn run_until(
         // Also with --quiet: a wrong map must not pass silently.
         if let Some(report) = DtReport::compute(&plan) {
             if let Some(warning) = report.warning() {
-                eprint!("mpr-sweep: {warning}");
+                // The progress line may be on screen already.
+                progress.note(&format!("mpr-sweep: {warning}"));
             }
             metadata = report.add_metadata(metadata);
         }

@@ -31,6 +31,17 @@ impl Progress {
         self.done.fetch_add(runs, Ordering::Relaxed);
     }
 
+    /// Prints `text` on stderr, also with `--quiet`; on a terminal the live line is cleared
+    /// first (the reporter redraws it at its next tick), so the text starts a line.
+    pub fn note(&self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        if self.thread.is_some() && std::io::stderr().is_terminal() {
+            let _ = write!(err, "\r\x1b[2K");
+        }
+        let _ = write!(err, "{text}");
+        let _ = err.flush();
+    }
+
     /// Stops the reporter (the final line is printed by the caller).
     pub fn finish(mut self) {
         self.stop_thread();

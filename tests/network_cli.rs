@@ -293,7 +293,8 @@ fn parts(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         .collect()
 }
 
-/// 1 or 2 threads, one shard or two: the same rows, bit for bit, in every kind of part.
+/// 1 or 2 threads, one shard or two: the same rows, bit for bit, in every kind of part (and
+/// the same bytes, 1 thread against 2).
 #[test]
 fn network_parts_are_the_same_bits_across_threads_and_shards() {
     let dir = TempDir::new().unwrap();
@@ -325,6 +326,13 @@ fn network_parts_are_the_same_bits_across_threads_and_shards() {
             &format!("{kind}: 1 shard vs 2"),
         );
     }
+    // Whole files too: column chunks, row groups and footers of every kind of part.
+    let (one_parts, two_parts) = (parts(&one), parts(&two));
+    assert_eq!(one_parts.len(), 4);
+    assert!(
+        one_parts == two_parts,
+        "parts differ between 1 and 2 threads"
+    );
     let summary = Table::read_dir(&one, "summary");
     assert_eq!(summary.rows, 12);
     let nodes = Table::read_dir(&one, "nodes");

@@ -43,7 +43,7 @@ if [ "${1:-}" = "--network" ]; then
         echo "== fetching the connectome"
         python3 "$repo/sweeps/network/fetch_connectome.py"
     fi
-    echo "== running the network comparison (about a minute)"
+    echo "== running the network comparison (2-3 min)"
     exec "$venv/bin/python" network.py --bin "$repo/target/release/mpr-sweep" \
         --py "$venv/bin/python" --work "$repo/target/peers" "$@"
 fi

@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-
 from bench import cpu_idle, machine, versions, wait_quiet
 
 HERE = Path(__file__).resolve().parent
@@ -111,7 +110,7 @@ def run_peer(py, a, ks, etas, steps, threads, pin, repeats, out, extra=()):
         f"--v0={a.v0!r}", "--speed-mm-per-ms", repr(a.speed_mm_per_ms),
         "--dt-ms", repr(a.dt_ms), "--steps", str(steps), "--repeats", str(repeats),
         "--threads", str(threads), "--out", str(out), *extra]
-    p = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True)
+    p = subprocess.run(cmd, check=False, cwd=HERE, capture_output=True, text=True)
     sys.stderr.write(p.stderr)
     if p.returncode != 0:
         sys.stderr.write(p.stdout)
@@ -205,16 +204,16 @@ def timing(a, work, n):
 def report(a, n, edges, agr, rows):
     w = agr["worst"]
     lines = [
-        f"## Network: N = {n} connectome ({edges} edges), mpr-sweep vs brainmass "
-        f"{rows[0]['brainmass']['versions']['brainmass']}",
+        (f"## Network: N = {n} connectome ({edges} edges), mpr-sweep vs brainmass "
+        f"{rows[0]['brainmass']['versions']['brainmass']}"),
         "",
-        f"Diffusive coupling on r, speed {a.speed_mm_per_ms:g} mm/ms, history = initial "
+        (f"Diffusive coupling on r, speed {a.speed_mm_per_ms:g} mm/ms, history = initial "
         f"rates, exp_euler, dt {a.dt_ms:g} ms, f64, no noise; J {a.J:g}, delta {a.delta:g}, "
-        f"tau {a.tau_ms:g} ms, r0 {a.r0_hz:g} Hz, v0 {a.v0:g}.",
+        f"tau {a.tau_ms:g} ms, r0 {a.r0_hz:g} Hz, v0 {a.v0:g}."),
         "",
-        "| threads | mpr-sweep ns/node-step/core | (CPU ns/node-step) | brainmass "
+        ("| threads | mpr-sweep ns/node-step/core | (CPU ns/node-step) | brainmass "
         "ns/node-step/core | (CPU ns/node-step) | brainmass / mpr-sweep | (CPU) "
-        "| load avg (1 min) |",
+        "| load avg (1 min) |"),
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -227,20 +226,20 @@ def report(a, n, edges, agr, rows):
             f"| {m['loadavg'][0]:.2f} / {b['loadavg'][0]:.2f} |")
     lines += [
         "",
-        f"mpr-sweep: end to end (process start to Parquet in place), "
+        (f"mpr-sweep: end to end (process start to Parquet in place), "
         f"{len(a.time_k)} k x {len(a.time_eta)} eta = {len(a.time_k) * len(a.time_eta)} runs "
         f"x {a.time_steps:,} steps; brainmass: its compiled function (compile excluded), "
         f"{len(a.peer_k) * len(a.peer_eta)} point(s) x {a.peer_steps:,} steps, one Network "
         f"per point. Best of {a.repeats}. ns per node-step per core = wall x threads / "
         "node-steps; CPU = user + system time of the process (all its threads) / node-steps, "
         "less sensitive to other load on a shared machine. Load average: before mpr-sweep's "
-        "/ brainmass's timing.",
+        "/ brainmass's timing."),
         "",
-        f"**Agreement** ({len(agr['points'])} points x {n} nodes, {agr['steps']:,} steps): "
+        (f"**Agreement** ({len(agr['points'])} points x {n} nodes, {agr['steps']:,} steps): "
         f"max |mpr-sweep - brainmass| / max(1, |x|) over every node's final r_hz and v = "
         f"{w['scaled_diff']:.3g} (tolerance {TOL:g}; worst: {w.get('var')} of node "
         f"{w.get('node')} at k {w.get('k')}, eta {w.get('eta')}): "
-        f"{'ok' if agr['ok'] else 'FAILED'}.",
+        f"{'ok' if agr['ok'] else 'FAILED'}."),
     ]
     if agr["reference_check"]:
         rc = agr["reference_check"]

@@ -8,14 +8,19 @@
 //! 3. the analytic fixed points of long runs;
 //! 4. a pulse that switches a bistable node: edges landed on exactly, against rk4 with the
 //!    edges on its grid;
-//! 5. rejected steps occur, and no run depends on the other runs of its batch or on how the
-//!    runs are split into batches; the two kernel paths agree;
+//! 5. rejected steps occur, and no run depends on the other runs of its batch, on how the
+//!    runs are split into batches, or on the lane and the moment a refilled queue gives
+//!    it; the two kernel paths agree;
 //! 6. a sine input evaluated at the stages' own times, against a scalar rk4 written here;
 //! 7. the spec's refusals, and `plan` on the command line.
 //!
 //! Units: the spec and results use r in Hz.
 
-use mpr_sweep::integrate::{Isa, LANES, Summary};
+use mpr_sweep::integrate::{
+    AdaptiveRun, AdaptiveSchedule, Batch, Isa, LANES, MAX_TRIAL_STEPS, StopToken, Summary,
+    Tolerances, integrate_adaptive,
+};
+use mpr_sweep::model::NodeParams;
 use mpr_sweep::output::Outcome;
 use mpr_sweep::plan::Plan;
 use mpr_sweep::simulate::{RunResult, Simulator, TracePoint};
@@ -307,7 +312,7 @@ simulation: {method: dopri5, adaptive: {rtol: 1e-7}, duration_ms: 30, transient_
 }
 
 #[test]
-fn both_kernel_paths_agree_within_the_global_error() {
+fn both_kernel_paths_mostly_take_the_same_steps() {
     if !Isa::Avx2Fma.is_available() {
         eprintln!("SKIPPED: no AVX2+FMA on this CPU");
         return;
@@ -318,21 +323,44 @@ fn both_kernel_paths_agree_within_the_global_error() {
     );
     let p = simulate_on(&text, Isa::Portable, None);
     let a = simulate_on(&text, Isa::Avx2Fma, None);
-    let mut same_steps = 0;
+    let (mut same_steps, mut within_1e12, mut worst_same) = (0, 0, 0.0f64);
     for (x, y) in p.iter().zip(&a) {
         let (_, xrf, _, xvf) = finished(x);
         let (_, yrf, _, yvf) = finished(y);
         // Fused multiply-adds round differently, which moves the error estimates in their
-        // last bits and, now and then, a step size; from there the two paths take different
-        // steps and agree to the global error, not to rounding (measured on this grid:
-        // 2e-11 relative at rtol 1e-6 where every run takes the same steps, 4e-7 at rtol
-        // 1e-8 where a quarter of the runs do not).
+        // last bits; the controller rounds its step-size factors to 8 mantissa bits, so
+        // that such a difference changes a step only where a factor lies that close to a
+        // rounding boundary (or the error to 1). All runs agree to the global error.
         let what = format!("run {}", x.row.address.run_id);
         assert_state_close(&what, (xrf, xvf), (yrf, yvf), rtol);
-        same_steps += (x.row.steps == y.row.steps) as u32;
+        let scaled = |g: f64, w: f64| (g - w).abs() / w.abs().max(1.0);
+        let diff = scaled(xrf, yrf).max(scaled(xvf, yvf));
+        within_1e12 += (diff <= 1e-12) as usize;
+        if x.row.steps == y.row.steps {
+            same_steps += 1;
+            worst_same = worst_same.max(diff);
+        }
     }
-    assert!(same_steps > 0);
-    // The AVX-512 path runs the AVX2+FMA build of the adaptive kernel: the same bits.
+    // Measured on this grid (final r in Hz and v, scaled by max(1, |x|)): 505 of the 512
+    // runs take as many accepted and rejected steps on both paths (437 with the factors
+    // unrounded), and those agree within 6e-10; 294 runs agree within 1e-12 (235
+    // unrounded).
+    eprintln!(
+        "{same_steps} of {} runs take the same step counts (worst difference {worst_same:e}); \
+         {within_1e12} agree within 1e-12",
+        p.len()
+    );
+    assert!(
+        same_steps >= p.len() * 97 / 100,
+        "{same_steps} of {}",
+        p.len()
+    );
+    assert!(
+        worst_same <= 2e-9,
+        "runs with the same steps differ by {worst_same:e}"
+    );
+    assert!(within_1e12 >= p.len() / 2, "{within_1e12} of {}", p.len());
+    // The AVX-512 path runs the same fused arithmetic on wider vectors: the same bits.
     if Isa::Avx512.is_available() {
         let w = simulate_on(&text, Isa::Avx512, None);
         for (x, y) in a.iter().zip(&w) {
@@ -431,4 +459,95 @@ fn the_command_line_plans_adaptive_sweeps_and_refuses_a_wrong_method() {
         err.contains("simulation.adaptive") && err.contains("method: dopri5"),
         "{err}"
     );
+}
+
+/// 96 W1-like runs (ringing, settling and bistable nodes mixed) as queue batches, run `q`
+/// in lane `q % LANES` of batch `q / LANES`; `order[q]` says which run sits at `q`.
+fn queue_of(order: &[usize]) -> Vec<(Batch, Tolerances)> {
+    let mut queue = Vec::new();
+    for chunk in order.chunks(LANES) {
+        let mut batch = Batch::default();
+        for l in 0..LANES {
+            // Lanes past the queue's runs repeat its first run.
+            let i = chunk.get(l).copied().unwrap_or(order[0]);
+            let eta = -10.0 + 10.0 * (i % 12) as f64 / 11.0;
+            let j = 30.0 * (i / 12) as f64 / 7.0;
+            let p = NodeParams::from_user(1.0, eta, j, [0.5, 1.0, 2.0, 4.0][i % 4], 0.0, 0.0);
+            batch.coef.set_lane(l, &p, 0.0, 0.0, 0.01);
+            batch.r0[l] = 0.1;
+            batch.v0[l] = -2.0;
+        }
+        let tol = Tolerances {
+            rtol: [1e-7; LANES],
+            ..Tolerances::default()
+        };
+        queue.push((batch, tol));
+    }
+    queue
+}
+
+#[test]
+fn a_run_has_the_same_bits_alone_and_anywhere_in_a_refilled_queue() {
+    let schedule = AdaptiveSchedule {
+        duration_ms: 30.0,
+        transient_ms: 5.0,
+        dt_init_ms: 0.01,
+        dt_max_ms: 30.0,
+        trace_every_ms: 0.0,
+        max_trial_steps: MAX_TRIAL_STEPS,
+    };
+    let stop = StopToken::new();
+    let integrate = |isa: Isa, order: &[usize]| {
+        integrate_adaptive(
+            isa,
+            &schedule,
+            &queue_of(order),
+            order.len(),
+            &mut Vec::new(),
+            &stop,
+        )
+        .expect("nobody asks to stop")
+    };
+    let bits = |r: &AdaptiveRun| {
+        let s = [r.r, r.v].map(|s| [s.mean, s.std, s.min, s.max].map(f64::to_bits));
+        (
+            r.end,
+            r.end_ms.to_bits(),
+            r.steps,
+            r.rejected,
+            s,
+            r.r_final.to_bits(),
+            r.v_final.to_bits(),
+        )
+    };
+    let forward: Vec<usize> = (0..96).collect();
+    let backward: Vec<usize> = (0..96).rev().collect();
+    for isa in Isa::available() {
+        let fwd = integrate(isa, &forward);
+        let bwd = integrate(isa, &backward);
+        // Refill keeps lanes busy: the queue takes fewer iterations than its three lane
+        // batches one after another.
+        let batches: u64 = forward
+            .chunks(LANES)
+            .map(|chunk| integrate(isa, chunk).iterations)
+            .sum();
+        assert!(
+            fwd.iterations < batches,
+            "{isa:?}: {} iterations as a queue, {batches} as batches",
+            fwd.iterations
+        );
+        assert!(fwd.runs.iter().map(|r| r.rejected).sum::<u64>() > 0);
+        for run in 0..96 {
+            let got = bits(&fwd.runs[run]);
+            assert_eq!(
+                got,
+                bits(&bwd.runs[95 - run]),
+                "{isa:?}: run {run}, queue reversed"
+            );
+            if run % 7 == 0 {
+                let alone = integrate(isa, &[run]);
+                assert_eq!(got, bits(&alone.runs[0]), "{isa:?}: run {run} alone");
+            }
+        }
+    }
 }

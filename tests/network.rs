@@ -545,8 +545,10 @@ struct ScalarNet<'a> {
     params: &'a [NodeParams],
     w: &'a [Vec<f64>],
     delay_steps: &'a [Vec<usize>],
-    /// Additive coupling strength.
+    /// Coupling strength.
     k: f64,
+    /// Diffusive coupling (`W_ij (x_j - r_i)`) instead of additive (`W_ij x_j`).
+    diffusive: bool,
     r0_khz: &'a [f64],
     v0: &'a [f64],
     /// Each node's rate before t = 0, kHz.
@@ -575,7 +577,12 @@ impl ScalarNet<'_> {
                         } else {
                             states[step - d][j][0]
                         };
-                        c += self.w[i][j] * past;
+                        let x = if self.diffusive {
+                            past - now[i][0]
+                        } else {
+                            past
+                        };
+                        c += self.w[i][j] * x;
                     }
                     let [r, v] = now[i];
                     scalar_step(method, &self.params[i], r, v, self.k * c, self.dt)
@@ -645,9 +652,33 @@ fn worst_scaled(a: &[Vec<[f64; 2]>], b: &[Vec<[f64; 2]>]) -> f64 {
 /// above.)
 #[test]
 fn delays_match_an_independent_scalar_implementation() {
+    delays_match_the_scalar_reference(d5(), Coupling::Additive);
+}
+
+/// The same with every delay at least 16 steps (D5 + 16 off the diagonal), additive and
+/// diffusive: the kernel then reads the delayed sums of 16 steps in one pass (its blocked
+/// form, with the diffusive term as `r_i sum_j W_ij`), which must agree with the reference
+/// as well.
+#[test]
+fn long_delays_read_in_blocks_match_the_scalar_reference() {
+    let d: Vec<Vec<usize>> = d5()
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            row.iter()
+                .enumerate()
+                .map(|(j, &d)| if i == j { 0 } else { d + 16 })
+                .collect()
+        })
+        .collect();
+    delays_match_the_scalar_reference(d.clone(), Coupling::Additive);
+    delays_match_the_scalar_reference(d, Coupling::Diffusive);
+}
+
+fn delays_match_the_scalar_reference(d: Vec<Vec<usize>>, coupling: Coupling) {
     const N: usize = 5;
     let (dt, steps) = (0.005, 2000);
-    let (w, d) = (w5(), d5());
+    let w = w5();
     let params: Vec<NodeParams> = (0..N)
         .map(|i| NodeParams::from_user(0.8, -4.6 + 0.9 * i as f64, 14.0, 0.9, 0.0, 0.0))
         .collect();
@@ -655,7 +686,7 @@ fn delays_match_an_independent_scalar_implementation() {
     let v0: Vec<f64> = (0..N).map(|i| -1.8 + 0.25 * i as f64).collect();
     let history_khz = vec![0.0; N];
     let k: NetLanes = std::array::from_fn(|l| 0.2 + 0.1 * l as f64);
-    let wiring = wiring(Coupling::Additive, &w, &d);
+    let wiring = wiring(coupling, &w, &d);
     let batch = net_batch(
         &wiring,
         dt,
@@ -679,6 +710,7 @@ fn delays_match_an_independent_scalar_implementation() {
                     w: &w,
                     delay_steps: &d,
                     k,
+                    diffusive: coupling == Coupling::Diffusive,
                     r0_khz: &r0_khz,
                     v0: &v0,
                     history_khz: &history_khz,

@@ -99,3 +99,58 @@ fn every_example_sweep_is_valid_and_the_small_ones_run() {
         "only {ran} example sweeps were small enough to run"
     );
 }
+
+/// `sweeps/network/k-eta.yaml` is valid on the connectome `sweeps/network/fetch_connectome.py`
+/// fetches (80 regions of a human connectome and its empirical FC), and a short version of
+/// it (20 ms, statistics from 5 ms, its first 8 runs) runs: every run finite, with an FC
+/// fit to the empirical target (the noise makes every pair's correlation defined). Without
+/// the fetched data the test says so and checks nothing, unless
+/// `MPR_SWEEP_REQUIRE_CONNECTOME=1` (CI fetches it), which makes the absence a failure.
+#[test]
+fn the_network_example_plans_on_the_fetched_connectome_and_a_short_version_runs() {
+    let dir = std::path::Path::new(SWEEPS).join("network");
+    if !dir.join("data/weights.txt").exists() {
+        let why = "sweeps/network/data is missing (run python3 sweeps/network/fetch_connectome.py)";
+        if std::env::var("MPR_SWEEP_REQUIRE_CONNECTOME").is_ok_and(|v| v == "1") {
+            panic!("{why}");
+        }
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let text = std::fs::read_to_string(dir.join("k-eta.yaml")).unwrap();
+    let load = |text: &str| {
+        let mut spec = spec::parse(text).unwrap();
+        spec.load_files(&dir).unwrap();
+        spec
+    };
+    let spec = load(&text);
+    let data = spec.network_data().expect("a network");
+    assert_eq!(
+        (data.connectome.nodes(), data.connectome.edges()),
+        (80, 6320)
+    );
+    assert!(Plan::new(&spec).unwrap().runs >= 50);
+    let short = text.replace(
+        "duration_ms: 2000, transient_ms: 500",
+        "duration_ms: 20, transient_ms: 5",
+    );
+    assert_ne!(
+        short, text,
+        "the example's simulation line changed: update this test"
+    );
+    let spec = load(&short);
+    let plan = Plan::new(&spec).unwrap();
+    let results = Simulator::new(&plan, Isa::detect()).simulate(0..8);
+    for r in &results {
+        let id = r.row.address.run_id;
+        assert!(
+            matches!(r.row.outcome, Outcome::Finished { r_hz, .. } if r_hz.mean.is_finite()),
+            "run {id}: {:?}",
+            r.row.outcome
+        );
+        assert_eq!(r.nodes.len(), 80, "run {id}");
+        assert_eq!(r.fc.len(), 80 * 79 / 2, "run {id}");
+        let fit = r.row.network.and_then(|n| n.fc_fit).expect("an fc_target");
+        assert!((-1.0..=1.0).contains(&fit), "run {id}: fc_fit {fit}");
+    }
+}

@@ -1,25 +1,29 @@
 //! The adaptive kernel: Dormand–Prince 5(4) with a step size per lane, chosen by the
 //! embedded error estimate (docs/adaptive.md).
 //!
-//! Every lane of a batch carries its own time, step size, state and first stage (FSAL).
-//! Each iteration, every lane that has not finished takes one trial step; the scaled RMS
-//! norm of the error estimate over (r, v) accepts or rejects it, and a PI controller
-//! (Gustafsson) proposes the next step. Acceptance, the controller, the statistics and the
-//! end of a run are all per-lane selects inside one loop over the lanes: no branch depends
-//! on a lane's data, so a run's bits never depend on its neighbours. A lane that has
-//! finished idles (its results frozen) until the batch's last lane finishes.
+//! The kernel takes a queue of runs and integrates [`LANES`] of them at a time. Every lane
+//! carries its own time, step size, state and first stage (FSAL). Each iteration, every
+//! lane that holds a run takes one trial step; the scaled RMS norm of the error estimate
+//! over (r, v) accepts or rejects it, and a PI controller (Gustafsson) proposes the next
+//! step. Acceptance, the controller, the statistics and the end of a run are all per-lane
+//! selects inside one loop over the lanes: no branch depends on a lane's data, so the loop
+//! compiles to SIMD and a run's bits never depend on its neighbours. When a lane's run
+//! ends, the lane hands in the results and takes the queue's next run (refill), so lanes
+//! idle only once the queue is empty.
 //!
 //! Steps land exactly on `duration_ms` and on every edge of a `step` or `pulse` input;
 //! continuous inputs (`sine`) are evaluated at each stage's own time. Statistics are time
 //! averages of the continuous extension (dense output) by 5-point Gauss–Legendre
 //! quadrature on each accepted step, clipped to [transient_ms, duration_ms]; traces are the
 //! dense output at their times. The body is generic over the path's [`Arith`], compiled
-//! for the baseline and for AVX2+FMA like the fixed-step kernel. No I/O, and no allocation
-//! inside the step loop.
+//! for the baseline, for AVX2+FMA and for AVX-512 like the fixed-step kernel. No I/O, and
+//! no allocation inside the step loop.
 
 use super::math::{self, Arith, Fused, Unfused};
 use super::schemes::{DOPRI5_A, DOPRI5_B, rhs};
-use super::{Batch, Coefficients, DIVERGED, Drive, Isa, LANES, Lanes, StopToken, Stopped, Summary};
+use super::{
+    Batch, Coefficients, DIVERGED, Drive, Isa, LANES, Lanes, StopToken, Stopped, Summary, Waveform,
+};
 
 /// Stage times `c_i` of the seven stages (the seventh is the FSAL stage at the step's end).
 const DOPRI5_C: [f64; 7] = [0.0, 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0, 1.0];
@@ -77,6 +81,9 @@ const BETA: f64 = 0.4 / 5.0;
 /// Bounds of the factor by which one step changes the next.
 const FAC_MIN: f64 = 0.2;
 const FAC_MAX: f64 = 5.0;
+/// Mantissa bits kept of the step-size factor (see [`round_factor`]): a factor in
+/// [2^k, 2^(k+1)) is a multiple of 2^(k-8), so factors are 0.2 to 0.4 % apart.
+const FACTOR_BITS: u32 = 8;
 /// ln(1e-4): the floor of the previous error in the controller.
 const LN_1E_4: f64 = -9.210_340_371_976_182;
 /// A step that comes within this factor of an edge or of `duration_ms` is stretched to land
@@ -91,6 +98,9 @@ pub const DT_FLOOR_MS: f64 = 1e-12;
 pub const MAX_TRIAL_STEPS: u64 = 100_000_000;
 
 /// How a lane's run ended.
+// 64 bits wide like the lanes' numbers: with bytes, LLVM's cost model keeps the AVX2 lane
+// loop scalar (packing masks to bytes and back).
+#[repr(u64)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LaneEnd {
     /// Still integrating (only inside the kernel).
@@ -117,7 +127,7 @@ impl LaneEnd {
     }
 }
 
-/// What the lanes of an adaptive batch share.
+/// What the runs of an adaptive queue share.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdaptiveSchedule {
     /// End of every run, ms.
@@ -174,7 +184,7 @@ impl Default for Tolerances {
 /// average and the integral of the squared deviation from it (merged step by step as in
 /// Chan et al.'s pairwise update), and the extremes.
 #[derive(Debug, Clone, Copy)]
-pub struct TimeMoments {
+struct TimeMoments {
     weight: Lanes,
     mean: Lanes,
     m2: Lanes,
@@ -193,8 +203,17 @@ impl TimeMoments {
         }
     }
 
+    /// Empties lane `l` for the next run.
+    fn reset(&mut self, l: usize) {
+        self.weight[l] = 0.0;
+        self.mean[l] = 0.0;
+        self.m2[l] = 0.0;
+        self.min[l] = f64::INFINITY;
+        self.max[l] = f64::NEG_INFINITY;
+    }
+
     /// Lane `l`'s time average, standard deviation (of the time distribution), min, max.
-    pub fn summary(&self, l: usize) -> Summary {
+    fn summary(&self, l: usize) -> Summary {
         Summary {
             mean: self.mean[l],
             std: (self.m2[l] / self.weight[l]).max(0.0).sqrt(),
@@ -204,104 +223,141 @@ impl TimeMoments {
     }
 }
 
-/// What an adaptive batch produces besides traces.
+/// The results of one run.
 #[derive(Debug, Clone, Copy)]
-pub struct AdaptiveResult {
-    /// How each lane's run ended.
-    pub end: [LaneEnd; LANES],
+pub struct AdaptiveRun {
+    /// How the run ended.
+    pub end: LaneEnd,
     /// Time of the end, ms: `duration_ms`, the end of the step whose state diverged, or the
     /// time reached when the run stopped.
-    pub end_ms: Lanes,
-    /// Accepted steps per lane.
-    pub steps: [u64; LANES],
-    /// Rejected trial steps per lane.
-    pub rejected: [u64; LANES],
-    /// Iterations of the batch (each a trial step of every lane still running): lane
-    /// utilisation is the lanes' trial steps over `LANES * iterations`.
-    pub iterations: u64,
-    /// Statistics of r (kHz).
-    pub r: TimeMoments,
-    /// Statistics of v.
-    pub v: TimeMoments,
+    pub end_ms: f64,
+    /// Accepted steps.
+    pub steps: u64,
+    /// Rejected trial steps.
+    pub rejected: u64,
+    /// Time statistics of r (kHz).
+    pub r: Summary,
+    /// Time statistics of v.
+    pub v: Summary,
     /// r (kHz) at the end.
-    pub r_final: Lanes,
+    pub r_final: f64,
     /// v at the end.
-    pub v_final: Lanes,
-    /// Trace rows written per lane (rows `0 .. trace_len`).
-    pub trace_len: [usize; LANES],
+    pub v_final: f64,
+    /// Trace rows written (rows `0 .. trace_len`).
+    pub trace_len: usize,
+}
+
+/// What the kernel produces for a queue of runs besides traces.
+#[derive(Debug, Clone)]
+pub struct AdaptiveResult {
+    /// Each run's results, in queue order.
+    pub runs: Vec<AdaptiveRun>,
+    /// Iterations of the kernel (each a trial step of every lane that holds a run): the
+    /// lane utilisation is the runs' trial steps over `LANES * iterations`.
+    pub iterations: u64,
 }
 
 /// Iterations between the kernel's reads of its [`StopToken`]: 64 iterations of 32 trial
 /// steps take about 0.1 ms.
 const POLL_ITERATIONS: u64 = 64;
 
-/// Integrates one batch adaptively. `trace` receives `schedule.trace_rows()` rows, each the
-/// r lanes then the v lanes (kernel units), NaN past a lane's `trace_len`. Returns
+/// Integrates the first `runs` runs of `queue` adaptively: run `q` is lane `q % LANES` of
+/// `queue[q / LANES]` (its coefficients, initial state, inputs and tolerances). The kernel
+/// integrates [`LANES`] runs at a time; when a lane's run ends, the lane takes the queue's
+/// next run, so that the lanes stay busy until the queue is empty. A run's results do not
+/// depend on the lane it had, its neighbours or the order of the queue.
+///
+/// `trace` receives `schedule.trace_rows()` rows per run, row `i` of run `q` at
+/// `2 * (q * rows + i)` (r, then v; kernel units), NaN past the run's `trace_len`. Returns
 /// [`Stopped`] within [`POLL_ITERATIONS`] iterations of a request on `stop`.
 pub fn integrate_adaptive(
     isa: Isa,
     schedule: &AdaptiveSchedule,
-    tol: &Tolerances,
-    batch: &Batch,
+    queue: &[(Batch, Tolerances)],
+    runs: usize,
     trace: &mut Vec<f64>,
     stop: &StopToken,
 ) -> Result<AdaptiveResult, Stopped> {
+    assert!(
+        runs > 0 && runs <= queue.len() * LANES,
+        "a queue of {} batches holds 1 to {} runs, not {runs}",
+        queue.len(),
+        queue.len() * LANES
+    );
     trace.clear();
-    trace.resize(schedule.trace_rows() * 2 * LANES, f64::NAN);
+    trace.resize(schedule.trace_rows() * 2 * runs, f64::NAN);
+    let queue = Queue {
+        batches: queue,
+        runs,
+    };
     match isa {
-        // The lane loop does not vectorise (docs/adaptive.md), so wider vectors would not
-        // help: the AVX-512 path runs the AVX2+FMA build, with the same fused arithmetic and
-        // therefore the same bits.
-        Isa::Avx512 | Isa::Avx2Fma => avx2::run(schedule, tol, batch, trace, stop),
-        Isa::Portable => kernel::<Unfused>(schedule, tol, batch, trace, stop),
+        Isa::Avx512 => avx512::run(schedule, &queue, trace, stop),
+        Isa::Avx2Fma => avx2::run(schedule, &queue, trace, stop),
+        Isa::Portable => kernel::<Unfused>(schedule, &queue, trace, stop),
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::*;
-
-    /// The adaptive kernel compiled with AVX2+FMA enabled.
-    pub fn run(
-        schedule: &AdaptiveSchedule,
-        tol: &Tolerances,
-        batch: &Batch,
-        trace: &mut [f64],
-        stop: &StopToken,
-    ) -> Result<AdaptiveResult, Stopped> {
-        assert!(
-            Isa::Avx2Fma.is_available(),
-            "AVX2+FMA kernel requested on a CPU without it"
-        );
-        // SAFETY: the CPU supports AVX2 and FMA (checked above).
-        unsafe { run_avx2(schedule, tol, batch, trace, stop) }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2(
-        schedule: &AdaptiveSchedule,
-        tol: &Tolerances,
-        batch: &Batch,
-        trace: &mut [f64],
-        stop: &StopToken,
-    ) -> Result<AdaptiveResult, Stopped> {
-        kernel::<Fused>(schedule, tol, batch, trace, stop)
-    }
+/// The runs a kernel call integrates.
+struct Queue<'a> {
+    batches: &'a [(Batch, Tolerances)],
+    runs: usize,
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-mod avx2 {
-    use super::*;
-    pub fn run(
-        _: &AdaptiveSchedule,
-        _: &Tolerances,
-        _: &Batch,
-        _: &mut [f64],
-        _: &StopToken,
-    ) -> Result<AdaptiveResult, Stopped> {
-        unreachable!("Isa::detect never selects AVX2 off x86-64")
-    }
+/// A module `$name` whose `run` is [`kernel`] with `Fused` arithmetic, compiled with the
+/// target features `$features` and called only where [`Isa::is_available`] says the CPU
+/// has them (the fixed-step kernel's entry points follow the same pattern).
+macro_rules! isa_entry {
+    ($name:ident, $isa:expr, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $name {
+            use super::*;
+
+            #[doc = concat!("The adaptive kernel compiled with `", $features, "` enabled.")]
+            pub(super) fn run(
+                schedule: &AdaptiveSchedule,
+                queue: &Queue,
+                trace: &mut [f64],
+                stop: &StopToken,
+            ) -> Result<AdaptiveResult, Stopped> {
+                assert!(
+                    $isa.is_available(),
+                    "the {} kernel was requested on a CPU without {}",
+                    $isa.name(),
+                    $isa.features()
+                );
+                // SAFETY: the CPU has the features this function is compiled for (checked
+                // above).
+                unsafe { run_with_features(schedule, queue, trace, stop) }
+            }
+
+            #[target_feature(enable = $features)]
+            unsafe fn run_with_features(
+                schedule: &AdaptiveSchedule,
+                queue: &Queue,
+                trace: &mut [f64],
+                stop: &StopToken,
+            ) -> Result<AdaptiveResult, Stopped> {
+                kernel::<Fused>(schedule, queue, trace, stop)
+            }
+        }
+
+        #[cfg(not(target_arch = "x86_64"))]
+        mod $name {
+            use super::*;
+            pub(super) fn run(
+                _: &AdaptiveSchedule,
+                _: &Queue,
+                _: &mut [f64],
+                _: &StopToken,
+            ) -> Result<AdaptiveResult, Stopped> {
+                unreachable!("{} is never available off x86-64", $isa.name())
+            }
+        }
+    };
 }
+
+isa_entry!(avx2, Isa::Avx2Fma, "avx2,fma");
+isa_entry!(avx512, Isa::Avx512, "avx512f,avx512dq,avx512vl,avx2,fma");
 
 /// The dense output of one variable at `theta` from its coefficients
 /// `[y0, d, h k1 - d, d - h k7 - (h k1 - d), h sum D_i k_i]`.
@@ -380,8 +436,21 @@ pub(super) fn dopri_step<A: Arith>(
     (kr, kv, r1, v1, h * er, h * ev)
 }
 
+/// Rounds a positive step-size factor to [`FACTOR_BITS`] mantissa bits (to nearest, ties
+/// up), with integer operations on its bits. The error estimates of the two kernel
+/// paths differ in their last bits (fused multiply-adds round once); rounded factors are
+/// then equal except when a factor falls within that difference of a rounding boundary,
+/// so that the two paths almost always take the same steps and agree to rounding.
+#[inline(always)]
+fn round_factor(fac: f64) -> f64 {
+    const DROPPED: u32 = 52 - FACTOR_BITS;
+    const HALF: u64 = 1 << (DROPPED - 1);
+    const KEEP: u64 = !((1 << DROPPED) - 1);
+    f64::from_bits((fac.to_bits() + HALF) & KEEP)
+}
+
 /// Per-lane state of the adaptive kernel.
-struct Lanes7 {
+struct LaneState {
     t: Lanes,
     h: Lanes,
     r: Lanes,
@@ -390,255 +459,612 @@ struct Lanes7 {
     k1v: Lanes,
     /// ln of the last accepted step's error (at least 1e-4).
     ln_err_prev: Lanes,
-    /// The lane's last trial step was rejected (no growth on the next).
-    rejected_last: [bool; LANES],
+    /// 1 where the lane's last trial step was rejected (no growth on the next), else 0.
+    rejected_last: [u64; LANES],
     end: [LaneEnd; LANES],
     end_ms: Lanes,
     steps: [u64; LANES],
     rejected: [u64; LANES],
+    mr: TimeMoments,
+    mv: TimeMoments,
+    /// The queue position of each lane's run; `None` once the queue is empty.
+    run: [Option<usize>; LANES],
+    /// Trace rows written for each lane's run.
+    trace_len: [usize; LANES],
+}
+
+/// The lanes' coefficients, initial states, inputs and tolerances, lane by lane from the
+/// queue.
+struct LaneInputs {
+    batch: Batch,
+    tol: Tolerances,
+}
+
+impl LaneInputs {
+    /// Lane `l` takes queue run `q`'s inputs (lane `j` of its batch).
+    fn take(&mut self, l: usize, queue: &Queue, q: usize) {
+        let (src, tol) = &queue.batches[q / LANES];
+        let j = q % LANES;
+        let (c, s) = (&mut self.batch.coef, &src.coef);
+        for (dst, src) in [
+            (&mut c.r_drive, &s.r_drive),
+            (&mut c.v_drive, &s.v_drive),
+            (&mut c.two_inv_tau, &s.two_inv_tau),
+            (&mut c.two_dt_inv_tau, &s.two_dt_inv_tau),
+            (&mut c.inv_tau, &s.inv_tau),
+            (&mut c.j_tau, &s.j_tau),
+            (&mut c.pi_tau_sq, &s.pi_tau_sq),
+            (&mut c.noise_r, &s.noise_r),
+            (&mut c.noise_v, &s.noise_v),
+            (&mut self.batch.r0, &src.r0),
+            (&mut self.batch.v0, &src.v0),
+            (&mut self.tol.rtol, &tol.rtol),
+            (&mut self.tol.atol_r, &tol.atol_r),
+            (&mut self.tol.atol_v, &tol.atol_v),
+        ] {
+            dst[l] = src[j];
+        }
+        for x in 0..2 {
+            take_waveform_lane(
+                &mut self.batch.drive.waveform[x],
+                l,
+                &src.drive.waveform[x],
+                j,
+            );
+        }
+    }
+}
+
+/// Lane `l` of `dst` takes lane `j` of `src` (the same form: every run of a sweep has the
+/// same input forms).
+fn take_waveform_lane(dst: &mut Waveform, l: usize, src: &Waveform, j: usize) {
+    let pairs: Vec<(&mut Lanes, &Lanes)> = match (dst, src) {
+        (Waveform::None, Waveform::None) => Vec::new(),
+        (
+            Waveform::Step { at, before, after },
+            Waveform::Step {
+                at: a,
+                before: b,
+                after: c,
+            },
+        ) => vec![(at, a), (before, b), (after, c)],
+        (
+            Waveform::Pulse {
+                start,
+                stop,
+                amplitude,
+            },
+            Waveform::Pulse {
+                start: a,
+                stop: b,
+                amplitude: c,
+            },
+        ) => vec![(start, a), (stop, b), (amplitude, c)],
+        (
+            Waveform::Sine {
+                amplitude,
+                omega,
+                phase,
+                offset,
+            },
+            Waveform::Sine {
+                amplitude: a,
+                omega: b,
+                phase: c,
+                offset: d,
+            },
+        ) => vec![(amplitude, a), (omega, b), (phase, c), (offset, d)],
+        (dst, src) => unreachable!("the runs of a queue share their input forms: {dst:?}, {src:?}"),
+    };
+    for (dst, src) in pairs {
+        dst[l] = src[j];
+    }
 }
 
 #[inline(always)]
 fn kernel<A: Arith>(
     schedule: &AdaptiveSchedule,
-    tol: &Tolerances,
-    batch: &Batch,
+    queue: &Queue,
     trace: &mut [f64],
     stop: &StopToken,
 ) -> Result<AdaptiveResult, Stopped> {
-    let driven = batch
+    let driven = queue.batches[0]
+        .0
         .drive
         .waveform
         .iter()
-        .any(|w| *w != super::Waveform::None);
+        .any(|w| *w != Waveform::None);
     // Without time-varying inputs the lane loop compiles without any input code.
     if driven {
-        steps::<A, true>(schedule, tol, batch, trace, stop)
+        steps::<A, true>(schedule, queue, trace, stop)
     } else {
-        steps::<A, false>(schedule, tol, batch, trace, stop)
+        steps::<A, false>(schedule, queue, trace, stop)
     }
 }
 
-/// The iterations of a batch; `DRIVEN`: some input varies in time.
+impl LaneState {
+    /// Lane `l` starts queue run `q` from its initial state (`inputs` already hold the
+    /// run's), or idles when `q` is `None`. A run's start depends on nothing but the run.
+    #[inline(always)]
+    fn start<A: Arith>(
+        &mut self,
+        l: usize,
+        q: Option<usize>,
+        inputs: &LaneInputs,
+        &RunStart {
+            h0,
+            fsal,
+            duration,
+            rows,
+        }: &RunStart,
+        trace: &mut [f64],
+    ) {
+        let b = &inputs.batch;
+        self.t[l] = 0.0;
+        self.h[l] = h0;
+        self.r[l] = b.r0[l];
+        self.v[l] = b.v0[l];
+        // With inputs that change over time the first stage is evaluated afresh at each
+        // step (an edge may have passed); otherwise the last stage of a step is the next
+        // one's first.
+        (self.k1r[l], self.k1v[l]) = if fsal {
+            rhs::<A>(&b.coef, l, b.r0[l], b.v0[l], None)
+        } else {
+            (0.0, 0.0)
+        };
+        self.ln_err_prev[l] = LN_1E_4;
+        self.rejected_last[l] = 0;
+        // An idle lane counts as ended: its state stays frozen.
+        self.end[l] = if q.is_some() {
+            LaneEnd::Running
+        } else {
+            LaneEnd::Finished
+        };
+        self.end_ms[l] = duration;
+        self.steps[l] = 0;
+        self.rejected[l] = 0;
+        self.mr.reset(l);
+        self.mv.reset(l);
+        self.run[l] = q;
+        self.trace_len[l] = 0;
+        if let Some(q) = q
+            && rows > 0
+        {
+            trace[2 * q * rows] = b.r0[l];
+            trace[2 * q * rows + 1] = b.v0[l];
+            self.trace_len[l] = 1;
+        }
+    }
+
+    /// The results of lane `l`'s run.
+    fn result(&self, l: usize) -> AdaptiveRun {
+        AdaptiveRun {
+            end: self.end[l],
+            end_ms: self.end_ms[l],
+            steps: self.steps[l],
+            rejected: self.rejected[l],
+            r: self.mr.summary(l),
+            v: self.mv.summary(l),
+            r_final: self.r[l],
+            v_final: self.v[l],
+            trace_len: self.trace_len[l],
+        }
+    }
+}
+
+/// How every run starts: its first trial step, whether the first stage comes from the
+/// previous step (FSAL, without time-varying inputs), the end time and the trace rows.
+struct RunStart {
+    h0: f64,
+    fsal: bool,
+    duration: f64,
+    rows: usize,
+}
+
+/// The accepted step of each lane in one iteration, for the traces: its start, length
+/// and dense-output coefficients (coefficient i of every lane side by side).
+struct AcceptedSteps {
+    /// 1 where the lane accepted a step, else 0 (64-bit like [`LaneEnd`]).
+    accepted: [u64; LANES],
+    t0: Lanes,
+    h: Lanes,
+    qr: [Lanes; 5],
+    qv: [Lanes; 5],
+}
+
+/// The iterations of a queue; `DRIVEN`: some input varies in time.
 #[inline(always)]
 fn steps<A: Arith, const DRIVEN: bool>(
     schedule: &AdaptiveSchedule,
-    tol: &Tolerances,
-    batch: &Batch,
+    queue: &Queue,
     trace: &mut [f64],
     stop: &StopToken,
 ) -> Result<AdaptiveResult, Stopped> {
-    let c = &batch.coef;
-    let drive = DRIVEN.then_some(&batch.drive);
-    // With inputs that change over time the first stage is evaluated afresh at each step
-    // (an edge may have passed); otherwise the last stage of a step is the next one's first.
-    let fsal = !DRIVEN;
-    let (duration, transient) = (schedule.duration_ms, schedule.transient_ms);
+    let duration = schedule.duration_ms;
     let h0 = schedule.dt_init_ms.min(schedule.dt_max_ms);
-    let mut s = Lanes7 {
+    let rows = schedule.trace_rows();
+    let how = RunStart {
+        h0,
+        fsal: !DRIVEN,
+        duration,
+        rows,
+    };
+    let mut inputs = LaneInputs {
+        batch: queue.batches[0].0,
+        tol: queue.batches[0].1,
+    };
+    let mut s = LaneState {
         t: [0.0; LANES],
         h: [h0; LANES],
-        r: batch.r0,
-        v: batch.v0,
+        r: [0.0; LANES],
+        v: [0.0; LANES],
         k1r: [0.0; LANES],
         k1v: [0.0; LANES],
         ln_err_prev: [LN_1E_4; LANES],
-        rejected_last: [false; LANES],
+        rejected_last: [0; LANES],
         end: [LaneEnd::Running; LANES],
         end_ms: [duration; LANES],
         steps: [0; LANES],
         rejected: [0; LANES],
+        mr: TimeMoments::new(),
+        mv: TimeMoments::new(),
+        run: [None; LANES],
+        trace_len: [0; LANES],
     };
-    if fsal {
-        for l in 0..LANES {
-            (s.k1r[l], s.k1v[l]) = rhs::<A>(c, l, s.r[l], s.v[l], None);
+    // Lanes beyond the queue's runs idle from the start (on the first batch's data).
+    let mut next = 0;
+    for l in 0..LANES {
+        let q = (next < queue.runs).then_some(next);
+        if let Some(q) = q {
+            inputs.take(l, queue, q);
+            next += 1;
         }
+        s.start::<A>(l, q, &inputs, &how, trace);
     }
-    let mut mr = TimeMoments::new();
-    let mut mv = TimeMoments::new();
-    let rows = schedule.trace_rows();
-    let mut trace_len = [0usize; LANES];
-    if rows > 0 {
-        trace[..LANES].copy_from_slice(&s.r);
-        trace[LANES..2 * LANES].copy_from_slice(&s.v);
-        trace_len = [1; LANES];
-    }
-    // The accepted step of each lane in this iteration, for the traces: its start, length
-    // and dense-output coefficients.
-    let mut accepted = [false; LANES];
-    let mut step_t0 = [0.0; LANES];
-    let mut step_h = [0.0; LANES];
-    // Coefficient i of every lane side by side (stores the lane loop can vectorise).
-    let mut qr = [[0.0; LANES]; 5];
-    let mut qv = [[0.0; LANES]; 5];
+    let mut results: Vec<Option<AdaptiveRun>> = vec![None; queue.runs];
+    let mut acc = AcceptedSteps {
+        accepted: [0; LANES],
+        t0: [0.0; LANES],
+        h: [0.0; LANES],
+        qr: [[0.0; LANES]; 5],
+        qv: [[0.0; LANES]; 5],
+    };
+    let mut trial = Trial {
+        h: [0.0; LANES],
+        t1: [0.0; LANES],
+        lands_on_end: [0; LANES],
+        kr: [[0.0; LANES]; 7],
+        kv: [[0.0; LANES]; 7],
+        r1: [0.0; LANES],
+        v1: [0.0; LANES],
+        er: [0.0; LANES],
+        ev: [0.0; LANES],
+        accept: [0; LANES],
+        next_h: [0.0; LANES],
+    };
     let mut iterations = 0u64;
-    while s.end.contains(&LaneEnd::Running) {
+    while s.run.iter().any(Option::is_some) {
         iterations += 1;
         if iterations.is_multiple_of(POLL_ITERATIONS) && stop.is_requested() {
             return Err(Stopped);
         }
-        for l in 0..LANES {
-            let running = s.end[l] == LaneEnd::Running;
-            let t0 = s.t[l];
-            let (r0, v0) = (s.r[l], s.v[l]);
-            // The next point the step must not pass: duration_ms or an input edge.
-            let stop = match drive {
-                Some(d) => duration
-                    .min(d.waveform[0].next_edge(l, t0))
-                    .min(d.waveform[1].next_edge(l, t0)),
-                None => duration,
-            };
-            let proposal = s.h[l];
-            let land = proposal * LAND_STRETCH >= stop - t0;
-            let h = if land { stop - t0 } else { proposal };
-            let t1 = if land { stop } else { t0 + h };
-            let k1 = if fsal {
-                (s.k1r[l], s.k1v[l])
-            } else {
-                let input = drive.map(|d| {
-                    [
-                        d.waveform[0].lane_value(l, t0, t0),
-                        d.waveform[1].lane_value(l, t0, t0),
-                    ]
-                });
-                rhs::<A>(c, l, r0, v0, input)
-            };
-            let (kr, kv, r1, v1, er, ev) = dopri_step::<A>(c, drive, l, t0, h, (r0, v0), k1);
-            let sc_r = A::mul_add(tol.rtol[l], r0.abs().max(r1.abs()), tol.atol_r[l]);
-            let sc_v = A::mul_add(tol.rtol[l], v0.abs().max(v1.abs()), tol.atol_v[l]);
-            let (xr, xv) = (er / sc_r, ev / sc_v);
-            let err = (0.5 * A::mul_add(xr, xr, xv * xv)).sqrt();
-            // NaN compares false: a non-finite trial step is rejected.
-            let accept = running && err <= 1.0;
-            // The controller, on an error clamped into ln's domain (NaN counts as huge); the
-            // powers of the error go through the kernel's own ln and expm1 (no library call
-            // in the lane loop).
-            let e = if err >= 1e-10 { err.min(1e10) } else { 1e-10 };
-            let e = if err.is_nan() { 1e10 } else { e };
-            let ln_e = math::ln::<A>(e);
-            let grow = SAFETY
-                * (1.0 + math::expm1::<A>(A::mul_add(-ALPHA, ln_e, BETA * s.ln_err_prev[l])));
-            let grow = grow.clamp(FAC_MIN, FAC_MAX);
-            let grow = if s.rejected_last[l] {
-                grow.min(1.0)
-            } else {
-                grow
-            };
-            let shrink = (SAFETY * (1.0 + math::expm1::<A>(-ALPHA * ln_e))).clamp(FAC_MIN, 1.0);
-            let next_h = (h * if accept { grow } else { shrink }).min(schedule.dt_max_ms);
-
-            // Statistics over the part of the step inside [transient, duration].
-            let a = t0.max(transient);
-            let w = if accept { (t1 - a).max(0.0) } else { 0.0 };
-            let qr_l = dense_coefficients::<A>(r0, r1, h, &kr);
-            let qv_l = dense_coefficients::<A>(v0, v1, h, &kv);
-            let inv_h = 1.0 / h;
-            let mut yr = [0.0; 5];
-            let mut yv = [0.0; 5];
-            let (mut mean_r, mut mean_v) = (0.0, 0.0);
-            for j in 0..5 {
-                let theta = (A::mul_add(w, GL_NODES[j], a) - t0) * inv_h;
-                yr[j] = dense::<A>(&qr_l, theta);
-                yv[j] = dense::<A>(&qv_l, theta);
-                mean_r = A::mul_add(GL_WEIGHTS[j], yr[j], mean_r);
-                mean_v = A::mul_add(GL_WEIGHTS[j], yv[j], mean_v);
-            }
-            let (mut m2_r, mut m2_v) = (0.0, 0.0);
-            for j in 0..5 {
-                let (dr, dv) = (yr[j] - mean_r, yv[j] - mean_v);
-                m2_r = A::mul_add(GL_WEIGHTS[j] * dr, dr, m2_r);
-                m2_v = A::mul_add(GL_WEIGHTS[j] * dv, dv, m2_v);
-            }
-            let in_window = w > 0.0;
-            merge::<A>(&mut mr, l, in_window, w, mean_r, w * m2_r, &yr);
-            merge::<A>(&mut mv, l, in_window, w, mean_v, w * m2_v, &yv);
-            let end_in_window = accept && t1 >= transient;
-            include_extremum::<A>(&mut mr, l, end_in_window, r1);
-            include_extremum::<A>(&mut mv, l, end_in_window, v1);
-
-            // The lane moves on, or stays for a retry.
-            s.t[l] = if accept { t1 } else { t0 };
-            s.r[l] = if accept { r1 } else { r0 };
-            s.v[l] = if accept { v1 } else { v0 };
-            s.k1r[l] = if accept { kr[6] } else { s.k1r[l] };
-            s.k1v[l] = if accept { kv[6] } else { s.k1v[l] };
-            // The last accepted step's error, at least 1e-4 (as in Hairer's dopri5).
-            s.ln_err_prev[l] = if accept {
-                ln_e.max(LN_1E_4)
-            } else {
-                s.ln_err_prev[l]
-            };
-            s.h[l] = if running { next_h } else { s.h[l] };
-            s.rejected_last[l] = if running { !accept } else { s.rejected_last[l] };
-            s.steps[l] += accept as u64;
-            s.rejected[l] += (running && !accept) as u64;
-
-            let blown = accept && !((r1.abs() < DIVERGED) & (v1.abs() < DIVERGED));
-            let done = accept && land && stop == duration;
-            let floor = running && next_h < DT_FLOOR_MS;
-            let cap = running && s.steps[l] + s.rejected[l] >= schedule.max_trial_steps;
-            let end = if blown {
-                LaneEnd::Diverged
-            } else if done {
-                LaneEnd::Finished
-            } else if floor {
-                LaneEnd::DtFloor
-            } else if cap {
-                LaneEnd::StepCap
-            } else {
-                s.end[l]
-            };
-            s.end_ms[l] = if running && end != LaneEnd::Running {
-                s.t[l]
-            } else {
-                s.end_ms[l]
-            };
-            s.end[l] = end;
-
-            accepted[l] = accept && !blown;
-            step_t0[l] = t0;
-            step_h[l] = h;
-            for i in 0..5 {
-                qr[i][l] = qr_l[i];
-                qv[i][l] = qv_l[i];
-            }
-        }
+        trial_steps::<A, DRIVEN>(schedule, &inputs, &mut s, &mut acc, &mut trial);
         if rows > 0 {
-            record_traces::<A>(
-                schedule,
-                rows,
-                (&accepted, &step_t0, &step_h),
-                (&qr, &qv),
-                (&s.r, &s.v, &s.end),
-                &mut trace_len,
-                trace,
-            );
+            record_traces::<A>(schedule, rows, &acc, &mut s, trace);
+        }
+        // Lanes whose run ended hand in its results and take the next run of the queue.
+        for l in 0..LANES {
+            if let Some(q) = s.run[l]
+                && s.end[l] != LaneEnd::Running
+            {
+                results[q] = Some(s.result(l));
+                let q = (next < queue.runs).then_some(next);
+                if let Some(q) = q {
+                    inputs.take(l, queue, q);
+                    next += 1;
+                }
+                s.start::<A>(l, q, &inputs, &how, trace);
+            }
         }
     }
     Ok(AdaptiveResult {
-        end: s.end,
-        end_ms: s.end_ms,
-        steps: s.steps,
-        rejected: s.rejected,
+        runs: results
+            .into_iter()
+            .map(|r| r.expect("every run of the queue ends"))
+            .collect(),
         iterations,
-        r: mr,
-        v: mv,
-        r_final: s.r,
-        v_final: s.v,
-        trace_len,
     })
+}
+
+/// One trial step of every lane, with per-lane selects only (no branch on a lane's data):
+/// acceptance, the controller, the statistics and the end of a run. Five passes over the
+/// lanes: the stages; the controller; the quadrature; the merge into the statistics and
+/// the next state; the counts and the run's end. One fused loop stays scalar on AVX2
+/// (LLVM's cost model declines it); split like this, LLVM vectorises every pass on
+/// AVX-512 and all but the merge (a few selects and a division per lane) on AVX2.
+#[inline(always)]
+fn trial_steps<A: Arith, const DRIVEN: bool>(
+    schedule: &AdaptiveSchedule,
+    inputs: &LaneInputs,
+    s: &mut LaneState,
+    acc: &mut AcceptedSteps,
+    x: &mut Trial,
+) {
+    let c = &inputs.batch.coef;
+    let tol = &inputs.tol;
+    let drive = DRIVEN.then_some(&inputs.batch.drive);
+    let fsal = !DRIVEN;
+    let (duration, transient) = (schedule.duration_ms, schedule.transient_ms);
+    let max_trials = schedule.max_trial_steps.min(i64::MAX as u64) as i64;
+    // The stages, the fifth-order solution and the error estimate.
+    for l in 0..LANES {
+        let t0 = s.t[l];
+        let (r0, v0) = (s.r[l], s.v[l]);
+        // The next point the step must not pass: duration_ms or an input edge.
+        let stop = match drive {
+            Some(d) => duration
+                .min(d.waveform[0].next_edge(l, t0))
+                .min(d.waveform[1].next_edge(l, t0)),
+            None => duration,
+        };
+        let proposal = s.h[l];
+        let land = proposal * LAND_STRETCH >= stop - t0;
+        let h = if land { stop - t0 } else { proposal };
+        x.t1[l] = if land { stop } else { t0 + h };
+        x.lands_on_end[l] = (land && stop == duration) as u64;
+        x.h[l] = h;
+        let k1 = if fsal {
+            (s.k1r[l], s.k1v[l])
+        } else {
+            let input = drive.map(|d| {
+                [
+                    d.waveform[0].lane_value(l, t0, t0),
+                    d.waveform[1].lane_value(l, t0, t0),
+                ]
+            });
+            rhs::<A>(c, l, r0, v0, input)
+        };
+        let (kr, kv, r1, v1, er, ev) = dopri_step::<A>(c, drive, l, t0, h, (r0, v0), k1);
+        for i in 0..7 {
+            x.kr[i][l] = kr[i];
+            x.kv[i][l] = kv[i];
+        }
+        (x.r1[l], x.v1[l], x.er[l], x.ev[l]) = (r1, v1, er, ev);
+    }
+    // The error norm, acceptance and the controller.
+    for l in 0..LANES {
+        let running = s.end[l] == LaneEnd::Running;
+        let (r0, v0, r1, v1) = (s.r[l], s.v[l], x.r1[l], x.v1[l]);
+        // A NaN in r1 or v1 makes the scale and so the error NaN: rejected.
+        let sc_r = A::mul_add(tol.rtol[l], greater(r0.abs(), r1.abs()), tol.atol_r[l]);
+        let sc_v = A::mul_add(tol.rtol[l], greater(v0.abs(), v1.abs()), tol.atol_v[l]);
+        let (xr, xv) = (x.er[l] / sc_r, x.ev[l] / sc_v);
+        let err = (0.5 * A::mul_add(xr, xr, xv * xv)).sqrt();
+        // NaN compares false: a non-finite trial step is rejected.
+        let accept = running && err <= 1.0;
+        // The controller, on an error clamped into ln's domain (NaN counts as huge); the
+        // powers of the error go through the kernel's own ln and expm1 (no library call
+        // in the lane loop).
+        let e = if err >= 1e-10 { err.min(1e10) } else { 1e-10 };
+        let e = if err.is_nan() { 1e10 } else { e };
+        let ln_e = math::ln::<A>(e);
+        let grow =
+            SAFETY * (1.0 + math::expm1::<A>(A::mul_add(-ALPHA, ln_e, BETA * s.ln_err_prev[l])));
+        let grow = grow.clamp(FAC_MIN, FAC_MAX);
+        let grow = if s.rejected_last[l] != 0 {
+            grow.min(1.0)
+        } else {
+            grow
+        };
+        let shrink = (SAFETY * (1.0 + math::expm1::<A>(-ALPHA * ln_e))).clamp(FAC_MIN, 1.0);
+        let factor = round_factor(if accept { grow } else { shrink });
+        x.next_h[l] = lesser(x.h[l] * factor, schedule.dt_max_ms);
+        x.accept[l] = accept as u64;
+        // The last accepted step's error, at least 1e-4 (as in Hairer's dopri5).
+        s.ln_err_prev[l] = if accept {
+            greater(ln_e, LN_1E_4)
+        } else {
+            s.ln_err_prev[l]
+        };
+    }
+    // Statistics over the part of each accepted step inside [transient, duration], then
+    // the lane moves on or stays for a retry. The passes below write to local copies
+    // (distinct from everything they read), which LLVM needs to see that the lanes are
+    // independent.
+    acc.t0 = s.t;
+    acc.h = x.h;
+    let (mut mr, mut mv) = (s.mr, s.mv);
+    let (mut t, mut r, mut v, mut k1r, mut k1v) = (s.t, s.r, s.v, s.k1r, s.k1v);
+    let mut qr = [[0.0; LANES]; 5];
+    let mut qv = [[0.0; LANES]; 5];
+    let mut quad = Quadrature {
+        w: [0.0; LANES],
+        range_r: [[0.0; LANES]; 2],
+        range_v: [[0.0; LANES]; 2],
+        mean_r: [0.0; LANES],
+        mean_v: [0.0; LANES],
+        m2_r: [0.0; LANES],
+        m2_v: [0.0; LANES],
+    };
+    for l in 0..LANES {
+        let accept = x.accept[l] != 0;
+        let (t0, t1, h) = (s.t[l], x.t1[l], x.h[l]);
+        let (r1, v1) = (x.r1[l], x.v1[l]);
+        let a = greater(t0, transient);
+        let w = if accept { greater(t1 - a, 0.0) } else { 0.0 };
+        let kr = std::array::from_fn(|i| x.kr[i][l]);
+        let kv = std::array::from_fn(|i| x.kv[i][l]);
+        let qr_l = dense_coefficients::<A>(s.r[l], r1, h, &kr);
+        let qv_l = dense_coefficients::<A>(s.v[l], v1, h, &kv);
+        let inv_h = 1.0 / h;
+        let mut yr = [0.0; 5];
+        let mut yv = [0.0; 5];
+        let (mut mean_r, mut mean_v) = (0.0, 0.0);
+        for j in 0..5 {
+            let theta = (A::mul_add(w, GL_NODES[j], a) - t0) * inv_h;
+            yr[j] = dense::<A>(&qr_l, theta);
+            yv[j] = dense::<A>(&qv_l, theta);
+            mean_r = A::mul_add(GL_WEIGHTS[j], yr[j], mean_r);
+            mean_v = A::mul_add(GL_WEIGHTS[j], yv[j], mean_v);
+        }
+        let (mut m2_r, mut m2_v) = (0.0, 0.0);
+        for j in 0..5 {
+            let (dr, dv) = (yr[j] - mean_r, yv[j] - mean_v);
+            m2_r = A::mul_add(GL_WEIGHTS[j] * dr, dr, m2_r);
+            m2_v = A::mul_add(GL_WEIGHTS[j] * dv, dv, m2_v);
+        }
+        for i in 0..5 {
+            qr[i][l] = qr_l[i];
+            qv[i][l] = qv_l[i];
+        }
+        let range = |y: [f64; 5]| {
+            y.into_iter()
+                .fold([y[0]; 2], |[lo, hi], y| [lesser(lo, y), greater(hi, y)])
+        };
+        [quad.range_r[0][l], quad.range_r[1][l]] = range(yr);
+        [quad.range_v[0][l], quad.range_v[1][l]] = range(yv);
+        quad.w[l] = w;
+        (quad.mean_r[l], quad.mean_v[l]) = (mean_r, mean_v);
+        (quad.m2_r[l], quad.m2_v[l]) = (w * m2_r, w * m2_v);
+    }
+    for l in 0..LANES {
+        let accept = x.accept[l] != 0;
+        let (t0, t1) = (s.t[l], x.t1[l]);
+        let (r1, v1) = (x.r1[l], x.v1[l]);
+        let w = quad.w[l];
+        let in_window = w > 0.0;
+        let range_r = [quad.range_r[0][l], quad.range_r[1][l]];
+        let range_v = [quad.range_v[0][l], quad.range_v[1][l]];
+        merge::<A>(
+            &mut mr,
+            l,
+            in_window,
+            w,
+            quad.mean_r[l],
+            quad.m2_r[l],
+            range_r,
+        );
+        merge::<A>(
+            &mut mv,
+            l,
+            in_window,
+            w,
+            quad.mean_v[l],
+            quad.m2_v[l],
+            range_v,
+        );
+        let end_in_window = accept && t1 >= transient;
+        include_extremum(&mut mr, l, end_in_window, r1);
+        include_extremum(&mut mv, l, end_in_window, v1);
+        t[l] = if accept { t1 } else { t0 };
+        r[l] = if accept { r1 } else { s.r[l] };
+        v[l] = if accept { v1 } else { s.v[l] };
+        k1r[l] = if accept { x.kr[6][l] } else { s.k1r[l] };
+        k1v[l] = if accept { x.kv[6][l] } else { s.k1v[l] };
+    }
+    (s.mr, s.mv) = (mr, mv);
+    (s.t, s.r, s.v, s.k1r, s.k1v) = (t, r, v, k1r, k1v);
+    (acc.qr, acc.qv) = (qr, qv);
+    // The step counts and the run's end.
+    let (mut h, mut rejected_last, mut end_ms) = (s.h, s.rejected_last, s.end_ms);
+    let (mut steps, mut rejected, mut ends) = (s.steps, s.rejected, s.end);
+    let mut accepted = [0; LANES];
+    for l in 0..LANES {
+        let running = s.end[l] == LaneEnd::Running;
+        let accept = x.accept[l] != 0;
+        let next_h = x.next_h[l];
+        h[l] = if running { next_h } else { s.h[l] };
+        rejected_last[l] = if running {
+            !accept as u64
+        } else {
+            s.rejected_last[l]
+        };
+        steps[l] = s.steps[l] + accept as u64;
+        rejected[l] = s.rejected[l] + (running && !accept) as u64;
+        let (r1, v1) = (x.r1[l], x.v1[l]);
+        let blown = accept && !((r1.abs() < DIVERGED) & (v1.abs() < DIVERGED));
+        let done = accept && x.lands_on_end[l] != 0;
+        let floor = running && next_h < DT_FLOOR_MS;
+        // A signed comparison: AVX2 compares 64-bit integers only as signed.
+        let cap = running && (steps[l] + rejected[l]) as i64 >= max_trials;
+        // Independent selects, lowest priority first (an if/else-if chain becomes a table
+        // lookup that keeps the loop scalar).
+        let end = s.end[l];
+        let end = if cap { LaneEnd::StepCap } else { end };
+        let end = if floor { LaneEnd::DtFloor } else { end };
+        let end = if done { LaneEnd::Finished } else { end };
+        let end = if blown { LaneEnd::Diverged } else { end };
+        end_ms[l] = if running && end != LaneEnd::Running {
+            s.t[l]
+        } else {
+            s.end_ms[l]
+        };
+        ends[l] = end;
+        accepted[l] = (accept && !blown) as u64;
+    }
+    (s.h, s.rejected_last, s.end_ms) = (h, rejected_last, end_ms);
+    (s.steps, s.rejected, s.end) = (steps, rejected, ends);
+    acc.accepted = accepted;
+}
+
+/// Each lane's quadrature of its accepted step: the time it covers in the statistics
+/// window, the range of the dense output at the Gauss–Legendre points, their average and
+/// the integral of the squared deviation from it.
+struct Quadrature {
+    w: Lanes,
+    /// The least and the largest of the points.
+    range_r: [Lanes; 2],
+    range_v: [Lanes; 2],
+    mean_r: Lanes,
+    mean_v: Lanes,
+    m2_r: Lanes,
+    m2_v: Lanes,
+}
+
+/// One iteration's trial steps of every lane, between the passes of [`trial_steps`].
+struct Trial {
+    h: Lanes,
+    t1: Lanes,
+    /// 1 where the step ends at `duration_ms`, else 0.
+    lands_on_end: [u64; LANES],
+    /// Stage i of every lane side by side.
+    kr: [Lanes; 7],
+    kv: [Lanes; 7],
+    r1: Lanes,
+    v1: Lanes,
+    /// Error estimates.
+    er: Lanes,
+    ev: Lanes,
+    /// 1 where the step is accepted, else 0.
+    accept: [u64; LANES],
+    /// The controller's next step.
+    next_h: Lanes,
+}
+
+/// The smaller of `a` and `b` as a compare and select (`b` if either is NaN; the
+/// statistics of a run with a non-finite state are discarded): one `minpd`. LLVM prices
+/// `f64::min`'s NaN handling high enough to keep the AVX2 statistics pass scalar.
+#[inline(always)]
+fn lesser(a: f64, b: f64) -> f64 {
+    if a < b { a } else { b }
+}
+
+/// The larger of `a` and `b`, as [`lesser`].
+#[inline(always)]
+fn greater(a: f64, b: f64) -> f64 {
+    if a > b { a } else { b }
 }
 
 /// Widens lane `l`'s min and max to `x` where `take` (a select, no branch).
 #[inline(always)]
-fn include_extremum<A: Arith>(m: &mut TimeMoments, l: usize, take: bool, x: f64) {
-    m.min[l] = if take { A::min(m.min[l], x) } else { m.min[l] };
-    m.max[l] = if take { A::max(m.max[l], x) } else { m.max[l] };
+fn include_extremum(m: &mut TimeMoments, l: usize, take: bool, x: f64) {
+    m.min[l] = if take { lesser(m.min[l], x) } else { m.min[l] };
+    m.max[l] = if take { greater(m.max[l], x) } else { m.max[l] };
 }
 
 /// Merges one step's quadrature (`w` ms of time, its average and squared-deviation
-/// integral) into lane `l`'s running time statistics, and the quadrature points into the
-/// extremes, if `take`.
+/// integral) into lane `l`'s running time statistics, and the quadrature points' range
+/// `[lo, hi]` into the extremes, if `take`.
 #[inline(always)]
 fn merge<A: Arith>(
     m: &mut TimeMoments,
@@ -647,7 +1073,7 @@ fn merge<A: Arith>(
     w: f64,
     mean: f64,
     m2: f64,
-    points: &[f64; 5],
+    [lo, hi]: [f64; 2],
 ) {
     let total = m.weight[l] + w;
     let share = if take { w / total } else { 0.0 };
@@ -657,50 +1083,49 @@ fn merge<A: Arith>(
     m.mean[l] = if take { merged_mean } else { m.mean[l] };
     m.m2[l] = if take { merged_m2 } else { m.m2[l] };
     m.weight[l] = if take { total } else { m.weight[l] };
-    let (mut lo, mut hi) = (m.min[l], m.max[l]);
-    for &y in points {
-        lo = A::min(lo, y);
-        hi = A::max(hi, y);
-    }
+    let (lo, hi) = (lesser(m.min[l], lo), greater(m.max[l], hi));
     m.min[l] = if take { lo } else { m.min[l] };
     m.max[l] = if take { hi } else { m.max[l] };
 }
 
 /// Writes the trace rows that fall inside each lane's accepted step of this iteration,
-/// from its dense output (the step's end state itself at theta = 1).
+/// from its dense output (the step's end state itself at theta = 1), into its run's rows.
 #[inline(always)]
 fn record_traces<A: Arith>(
     schedule: &AdaptiveSchedule,
     rows: usize,
-    (accepted, t0, h): (&[bool; LANES], &Lanes, &Lanes),
-    (qr, qv): (&[Lanes; 5], &[Lanes; 5]),
-    (r1, v1, end): (&Lanes, &Lanes, &[LaneEnd; LANES]),
-    trace_len: &mut [usize; LANES],
+    acc: &AcceptedSteps,
+    s: &mut LaneState,
     trace: &mut [f64],
 ) {
     for l in 0..LANES {
-        if !accepted[l] {
+        let Some(q) = s.run[l] else { continue };
+        if acc.accepted[l] == 0 {
             continue;
         }
-        let t1 = t0[l] + h[l];
-        let finished = end[l] == LaneEnd::Finished;
-        while trace_len[l] < rows {
-            let i = trace_len[l];
+        let t1 = acc.t0[l] + acc.h[l];
+        let finished = s.end[l] == LaneEnd::Finished;
+        let len = &mut s.trace_len[l];
+        while *len < rows {
+            let i = *len;
             let t = (i as f64 * schedule.trace_every_ms).min(schedule.duration_ms);
             // The last row belongs to the last step even if rounding puts it past t1.
             if t > t1 && !(finished && i + 1 == rows) {
                 break;
             }
-            let theta = ((t - t0[l]) / h[l]).min(1.0);
+            let theta = ((t - acc.t0[l]) / acc.h[l]).min(1.0);
             let (r, v) = if theta == 1.0 || (finished && i + 1 == rows) {
-                (r1[l], v1[l])
+                (s.r[l], s.v[l])
             } else {
                 let q = |c: &[Lanes; 5]| std::array::from_fn(|i| c[i][l]);
-                (dense::<A>(&q(qr), theta), dense::<A>(&q(qv), theta))
+                (
+                    dense::<A>(&q(&acc.qr), theta),
+                    dense::<A>(&q(&acc.qv), theta),
+                )
             };
-            trace[i * 2 * LANES + l] = r;
-            trace[i * 2 * LANES + LANES + l] = v;
-            trace_len[l] += 1;
+            trace[2 * (q * rows + i)] = r;
+            trace[2 * (q * rows + i) + 1] = v;
+            *len += 1;
         }
     }
 }
@@ -813,27 +1238,32 @@ mod tests {
         }
     }
 
+    /// The blow-up batch as a queue of its 32 runs.
+    fn blowup_queue(batch: Batch) -> [(Batch, Tolerances); 1] {
+        [(batch, Tolerances::default())]
+    }
+
     #[test]
     fn a_blow_up_stops_its_run_at_the_step_floor_and_spares_the_others() {
-        let tol = Tolerances::default();
         let res = integrate_adaptive(
             Isa::Portable,
             &schedule(MAX_TRIAL_STEPS),
-            &tol,
-            &blowup_batch(),
+            &blowup_queue(blowup_batch()),
+            LANES,
             &mut Vec::new(),
             &StopToken::new(),
         )
         .unwrap();
-        assert_eq!(res.end[1], LaneEnd::DtFloor);
+        let lane1 = res.runs[1];
+        assert_eq!(lane1.end, LaneEnd::DtFloor);
         // v = tan(t) from v(0) = 0: the run stops at the blow-up, pi/2, up to the
         // integration error at rtol 1e-6 (measured 6e-7 ms late).
-        let gap = std::f64::consts::FRAC_PI_2 - res.end_ms[1];
-        assert!(gap.abs() < 1e-5, "stopped at {} ms", res.end_ms[1]);
-        assert!(res.v_final[1] > 1e4, "v {} at the stop", res.v_final[1]);
+        let gap = std::f64::consts::FRAC_PI_2 - lane1.end_ms;
+        assert!(gap.abs() < 1e-5, "stopped at {} ms", lane1.end_ms);
+        assert!(lane1.v_final > 1e4, "v {} at the stop", lane1.v_final);
         for l in (0..LANES).filter(|&l| l != 1) {
-            assert_eq!(res.end[l], LaneEnd::Finished, "lane {l}");
-            assert_eq!(res.end_ms[l], 5.0);
+            assert_eq!(res.runs[l].end, LaneEnd::Finished, "lane {l}");
+            assert_eq!(res.runs[l].end_ms, 5.0);
         }
         // The same lanes alone: lane 0's results do not depend on lane 1's stop.
         let mut calm = blowup_batch();
@@ -849,14 +1279,17 @@ mod tests {
         let alone = integrate_adaptive(
             Isa::Portable,
             &schedule(MAX_TRIAL_STEPS),
-            &tol,
-            &calm,
+            &blowup_queue(calm),
+            LANES,
             &mut Vec::new(),
             &StopToken::new(),
         )
         .unwrap();
-        assert_eq!(alone.r_final[0].to_bits(), res.r_final[0].to_bits());
-        assert_eq!(alone.steps[0], res.steps[0]);
+        assert_eq!(
+            alone.runs[0].r_final.to_bits(),
+            res.runs[0].r_final.to_bits()
+        );
+        assert_eq!(alone.runs[0].steps, res.runs[0].steps);
         assert!(
             alone.iterations < res.iterations,
             "lane 1 kept the batch going"
@@ -868,16 +1301,16 @@ mod tests {
         let res = integrate_adaptive(
             Isa::Portable,
             &schedule(20),
-            &Tolerances::default(),
-            &blowup_batch(),
+            &blowup_queue(blowup_batch()),
+            LANES,
             &mut Vec::new(),
             &StopToken::new(),
         )
         .unwrap();
-        for l in 0..LANES {
-            assert_eq!(res.end[l], LaneEnd::StepCap, "lane {l}");
-            assert_eq!(res.steps[l] + res.rejected[l], 20);
-            assert!(res.end_ms[l] < 5.0);
+        for (l, run) in res.runs.iter().enumerate() {
+            assert_eq!(run.end, LaneEnd::StepCap, "lane {l}");
+            assert_eq!(run.steps + run.rejected, 20);
+            assert!(run.end_ms < 5.0);
         }
     }
 
@@ -888,11 +1321,29 @@ mod tests {
         let res = integrate_adaptive(
             Isa::Portable,
             &schedule(MAX_TRIAL_STEPS),
-            &Tolerances::default(),
-            &blowup_batch(),
+            &blowup_queue(blowup_batch()),
+            LANES,
             &mut Vec::new(),
             &stop,
         );
         assert!(res.is_err());
+    }
+
+    #[test]
+    fn factors_round_to_eight_mantissa_bits() {
+        // In [1, 2) the factors are multiples of 2^-8: 1 + 2^-9 is a tie and rounds up,
+        // just below it down.
+        assert_eq!(round_factor(1.0), 1.0);
+        assert_eq!(round_factor(1.0 + 1.0 / 512.0), 1.0 + 1.0 / 256.0);
+        assert_eq!(round_factor(1.0 + 1.0 / 512.0 - 1e-12), 1.0);
+        assert_eq!(round_factor(5.0), 5.0);
+        for i in 0..10_000 {
+            let fac = 0.2 + 4.8 * i as f64 / 10_000.0;
+            let q = round_factor(fac);
+            assert!((q - fac).abs() <= fac / 512.0, "{fac} -> {q}");
+            // 8 mantissa bits: q 2^(8 - k) is an integer for q in [2^k, 2^(k+1)).
+            let scaled = q * 2f64.powi(8 - q.log2().floor() as i32);
+            assert_eq!(scaled, scaled.round(), "{fac} -> {q}");
+        }
     }
 }

@@ -19,7 +19,7 @@ pub mod stream;
 
 pub use crate::model::Method;
 pub use adaptive::{
-    AdaptiveResult, AdaptiveSchedule, DT_FLOOR_MS, LaneEnd, MAX_TRIAL_STEPS, TimeMoments,
+    AdaptiveResult, AdaptiveRun, AdaptiveSchedule, DT_FLOOR_MS, LaneEnd, MAX_TRIAL_STEPS,
     Tolerances, integrate_adaptive,
 };
 pub use drive::{Drive, Ou, Waveform};

@@ -2,8 +2,7 @@
 //! are written.
 
 use crate::integrate::Isa;
-use crate::integrate::network::NET_LANES;
-use crate::spec::{NoiseKind, Slot, Spec};
+use crate::spec::{NoiseKind, Spec};
 
 /// Steps integrated by `runs` runs of the sweep, summed (each dt value gets an equal share
 /// of the runs, exact for a product grid).
@@ -25,11 +24,11 @@ pub fn run_steps(spec: &Spec, runs: u64) -> f64 {
 /// 2.0, 4.4 and 5.4. A debug build is several times slower.
 ///
 /// A network's run-step is a step of every node plus the coupling: per node about 1.5 times
-/// a single node's step (lane groups of 8 runs, the mean and FC sums), and per edge
-/// 0.4 ns while the batch's ring of past rates fits in the caches (at most
-/// [`RING_IN_CACHE_BYTES`]), 1.5 ns beyond, where every edge's delayed read comes from
-/// memory (76 nodes, 1,717 edges, exp_euler, one thread, this machine, loaded: 3.3 ns per
-/// node-step without edges, 12 with them undelayed, 37 with delays of up to 30 ms).
+/// a single node's step (lane groups of 8 runs, the mean and FC sums), and 0.3 ns per edge,
+/// the cost of reading its source's delayed rate (8 bytes per run) from the history, which
+/// memory bandwidth bounds once the history outgrows the caches. Measured, one thread,
+/// avx512, exp_euler: 76 nodes and 1,717 edges with delays up to 30 ms, 10 ns per node-step
+/// (3.3 without edges); 80 nodes and 6,320 edges (a human connectome at 20 mm/ms), 22 ns.
 pub fn ns_per_run_step(spec: &Spec, isa: Isa) -> f64 {
     let (base, per_noise) = match isa {
         Isa::Avx512 => (2.0, 1.9),
@@ -42,31 +41,13 @@ pub fn ns_per_run_step(spec: &Spec, isa: Isa) -> f64 {
         None => node,
         Some(data) => {
             let c = &data.connectome;
-            let ring = network_ring_bytes(spec);
-            let per_edge = if ring <= RING_IN_CACHE_BYTES { 0.4 } else { 1.5 };
-            1.5 * node * c.nodes() as f64 + per_edge * c.edges() as f64
+            1.5 * node * c.nodes() as f64 + NS_PER_EDGE_STEP * c.edges() as f64
         }
     }
 }
 
-/// The largest ring of past rates (per lane batch) whose reads stay in the caches.
-pub const RING_IN_CACHE_BYTES: f64 = 4e6;
-
-/// Bytes of a network batch's ring of past rates at the slowest speed and smallest step.
-fn network_ring_bytes(spec: &Spec) -> f64 {
-    let Some(data) = spec.network_data() else {
-        return 0.0;
-    };
-    let c = &data.connectome;
-    let steps = match spec.param(Slot::SpeedMmPerMs) {
-        Some(speed) if c.has_lengths() => {
-            let dt = spec.dt_values().into_iter().fold(f64::INFINITY, f64::min);
-            (c.max_length_mm() / speed.axis.range().0 / dt).ceil()
-        }
-        _ => 0.0,
-    };
-    (steps + 1.0) * c.nodes() as f64 * NET_LANES as f64 * 8.0
-}
+/// Cost of one edge in one step of one run of a network (see [`ns_per_run_step`]).
+const NS_PER_EDGE_STEP: f64 = 0.3;
 
 /// A duration for estimates: `0.3 s`, `42 s`, then `H:MM:SS`.
 pub fn duration(seconds: f64) -> String {

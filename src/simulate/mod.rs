@@ -20,6 +20,23 @@ use crate::output::{Outcome, StepCounts, SummaryRow};
 use crate::plan::{Plan, Values};
 use crate::spec::{InitDist, InputForm, NoiseKind, Slot, Var};
 
+/// Most runs per kernel call of an adaptive sweep without traces (32 lane batches): when a
+/// lane's run ends, the kernel gives the lane the next run of the queue, so lanes idle
+/// only at the queue's end (docs/adaptive.md). On W1, 256 runs keep the lanes 65 % busy,
+/// 1024 runs 86 %.
+pub const ADAPTIVE_QUEUE_RUNS: usize = 32 * LANES;
+
+/// A stable-state analysis and step-size check of a node, kept for its replicates.
+type Analysis = (NodeParams, StableStates, Option<StepStability>);
+
+/// One lane batch filled with runs: the kernel's inputs and the rows of its runs.
+struct Filled {
+    batch: Batch,
+    tol: Tolerances,
+    rows: Vec<SummaryRow>,
+    traced: [bool; LANES],
+}
+
 /// One trace row in user units.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TracePoint {
@@ -73,16 +90,33 @@ impl<'a> Simulator<'a> {
         }
     }
 
-    /// Splits `runs` into lane batches whose runs share a step size (and, in a network,
-    /// a conduction speed), in run-id order of each batch's first run. Without a `dt_ms`
-    /// (or speed) axis these are consecutive runs.
+    /// Most runs per kernel call: a lane batch, or for an adaptive sweep without traces a
+    /// queue of up to [`ADAPTIVE_QUEUE_RUNS`] whose runs refill the lanes. A queue keeps
+    /// every run's trace rows until it ends, so traced adaptive sweeps keep to one lane
+    /// batch per call.
+    pub fn batch_runs(&self) -> usize {
+        let spec = self.plan.spec;
+        if spec.network.is_none() && spec.adaptive.is_some() && spec.traces.is_none() {
+            ADAPTIVE_QUEUE_RUNS
+        } else {
+            self.lanes
+        }
+    }
+
+    /// Splits `runs` into batches that share a step size (and, in a network, a conduction
+    /// speed), in run-id order of each batch's first run; without a `dt_ms` (or speed)
+    /// axis these are consecutive runs. Fixed-step batches are lane batches; adaptive
+    /// queues are as long as [`Simulator::batch_runs`] allows
+    /// while every thread of the pool (rayon's current one: the cores, unless called
+    /// inside another pool) still gets four of them.
     pub fn batches(&self, runs: Range<u64>) -> Vec<Vec<u64>> {
-        let lanes = self.lanes;
+        let share = (runs.end - runs.start) as usize / (4 * rayon::current_num_threads());
+        let cap = (share / self.lanes * self.lanes).clamp(self.lanes, self.batch_runs());
         if !self.dt_swept {
             return runs
                 .clone()
-                .step_by(lanes)
-                .map(|b| (b..(b + lanes as u64).min(runs.end)).collect())
+                .step_by(cap)
+                .map(|b| (b..(b + cap as u64).min(runs.end)).collect())
                 .collect();
         }
         let mut open: Vec<((u64, u64), Vec<u64>)> = Vec::new();
@@ -96,12 +130,12 @@ impl<'a> Simulator<'a> {
             let i = match open.iter().position(|(d, _)| *d == key) {
                 Some(i) => i,
                 None => {
-                    open.push((key, Vec::with_capacity(lanes)));
+                    open.push((key, Vec::with_capacity(cap)));
                     open.len() - 1
                 }
             };
             open[i].1.push(run_id);
-            if open[i].1.len() == lanes {
+            if open[i].1.len() == cap {
                 done.push(open.swap_remove(i).1);
             }
         }
@@ -130,9 +164,9 @@ impl<'a> Simulator<'a> {
         self.plan.values(self.plan.address(run_id).point_id)
     }
 
-    /// Simulates 1 to [`LANES`] runs that share a step size as one batch. `scratch` is the
-    /// trace buffer, reused across calls. A request on `stop` ends the batch without results
-    /// (within [`integrate::POLL_STEPS`] steps).
+    /// Simulates 1 to [`Simulator::batch_runs`] runs that share a step size in one kernel
+    /// call. `scratch` is the trace buffer, reused across calls. A request on `stop` ends
+    /// the batch without results (within [`integrate::POLL_STEPS`] steps).
     pub fn simulate_batch(
         &self,
         runs: &[u64],
@@ -143,144 +177,29 @@ impl<'a> Simulator<'a> {
             return self.simulate_network_batch(runs, scratch, stop);
         }
         let n = runs.len();
-        assert!(n > 0 && n <= LANES, "a batch holds 1 to {LANES} runs");
+        let cap = self.batch_runs();
+        assert!(n > 0 && n <= cap, "a batch holds 1 to {cap} runs");
         let spec = self.plan.spec;
         let dt = self.values(runs[0]).get(Slot::DtMs);
-        let timing = spec.timing(dt);
-        let mut batch = Batch::default();
-        let mut rows = Vec::with_capacity(n);
-        let mut traced = [false; LANES];
-        let mut lanes = LaneInputs::new(spec.input, spec.noise);
-        let mut tol = Tolerances::default();
-        let constant =
-            spec.input == [InputForm::Constant; 2] && !spec.noise.contains(&NoiseKind::Ou);
         // The analysis of the previous run, reused by its replicates (same node, same dt).
-        let mut analysed: Option<(NodeParams, StableStates, Option<StepStability>)> = None;
-        for l in 0..LANES {
-            // Lanes past the last run repeat the first one; their results are dropped.
-            let run_id = if l < n { runs[l] } else { runs[0] };
-            let address = self.plan.address(run_id);
-            let values = self.plan.values(address.point_id);
-            debug_assert_eq!(values.get(Slot::DtMs), dt, "a batch shares one dt");
-            let mut rng = Xoshiro::from_run(spec.seed, run_id);
-            let init_r_hz = draw(spec.init_r_hz, values.get(Slot::InitRHz), &mut rng);
-            let init_v = draw(spec.init_v, values.get(Slot::InitV), &mut rng);
-            let node = node_params(&values, spec.input);
-            let sigma = |var: Var, scale: f64| {
-                if spec.noise[var as usize] == NoiseKind::White {
-                    values.get(Slot::noise(var, "sigma").unwrap()) * scale
-                } else {
-                    0.0
-                }
-            };
-            batch.coef.set_lane(
-                l,
-                &node,
-                sigma(Var::RHz, 1.0 / HZ_PER_KHZ),
-                sigma(Var::V, 1.0),
-                dt,
-            );
-            lanes.set_lane(l, &values, dt);
-            batch.r0[l] = init_r_hz / HZ_PER_KHZ;
-            batch.v0[l] = init_v;
-            batch.rng.set_lane(l, &rng);
-            if spec.adaptive.is_some() {
-                tol.rtol[l] = values.get(Slot::Rtol);
-                tol.atol_r[l] = values.get(Slot::AtolRHz) / HZ_PER_KHZ;
-                tol.atol_v[l] = values.get(Slot::AtolV);
-            }
-            if l < n {
-                traced[l] = spec
-                    .traces
-                    .as_ref()
-                    .is_some_and(|t| t.runs.contains(run_id));
-                let analysis = constant.then(|| match analysed {
-                    Some((n, states, stability)) if n == node => (states, stability),
-                    _ => {
-                        let states = node.stable_states();
-                        // An adaptive step has no fixed dt whose stability matters.
-                        let stability =
-                            (spec.adaptive.is_none()).then(|| node.step_stability(spec.method, dt));
-                        analysed = Some((node, states, stability));
-                        (states, stability)
-                    }
-                });
-                rows.push(SummaryRow {
-                    address,
-                    values,
-                    init_r_hz,
-                    init_v,
-                    outcome: Outcome::Diverged { at_ms: f64::NAN },
-                    stable_states: analysis.map(|a| a.0),
-                    dt_stability: analysis.and_then(|a| a.1),
-                    steps: None,
-                    network: None,
-                });
-            }
-        }
-        batch.drive = lanes.into_drive();
+        let mut analysed = None;
+        let filled: Vec<Filled> = runs
+            .chunks(LANES)
+            .map(|chunk| self.fill(chunk, dt, &mut analysed))
+            .collect();
         if let Some(adaptive) = spec.adaptive {
-            let schedule = AdaptiveSchedule {
-                duration_ms: spec.duration_ms,
-                transient_ms: spec.transient_ms,
-                dt_init_ms: dt,
-                dt_max_ms: adaptive.dt_max_ms,
-                max_trial_steps: integrate::MAX_TRIAL_STEPS,
-                trace_every_ms: match &spec.traces {
-                    Some(t) if traced.iter().any(|&t| t) => t.every_ms,
-                    _ => 0.0,
-                },
-            };
-            let result =
-                integrate::integrate_adaptive(self.isa, &schedule, &tol, &batch, scratch, stop)?;
-            return Ok(rows
-                .into_iter()
-                .enumerate()
-                .map(|(l, mut row)| {
-                    row.steps = Some(StepCounts {
-                        steps: result.steps[l],
-                        rejected: result.rejected[l],
-                    });
-                    let at_ms = result.end_ms[l];
-                    row.outcome = match result.end[l] {
-                        LaneEnd::Finished => Outcome::Finished {
-                            r_hz: result.r.summary(l).scaled(HZ_PER_KHZ),
-                            r_hz_final: result.r_final[l] * HZ_PER_KHZ,
-                            v: result.v.summary(l),
-                            v_final: result.v_final[l],
-                        },
-                        LaneEnd::Diverged => Outcome::Diverged { at_ms },
-                        end => Outcome::Stopped {
-                            at_ms,
-                            reason: end.reason().expect("a lane ends with a reason"),
-                        },
-                    };
-                    let trace = if traced[l] {
-                        (0..result.trace_len[l])
-                            .map(|i| TracePoint {
-                                t_ms: (i as f64 * schedule.trace_every_ms)
-                                    .min(schedule.duration_ms),
-                                node: 0,
-                                r_hz: if i == 0 {
-                                    row.init_r_hz
-                                } else {
-                                    scratch[i * 2 * LANES + l] * HZ_PER_KHZ
-                                },
-                                v: scratch[i * 2 * LANES + LANES + l],
-                            })
-                            .collect()
-                    } else {
-                        Vec::new()
-                    };
-                    RunResult {
-                        row,
-                        trace,
-                        nodes: Vec::new(),
-                        fc: Vec::new(),
-                    }
-                })
-                .collect());
+            return self.integrate_adaptive(adaptive.dt_max_ms, dt, filled, scratch, stop);
         }
+        let [
+            Filled {
+                batch,
+                rows,
+                traced,
+                ..
+            },
+        ] = <[Filled; 1]>::try_from(filled)
+            .unwrap_or_else(|_| unreachable!("a fixed-step batch is one lane batch"));
+        let timing = spec.timing(dt);
         let schedule = Schedule {
             dt,
             steps: timing.steps,
@@ -329,6 +248,170 @@ impl<'a> Simulator<'a> {
                                 scratch[i * 2 * LANES + l] * HZ_PER_KHZ
                             },
                             v: scratch[i * 2 * LANES + LANES + l],
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                RunResult {
+                    row,
+                    trace,
+                    nodes: Vec::new(),
+                    fc: Vec::new(),
+                }
+            })
+            .collect())
+    }
+
+    /// Fills one lane batch with 1 to [`LANES`] runs that share the step `dt`; lanes past
+    /// the last run repeat the first one (their results are dropped). `analysed` is the
+    /// analysis of the last run filled, reused by its replicates.
+    fn fill(&self, runs: &[u64], dt: f64, analysed: &mut Option<Analysis>) -> Filled {
+        let spec = self.plan.spec;
+        let n = runs.len();
+        let mut batch = Batch::default();
+        let mut rows = Vec::with_capacity(n);
+        let mut traced = [false; LANES];
+        let mut lanes = LaneInputs::new(spec.input, spec.noise);
+        let mut tol = Tolerances::default();
+        let constant =
+            spec.input == [InputForm::Constant; 2] && !spec.noise.contains(&NoiseKind::Ou);
+        for l in 0..LANES {
+            // Lanes past the last run repeat the first one; their results are dropped.
+            let run_id = if l < n { runs[l] } else { runs[0] };
+            let address = self.plan.address(run_id);
+            let values = self.plan.values(address.point_id);
+            debug_assert_eq!(values.get(Slot::DtMs), dt, "a batch shares one dt");
+            let mut rng = Xoshiro::from_run(spec.seed, run_id);
+            let init_r_hz = draw(spec.init_r_hz, values.get(Slot::InitRHz), &mut rng);
+            let init_v = draw(spec.init_v, values.get(Slot::InitV), &mut rng);
+            let node = node_params(&values, spec.input);
+            let sigma = |var: Var, scale: f64| {
+                if spec.noise[var as usize] == NoiseKind::White {
+                    values.get(Slot::noise(var, "sigma").unwrap()) * scale
+                } else {
+                    0.0
+                }
+            };
+            batch.coef.set_lane(
+                l,
+                &node,
+                sigma(Var::RHz, 1.0 / HZ_PER_KHZ),
+                sigma(Var::V, 1.0),
+                dt,
+            );
+            lanes.set_lane(l, &values, dt);
+            batch.r0[l] = init_r_hz / HZ_PER_KHZ;
+            batch.v0[l] = init_v;
+            batch.rng.set_lane(l, &rng);
+            if spec.adaptive.is_some() {
+                tol.rtol[l] = values.get(Slot::Rtol);
+                tol.atol_r[l] = values.get(Slot::AtolRHz) / HZ_PER_KHZ;
+                tol.atol_v[l] = values.get(Slot::AtolV);
+            }
+            if l < n {
+                traced[l] = spec
+                    .traces
+                    .as_ref()
+                    .is_some_and(|t| t.runs.contains(run_id));
+                let analysis = constant.then(|| match *analysed {
+                    Some((n, states, stability)) if n == node => (states, stability),
+                    _ => {
+                        let states = node.stable_states();
+                        // An adaptive step has no fixed dt whose stability matters.
+                        let stability =
+                            (spec.adaptive.is_none()).then(|| node.step_stability(spec.method, dt));
+                        *analysed = Some((node, states, stability));
+                        (states, stability)
+                    }
+                });
+                rows.push(SummaryRow {
+                    address,
+                    values,
+                    init_r_hz,
+                    init_v,
+                    outcome: Outcome::Diverged { at_ms: f64::NAN },
+                    stable_states: analysis.map(|a| a.0),
+                    dt_stability: analysis.and_then(|a| a.1),
+                    steps: None,
+                    network: None,
+                });
+            }
+        }
+        batch.drive = lanes.into_drive();
+        Filled {
+            batch,
+            tol,
+            rows,
+            traced,
+        }
+    }
+
+    /// Integrates the filled batches as one adaptive queue.
+    fn integrate_adaptive(
+        &self,
+        dt_max_ms: f64,
+        dt: f64,
+        filled: Vec<Filled>,
+        scratch: &mut Vec<f64>,
+        stop: &StopToken,
+    ) -> Result<Vec<RunResult>, Stopped> {
+        let spec = self.plan.spec;
+        let traced: Vec<bool> = filled
+            .iter()
+            .flat_map(|f| f.traced[..f.rows.len()].iter().copied())
+            .collect();
+        let schedule = AdaptiveSchedule {
+            duration_ms: spec.duration_ms,
+            transient_ms: spec.transient_ms,
+            dt_init_ms: dt,
+            dt_max_ms,
+            max_trial_steps: integrate::MAX_TRIAL_STEPS,
+            trace_every_ms: match &spec.traces {
+                Some(t) if traced.contains(&true) => t.every_ms,
+                _ => 0.0,
+            },
+        };
+        let queue: Vec<(Batch, Tolerances)> = filled.iter().map(|f| (f.batch, f.tol)).collect();
+        let rows: Vec<SummaryRow> = filled.into_iter().flat_map(|f| f.rows).collect();
+        let result =
+            integrate::integrate_adaptive(self.isa, &schedule, &queue, rows.len(), scratch, stop)?;
+        let trace_rows = schedule.trace_rows();
+        Ok(rows
+            .into_iter()
+            .zip(&result.runs)
+            .enumerate()
+            .map(|(q, (mut row, run))| {
+                row.steps = Some(StepCounts {
+                    steps: run.steps,
+                    rejected: run.rejected,
+                });
+                let at_ms = run.end_ms;
+                row.outcome = match run.end {
+                    LaneEnd::Finished => Outcome::Finished {
+                        r_hz: run.r.scaled(HZ_PER_KHZ),
+                        r_hz_final: run.r_final * HZ_PER_KHZ,
+                        v: run.v,
+                        v_final: run.v_final,
+                    },
+                    LaneEnd::Diverged => Outcome::Diverged { at_ms },
+                    end => Outcome::Stopped {
+                        at_ms,
+                        reason: end.reason().expect("a lane ends with a reason"),
+                    },
+                };
+                let trace = if traced[q] {
+                    let row_of = |i: usize| &scratch[2 * (q * trace_rows + i)..][..2];
+                    (0..run.trace_len)
+                        .map(|i| TracePoint {
+                            t_ms: (i as f64 * schedule.trace_every_ms).min(schedule.duration_ms),
+                            node: 0,
+                            r_hz: if i == 0 {
+                                row.init_r_hz
+                            } else {
+                                row_of(i)[0] * HZ_PER_KHZ
+                            },
+                            v: row_of(i)[1],
                         })
                         .collect()
                 } else {

@@ -205,6 +205,15 @@ fn run_interruptible<T: Send + 'static>(
     }
 }
 
+/// What [`run_sweep`] returns to Python: `(summary, traces, nodes, fc, report)`.
+type RunOutput<'py> = (
+    Option<Table>,
+    Option<Table>,
+    Option<Table>,
+    Option<Table>,
+    Bound<'py, PyDict>,
+);
+
 /// Runs a sweep. Returns `(summary, traces, nodes, fc, report)`: the tables in memory
 /// (`None` when written to `out`; traces `None` without traces, nodes `None` for a single
 /// node, fc `None` without `output.fc`) and a dict of what the run did.
@@ -224,13 +233,7 @@ fn run_sweep<'py>(
     resume: bool,
     overwrite: bool,
     force: bool,
-) -> PyResult<(
-    Option<Table>,
-    Option<Table>,
-    Option<Table>,
-    Option<Table>,
-    Bound<'py, PyDict>,
-)> {
+) -> PyResult<RunOutput<'py>> {
     // The Slurm job label goes into the metadata, as `mpr-sweep run` adds it.
     let prepare = || -> Result<(Spec, RunOptions, Option<String>), Error> {
         let spec = load(text, path.clone())?;

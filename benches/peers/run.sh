@@ -2,6 +2,7 @@
 # W1 against its peers (brainmass on JAX, numba) in one session; see README.md here.
 #
 #   bash benches/peers/run.sh [bench.py options, e.g. --repeats 5 --no-noise]
+#   bash benches/peers/run.sh --network [network.py options]   # the network row
 #
 # Makes a virtual environment under target/peers-venv (PEERS_VENV to change), installs
 # requirements.txt there (the versions that made tests/data; if that set does not
@@ -35,7 +36,17 @@ fi
 echo "== building mpr-sweep (release)"
 cargo build --release --quiet
 
-echo "== running the benchmark (a few minutes)"
 cd "$here"
+if [ "${1:-}" = "--network" ]; then
+    shift
+    if [ ! -f "$repo/sweeps/network/data/weights.txt" ]; then
+        echo "== fetching the connectome"
+        python3 "$repo/sweeps/network/fetch_connectome.py"
+    fi
+    echo "== running the network comparison (2-3 min)"
+    exec "$venv/bin/python" network.py --bin "$repo/target/release/mpr-sweep" \
+        --py "$venv/bin/python" --work "$repo/target/peers" "$@"
+fi
+echo "== running the benchmark (a few minutes)"
 exec "$venv/bin/python" bench.py --bin "$repo/target/release/mpr-sweep" \
     --work "$repo/target/peers" "$@"

@@ -63,10 +63,13 @@ def _spec_args(spec: SpecLike) -> tuple[str | None, str | None]:
     if isinstance(spec, os.PathLike):
         return None, os.fspath(spec)
     if isinstance(spec, str):
-        # A one-line string naming an existing file is a path; anything else is YAML text.
-        if "\n" not in spec and spec.strip() and Path(spec).is_file():
-            return None, spec
-        return spec, None
+        # A one-line string naming an existing file is a path; anything else is YAML text
+        # (a one-line flow mapping may be too long to be a file name: stat then fails).
+        try:
+            is_file = "\n" not in spec and bool(spec.strip()) and Path(spec).is_file()
+        except OSError:
+            is_file = False
+        return (None, spec) if is_file else (spec, None)
     raise TypeError(
         f"spec: expected YAML text, a path or a dict, got {type(spec).__name__}"
     )
@@ -80,7 +83,8 @@ def _shard_arg(shard: str | tuple[int, int] | None) -> str | None:
 
 
 class Table:
-    """One result table: ``summary`` (one row per run) or ``traces`` (long format).
+    """One result table: ``summary`` (one row per run), ``traces`` (long format), or a
+    network's ``nodes`` (one row per run and node) or ``fc`` (one row per run and node pair).
 
     It implements the Arrow PyCapsule protocol (``__arrow_c_stream__``), so
     ``pyarrow.table(t)``, ``polars.DataFrame(t)``, ``polars.from_arrow(t)`` and DuckDB
@@ -93,7 +97,8 @@ class Table:
 
     def __init__(self, native: Any = None, path: Path | None = None):
         self._native = native
-        #: The directory of the Parquet parts (``OUT/summary``, ``OUT/traces``), or None.
+        #: The directory of the Parquet parts (``OUT/summary``, ``OUT/traces``,
+        #: ``OUT/nodes``, ``OUT/fc``), or None.
         self.path = path
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
@@ -148,6 +153,10 @@ class Result:
     Attributes:
         summary: one row per run (a :class:`Table`).
         traces: the traces in long format, or None when the spec has no ``traces``.
+        nodes: a network's per-node statistics, one row per run and node, or None for a
+            single-node sweep (no ``network`` section).
+        fc: a network's simulated functional connectivity, one row per run and node pair
+            ``i < j``, or None without ``output.fc: true``.
         out: the result directory, or None for results in memory.
         runs: the run ids of the shard, ``(start, end)``.
         run_steps: steps integrated, summed over the runs.
@@ -160,6 +169,8 @@ class Result:
 
     summary: Table
     traces: Table | None
+    nodes: Table | None
+    fc: Table | None
     out: Path | None
     runs: tuple[int, int]
     run_steps: float
@@ -186,7 +197,9 @@ def run(
 
     Args:
         spec: the sweep: YAML text, the path of a YAML file (``str`` or ``os.PathLike``),
-            or a dict of the same schema (see docs/spec.md). Invalid specs raise
+            or a dict of the same schema (see docs/spec.md). A ``network`` section's files
+            are relative to the spec file for a path, and to the working folder
+            (``os.getcwd()``) for text or a dict. Invalid specs raise
             :class:`SpecError` with the message of ``mpr-sweep plan`` (key path, line and
             column; for a path, the file's name first).
         threads: worker threads; default: Slurm's allocation inside a job, else every core.
@@ -201,9 +214,11 @@ def run(
         force: run even when the traces would exceed the size limit (``--force``).
 
     Returns:
-        A :class:`Result`: ``result.summary`` and ``result.traces`` (None without traces)
-        are :class:`Table` objects that pyarrow, Polars, pandas and DuckDB read through the
-        Arrow PyCapsule protocol, e.g. ``result.summary.to_polars()``.
+        A :class:`Result`: ``result.summary``, ``result.traces`` (None without traces),
+        and for a network ``result.nodes`` and ``result.fc`` (None for a single node; fc
+        None without ``output.fc``) are :class:`Table` objects that pyarrow, Polars,
+        pandas and DuckDB read through the Arrow PyCapsule protocol, e.g.
+        ``result.summary.to_polars()``.
 
     Raises:
         SpecError: the spec is invalid or cannot be planned, or ``shard`` is not a shard
@@ -221,7 +236,7 @@ def run(
     """
     text, path = _spec_args(spec)
     out_path = None if out is None else Path(os.fspath(out))
-    summary, traces, report = _native.run(
+    summary, traces, nodes, fc, report = _native.run(
         text,
         path,
         threads=threads,
@@ -235,14 +250,21 @@ def run(
     )
     if out_path is None:
         summary_table = Table(summary)
-        traces_table = None if traces is None else Table(traces)
+        traces_table, nodes_table, fc_table = (
+            None if t is None else Table(t) for t in (traces, nodes, fc)
+        )
     else:
         summary_table = Table(path=out_path / "summary")
-        traces_dir = out_path / "traces"
-        traces_table = Table(path=traces_dir) if traces_dir.is_dir() else None
+        # The run created the directories of exactly the tables its spec has.
+        traces_table, nodes_table, fc_table = (
+            Table(path=d) if d.is_dir() else None
+            for d in (out_path / "traces", out_path / "nodes", out_path / "fc")
+        )
     return Result(
         summary=summary_table,
         traces=traces_table,
+        nodes=nodes_table,
+        fc=fc_table,
         out=out_path,
         runs=tuple(report["runs"]),
         run_steps=report["run_steps"],

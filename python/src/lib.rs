@@ -205,8 +205,18 @@ fn run_interruptible<T: Send + 'static>(
     }
 }
 
-/// Runs a sweep. Returns `(summary, traces, report)`: the tables in memory (`None` when
-/// written to `out`; traces `None` without traces) and a dict of what the run did.
+/// What [`run_sweep`] returns to Python: `(summary, traces, nodes, fc, report)`.
+type RunOutput<'py> = (
+    Option<Table>,
+    Option<Table>,
+    Option<Table>,
+    Option<Table>,
+    Bound<'py, PyDict>,
+);
+
+/// Runs a sweep. Returns `(summary, traces, nodes, fc, report)`: the tables in memory
+/// (`None` when written to `out`; traces `None` without traces, nodes `None` for a single
+/// node, fc `None` without `output.fc`) and a dict of what the run did.
 #[pyfunction]
 #[pyo3(name = "run", signature = (text, path, *, threads=None, out=None, shard=None, progress=false,
                     isa="auto", resume=false, overwrite=false, force=false))]
@@ -223,7 +233,7 @@ fn run_sweep<'py>(
     resume: bool,
     overwrite: bool,
     force: bool,
-) -> PyResult<(Option<Table>, Option<Table>, Bound<'py, PyDict>)> {
+) -> PyResult<RunOutput<'py>> {
     // The Slurm job label goes into the metadata, as `mpr-sweep run` adds it.
     let prepare = || -> Result<(Spec, RunOptions, Option<String>), Error> {
         let spec = load(text, path.clone())?;
@@ -272,16 +282,17 @@ fn run_sweep<'py>(
     info.set_item("diverged", diverged)?;
     info.set_item("threads", threads_used)?;
     info.set_item("isa", isa_name)?;
-    let (summary, traces) = match tables {
+    let wrap = |t: output::Table| Table { table: Arc::new(t) };
+    let (summary, traces, nodes, fc) = match tables {
         Some(t) => (
-            Some(Table {
-                table: Arc::new(t.summary),
-            }),
-            t.traces.map(|t| Table { table: Arc::new(t) }),
+            Some(wrap(t.summary)),
+            t.traces.map(wrap),
+            t.nodes.map(wrap),
+            t.fc.map(wrap),
         ),
-        None => (None, None),
+        None => (None, None, None, None),
     };
-    Ok((summary, traces, info))
+    Ok((summary, traces, nodes, fc, info))
 }
 
 /// The plan of a sweep as the JSON text `mpr-sweep plan --json` prints.

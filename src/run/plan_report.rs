@@ -290,7 +290,7 @@ impl PlanReport {
         if let Some(n) = &self.network {
             let _ = writeln!(
                 w,
-                "network: {} nodes, {} edges ({:.1} per node), longest delay {} ms = {} steps; {} per lane batch of {NET_LANES} runs, ~{} on {} threads",
+                "network: {} nodes, {} edges ({:.1} per node), longest delay {:.4} ms = {} steps; {} per lane batch of {NET_LANES} runs, ~{} on {} threads",
                 n.nodes,
                 n.edges,
                 n.edges as f64 / n.nodes as f64,

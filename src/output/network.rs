@@ -101,31 +101,11 @@ impl<'a> NodesBatch<'a> {
         let mut col = self.floats.iter_mut();
         col.next().unwrap().append_value(row.init_r_hz);
         col.next().unwrap().append_value(row.init_v);
-        match row.outcome {
-            Outcome::Finished {
-                r_hz,
-                r_hz_final,
-                v,
-                v_final,
-            } => {
-                for x in [
-                    r_hz.mean, r_hz.std, r_hz.min, r_hz.max, r_hz_final, v.mean, v.std, v.min,
-                    v.max, v_final,
-                ] {
-                    col.next().unwrap().append_value(x);
-                }
-                col.next().unwrap().append_null();
-                self.diverged.append_value(false);
-            }
-            Outcome::Diverged { at_ms } => {
-                for _ in 0..10 {
-                    col.next().unwrap().append_null();
-                }
-                col.next().unwrap().append_value(at_ms);
-                self.diverged.append_value(true);
-            }
-            Outcome::Stopped { .. } => unreachable!("network runs take a fixed step"),
+        let (stats, diverged_at_ms) = row.outcome.columns();
+        for x in stats.into_iter().chain([diverged_at_ms]) {
+            col.next().unwrap().append_option(x);
         }
+        self.diverged.append_value(row.outcome.diverged());
     }
 
     /// The rows pushed, as one batch.

@@ -50,6 +50,35 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The ten statistic columns (`r_hz_{mean,std,min,max,final}`, `v_...`), null unless
+    /// the run finished, and `diverged_at_ms`, null unless it diverged.
+    pub fn columns(&self) -> ([Option<f64>; 10], Option<f64>) {
+        match *self {
+            Outcome::Finished {
+                r_hz,
+                r_hz_final,
+                v,
+                v_final,
+            } => (
+                [
+                    r_hz.mean, r_hz.std, r_hz.min, r_hz.max, r_hz_final, v.mean, v.std, v.min,
+                    v.max, v_final,
+                ]
+                .map(Some),
+                None,
+            ),
+            Outcome::Diverged { at_ms } => ([None; 10], Some(at_ms)),
+            Outcome::Stopped { .. } => ([None; 10], None),
+        }
+    }
+
+    /// Whether the run diverged.
+    pub fn diverged(&self) -> bool {
+        matches!(self, Outcome::Diverged { .. })
+    }
+}
+
 /// The step counts of an adaptive run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepCounts {
@@ -160,36 +189,11 @@ impl SummaryBatch {
         }
         col.next().unwrap().append_value(row.init_r_hz);
         col.next().unwrap().append_value(row.init_v);
-        match row.outcome {
-            Outcome::Finished {
-                r_hz,
-                r_hz_final,
-                v,
-                v_final,
-            } => {
-                for x in [
-                    r_hz.mean, r_hz.std, r_hz.min, r_hz.max, r_hz_final, v.mean, v.std, v.min,
-                    v.max, v_final,
-                ] {
-                    col.next().unwrap().append_value(x);
-                }
-                col.next().unwrap().append_null();
-                self.diverged.append_value(false);
-            }
-            Outcome::Diverged { at_ms } => {
-                for _ in 0..10 {
-                    col.next().unwrap().append_null();
-                }
-                col.next().unwrap().append_value(at_ms);
-                self.diverged.append_value(true);
-            }
-            Outcome::Stopped { .. } => {
-                for _ in 0..11 {
-                    col.next().unwrap().append_null();
-                }
-                self.diverged.append_value(false);
-            }
+        let (stats, diverged_at_ms) = row.outcome.columns();
+        for x in stats.into_iter().chain([diverged_at_ms]) {
+            col.next().unwrap().append_option(x);
         }
+        self.diverged.append_value(row.outcome.diverged());
         if let Some((steps, rejected, reason, stopped_at)) = self.adaptive.as_mut() {
             steps.append_option(row.steps.map(|s| s.steps));
             rejected.append_option(row.steps.map(|s| s.rejected));

@@ -63,6 +63,31 @@ pub struct RunResult {
     pub fc: Vec<f64>,
 }
 
+impl RunResult {
+    /// A single node's result: no node rows, no FC.
+    fn single_node(row: SummaryRow, trace: Vec<TracePoint>) -> RunResult {
+        RunResult {
+            row,
+            trace,
+            nodes: Vec::new(),
+            fc: Vec::new(),
+        }
+    }
+}
+
+/// The fixed-step schedule of runs with step `dt`; `traced`: some run of the batch records
+/// traces.
+fn fixed_schedule(spec: &crate::spec::Spec, dt: f64, traced: bool) -> Schedule {
+    let timing = spec.timing(dt);
+    Schedule {
+        dt,
+        steps: timing.steps,
+        first_stat_step: timing.first_stat_step,
+        trace_stride: if traced { timing.trace_stride } else { 0 },
+        white: [Var::RHz, Var::V].map(|v| spec.noise[v as usize] == NoiseKind::White),
+    }
+}
+
 /// Simulates runs of a plan on one instruction-set path.
 pub struct Simulator<'a> {
     plan: &'a Plan<'a>,
@@ -199,18 +224,7 @@ impl<'a> Simulator<'a> {
             },
         ] = <[Filled; 1]>::try_from(filled)
             .unwrap_or_else(|_| unreachable!("a fixed-step batch is one lane batch"));
-        let timing = spec.timing(dt);
-        let schedule = Schedule {
-            dt,
-            steps: timing.steps,
-            first_stat_step: timing.first_stat_step,
-            trace_stride: if traced.iter().any(|&t| t) {
-                timing.trace_stride
-            } else {
-                0
-            },
-            white: [Var::RHz, Var::V].map(|v| spec.noise[v as usize] == NoiseKind::White),
-        };
+        let schedule = fixed_schedule(spec, dt, traced.iter().any(|&t| t));
         let result = integrate::integrate(self.isa, spec.method, &schedule, &batch, scratch, stop)?;
         let rows_recorded = scratch.len() / (2 * LANES);
         Ok(rows
@@ -253,12 +267,7 @@ impl<'a> Simulator<'a> {
                 } else {
                     Vec::new()
                 };
-                RunResult {
-                    row,
-                    trace,
-                    nodes: Vec::new(),
-                    fc: Vec::new(),
-                }
+                RunResult::single_node(row, trace)
             })
             .collect())
     }
@@ -417,12 +426,7 @@ impl<'a> Simulator<'a> {
                 } else {
                     Vec::new()
                 };
-                RunResult {
-                    row,
-                    trace,
-                    nodes: Vec::new(),
-                    fc: Vec::new(),
-                }
+                RunResult::single_node(row, trace)
             })
             .collect())
     }

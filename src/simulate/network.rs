@@ -5,11 +5,13 @@
 //! its initial r then v (when drawn), then its noise in the single-node order. Its
 //! parameters are the run's, plus the node's `node_offsets`.
 
-use super::{LaneInputs, NodeRow, RunResult, Simulator, TracePoint, draw, node_params};
+use super::{
+    LaneInputs, NodeRow, RunResult, Simulator, TracePoint, draw, fixed_schedule, node_params,
+};
 use crate::integrate::network::{
     NET_LANES, NODES_PER_GROUP, NetBatch, NetSchedule, NodeInit, Wiring, integrate_network, pearson,
 };
-use crate::integrate::{LANES, Schedule, StopToken, Stopped, Xoshiro};
+use crate::integrate::{LANES, StopToken, Stopped, Xoshiro};
 use crate::model::HZ_PER_KHZ;
 use crate::network::delay_steps;
 use crate::output::{NetworkStats, Outcome, SummaryRow};
@@ -69,7 +71,6 @@ impl Simulator<'_> {
         let wiring = self.wiring(data, dt, first.get(Slot::SpeedMmPerMs));
         let nodes = wiring.nodes();
         let groups = wiring.groups();
-        let timing = spec.timing(dt);
         let mut batch = NetBatch::new(groups);
         let mut inputs: Vec<LaneInputs> = (0..groups)
             .map(|_| LaneInputs::new(spec.input, spec.noise))
@@ -157,17 +158,7 @@ impl Simulator<'_> {
         batch.history = history;
         let fc_wanted = spec.fc_output || data.fc_target.is_some();
         let schedule = NetSchedule {
-            base: Schedule {
-                dt,
-                steps: timing.steps,
-                first_stat_step: timing.first_stat_step,
-                trace_stride: if traced.iter().any(|&t| t) {
-                    timing.trace_stride
-                } else {
-                    0
-                },
-                white: [Var::RHz, Var::V].map(|v| spec.noise[v as usize] == NoiseKind::White),
-            },
+            base: fixed_schedule(spec, dt, traced.iter().any(|&t| t)),
             fc_stride: if fc_wanted {
                 (net.fc_sample_ms / dt).round() as u64
             } else {

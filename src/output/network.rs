@@ -10,7 +10,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 
-use super::schema::{Metadata, STAT_COLUMNS};
+use super::schema::{Metadata, outcome_fields};
 use super::writers::Outcome;
 
 /// Rows per row group of the nodes and FC tables.
@@ -39,15 +39,7 @@ pub fn nodes_schema(named: bool, metadata: &Metadata) -> Arc<Schema> {
     if named {
         fields.push(Field::new("node_name", DataType::Utf8, false));
     }
-    fields.push(Field::new("init_r_hz", DataType::Float64, false));
-    fields.push(Field::new("init_v", DataType::Float64, false));
-    for var in ["r_hz", "v"] {
-        for stat in STAT_COLUMNS {
-            fields.push(Field::new(format!("{var}_{stat}"), DataType::Float64, true));
-        }
-    }
-    fields.push(Field::new("diverged", DataType::Boolean, false));
-    fields.push(Field::new("diverged_at_ms", DataType::Float64, true));
+    fields.extend(outcome_fields());
     Arc::new(Schema::new_with_metadata(fields, metadata.map()))
 }
 

@@ -45,15 +45,7 @@ pub fn summary_fields(spec: &Spec) -> Vec<Field> {
     for slot in param_slots(spec) {
         fields.push(Field::new(slot.column(), DataType::Float64, false));
     }
-    fields.push(Field::new("init_r_hz", DataType::Float64, false));
-    fields.push(Field::new("init_v", DataType::Float64, false));
-    for var in ["r_hz", "v"] {
-        for stat in STAT_COLUMNS {
-            fields.push(Field::new(format!("{var}_{stat}"), DataType::Float64, true));
-        }
-    }
-    fields.push(Field::new("diverged", DataType::Boolean, false));
-    fields.push(Field::new("diverged_at_ms", DataType::Float64, true));
+    fields.extend(outcome_fields());
     fields.push(Field::new("fp_count", DataType::UInt8, true));
     for name in FP_COLUMNS {
         fields.push(Field::new(name, DataType::Float64, true));
@@ -71,6 +63,24 @@ pub fn summary_fields(spec: &Spec) -> Vec<Field> {
         fields.push(Field::new("fc_fit", DataType::Float64, true));
         fields.push(Field::new("fc_mean", DataType::Float64, true));
     }
+    fields
+}
+
+/// `init_r_hz, init_v, r_hz_{mean,std,min,max,final}, v_{...}, diverged, diverged_at_ms`:
+/// the initial state and what became of it, as the summary and a network's nodes table hold
+/// them (the statistics are null unless the run finished; see `Outcome::columns`).
+pub fn outcome_fields() -> Vec<Field> {
+    let mut fields = vec![
+        Field::new("init_r_hz", DataType::Float64, false),
+        Field::new("init_v", DataType::Float64, false),
+    ];
+    for var in ["r_hz", "v"] {
+        for stat in STAT_COLUMNS {
+            fields.push(Field::new(format!("{var}_{stat}"), DataType::Float64, true));
+        }
+    }
+    fields.push(Field::new("diverged", DataType::Boolean, false));
+    fields.push(Field::new("diverged_at_ms", DataType::Float64, true));
     fields
 }
 

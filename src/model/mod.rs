@@ -121,13 +121,7 @@ impl NodeParams {
 
     /// The fixed points reduced to what the summary reports.
     pub fn stable_states(&self) -> StableStates {
-        let all = self.fixed_points();
-        let stable: Vec<FixedPoint> = all.iter().copied().filter(|f| f.stable).collect();
-        StableStates {
-            count: all.len().min(u8::MAX as usize) as u8,
-            low: stable.first().copied(),
-            high: (stable.len() > 1).then(|| stable[stable.len() - 1]),
-        }
+        StableStates::of(&self.fixed_points())
     }
 }
 
@@ -165,6 +159,17 @@ impl Settled {
 }
 
 impl StableStates {
+    /// What the summary reports of `fixed_points` (sorted by rate).
+    pub fn of(fixed_points: &[FixedPoint]) -> StableStates {
+        let mut stable = fixed_points.iter().filter(|f| f.stable);
+        let low = stable.next().copied();
+        StableStates {
+            count: fixed_points.len().min(u8::MAX as usize) as u8,
+            low,
+            high: stable.next_back().copied(),
+        }
+    }
+
     /// The stable state `(r_hz, v)` is within 0.1 % of (in both r and v), if any.
     pub fn settled(&self, r_hz: f64, v: f64) -> Settled {
         let near = |fp: &Option<FixedPoint>| {
@@ -197,7 +202,7 @@ pub struct FixedPoint {
 ///
 /// The derivative vanishes at 0 and at the roots of `4 a4 x^2 + 3 a3 x + 2 a2`, so the
 /// positive axis splits into at most three monotone pieces; each holds at most one root,
-/// found by bisection to full precision.
+/// found by [`monotone_root`] to full precision.
 fn positive_quartic_roots(a4: f64, a3: f64, a2: f64, a0: f64) -> Vec<f64> {
     if a0 == 0.0 {
         // delta = 0 and no rate input: x^2 (a4 x^2 + a3 x + a2) = 0, and x = 0 is no rate.
@@ -214,6 +219,15 @@ fn positive_quartic_roots(a4: f64, a3: f64, a2: f64, a0: f64) -> Vec<f64> {
         return roots;
     }
     let g = |x: f64| (((a4 * x + a3) * x + a2) * x) * x + a0;
+    // g and its derivative, by Horner's scheme.
+    let g_dg = |x: f64| {
+        let (mut p, mut dp) = (a4, 0.0);
+        for c in [a3, a2, 0.0, a0] {
+            dp = dp * x + p;
+            p = p * x + c;
+        }
+        (p, dp)
+    };
     let mut cuts = vec![0.0];
     let (qa, qb, qc) = (4.0 * a4, 3.0 * a3, 2.0 * a2);
     let disc = qb * qb - 4.0 * qa * qc;
@@ -228,7 +242,7 @@ fn positive_quartic_roots(a4: f64, a3: f64, a2: f64, a0: f64) -> Vec<f64> {
     cuts.push(bound);
     let mut roots = Vec::new();
     for w in cuts.windows(2) {
-        let (mut lo, mut hi) = (w[0], w[1]);
+        let (lo, hi) = (w[0], w[1]);
         let (glo, ghi) = (g(lo), g(hi));
         if glo == 0.0 && lo > 0.0 {
             roots.push(lo);
@@ -237,22 +251,74 @@ fn positive_quartic_roots(a4: f64, a3: f64, a2: f64, a0: f64) -> Vec<f64> {
         if glo.signum() == ghi.signum() || ghi == 0.0 {
             continue;
         }
-        let rising = ghi > glo;
-        for _ in 0..200 {
-            let mid = 0.5 * (lo + hi);
-            if mid <= lo || mid >= hi {
-                break;
-            }
-            if (g(mid) < 0.0) == rising {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        roots.push(0.5 * (lo + hi));
+        roots.push(monotone_root(g_dg, (lo, glo), (hi, ghi)));
     }
     roots.dedup_by(|a, b| (*a - *b).abs() <= 1e-14 * b.abs());
     roots
+}
+
+/// The root of a function `g` that is monotone on `[lo, hi]`, with `g(lo) = g_lo` and
+/// `g(hi) = g_hi` of opposite signs, given `x -> (g(x), g'(x))`, to full precision.
+///
+/// Newton's method inside a shrinking bracket, started from the secant point: each
+/// evaluation moves one end of the bracket, and a Newton step that would leave the bracket,
+/// or that is not at most half the step before last, becomes a bisection step. It stops
+/// when a Newton step is a few ulp of `x` (the size of g's rounding noise there), when `g` is exactly zero,
+/// or when no representable point is left strictly inside the bracket: about ten
+/// evaluations per root where bisection needs sixty.
+fn monotone_root(
+    g_dg: impl Fn(f64) -> (f64, f64),
+    (mut lo, g_lo): (f64, f64),
+    (mut hi, g_hi): (f64, f64),
+) -> f64 {
+    let rising = g_hi > g_lo;
+    let secant = lo - g_lo * (hi - lo) / (g_hi - g_lo);
+    let mut x = if secant > lo && secant < hi {
+        secant
+    } else {
+        0.5 * (lo + hi)
+    };
+    let (mut step, mut step_before) = (hi - lo, hi - lo);
+    // Each pass leaves x strictly inside a bracket that it shrinks, so the loop ends
+    // within a few hundred passes even by bisection alone; the bound keeps that visible.
+    for _ in 0..256 {
+        let (gx, dg) = g_dg(x);
+        if gx == 0.0 {
+            return x;
+        }
+        if (gx < 0.0) == rising {
+            lo = x;
+        } else {
+            hi = x;
+        }
+        let newton = gx / dg;
+        let next = if dg.is_finite() && dg != 0.0 && 2.0 * newton.abs() <= step_before.abs() {
+            let next = x - newton;
+            // A step of a few ulp is g's rounding noise: x is the root to full precision.
+            if newton.abs() <= 4.0 * f64::EPSILON * x.abs() {
+                return if next > lo && next < hi { next } else { x };
+            }
+            (next > lo && next < hi).then_some(next)
+        } else {
+            None
+        };
+        step_before = step;
+        let next = match next {
+            Some(next) => {
+                step = newton;
+                next
+            }
+            None => {
+                step = 0.5 * (hi - lo);
+                lo + step
+            }
+        };
+        if next <= lo || next >= hi {
+            break;
+        }
+        x = next;
+    }
+    x
 }
 
 #[cfg(test)]
@@ -282,6 +348,74 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The positive roots by plain bisection of each sign change found on a fine grid:
+    /// slow, simple, and independent of the critical-point split and of Newton's steps.
+    fn roots_by_bisection(a4: f64, a3: f64, a2: f64, a0: f64) -> Vec<f64> {
+        let g = |x: f64| a4 * x.powi(4) + a3 * x.powi(3) + a2 * x * x + a0;
+        let bound = 1.0 + (a3.abs().max(a2.abs()).max(a0.abs())) / a4;
+        let cells = 20_000;
+        let mut roots = Vec::new();
+        for k in 0..cells {
+            let (mut lo, mut hi) = (
+                bound * k as f64 / cells as f64,
+                bound * (k + 1) as f64 / cells as f64,
+            );
+            if g(lo).signum() == g(hi).signum() {
+                continue;
+            }
+            let rising = g(hi) > g(lo);
+            loop {
+                let mid = 0.5 * (lo + hi);
+                if mid <= lo || mid >= hi {
+                    break;
+                }
+                if (g(mid) < 0.0) == rising {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            roots.push(0.5 * (lo + hi));
+        }
+        roots
+    }
+
+    #[test]
+    fn quartic_roots_agree_with_bisection_within_the_rounding_band() {
+        // Monostable, bistable, near the fold (two roots close together) and large J.
+        let mut checked = 0;
+        for eta in [-20.0, -10.0, -6.0, -5.0, -4.0, -1.0, 0.0, 3.0] {
+            for j in [0.0, 5.0, 10.0, 14.0, 15.0, 20.0, 30.0, 60.0] {
+                for delta in [0.01, 0.5, 1.0, 2.0, 4.0] {
+                    let d = delta / PI;
+                    let (a4, a3, a2, a0) = (PI * PI, -j, -eta, -d * d / 4.0);
+                    let fast = positive_quartic_roots(a4, a3, a2, a0);
+                    let slow = roots_by_bisection(a4, a3, a2, a0);
+                    assert_eq!(
+                        fast.len(),
+                        slow.len(),
+                        "{eta} {j} {delta}: {fast:?} {slow:?}"
+                    );
+                    for (a, b) in fast.iter().zip(&slow) {
+                        // Both are zeros of the same rounded polynomial: they may differ by
+                        // the width of the band where its rounding error (a few ulp of the
+                        // sum of its terms' sizes) exceeds |g|, i.e. that error over |g'|.
+                        let x = *b;
+                        let terms = a4 * x.powi(4) + a3.abs() * x.powi(3) + a2.abs() * x * x - a0;
+                        let slope = (4.0 * a4 * x.powi(3) + 3.0 * a3 * x * x + 2.0 * a2 * x).abs();
+                        let band = 8.0 * f64::EPSILON * (x + terms / slope);
+                        assert!(
+                            (a - b).abs() <= band,
+                            "{eta} {j} {delta}: {a} vs {b} (band {band:e})"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 320, "{checked} roots checked");
     }
 
     #[test]

@@ -199,11 +199,11 @@ pub fn run_until(
         fc_nodes: spec.network_data().map_or(0, |d| d.connectome.nodes()),
     };
     // The tables, created while the pool computes the first block: the step-size check
-    // (serial, up to `diagnose::MAX_CHECKED` points) overlaps it.
+    // (up to `diagnose::MAX_CHECKED` points, on the same pool) overlaps it.
     let mut setup = Some(|| -> Result<BlockWriter<'_>, Error> {
         let mut metadata = base_metadata.clone();
         // Also with --quiet: a wrong map must not pass silently.
-        if let Some(report) = DtReport::compute(&plan) {
+        if let Some(report) = pool.install(|| DtReport::compute(&plan)) {
             if let Some(warning) = report.warning() {
                 // The progress line may be on screen already.
                 progress.note(&format!("mpr-sweep: {warning}"));

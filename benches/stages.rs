@@ -266,9 +266,11 @@ fn append(bencher: divan::Bencher) {
 #[divan::bench]
 fn step_size_check(bencher: divan::Bencher) {
     let plan = plan();
-    bencher
-        .counter(ItemsCount::new(RUNS))
-        .bench_local(|| mpr_sweep::diagnose::DtReport::compute(divan::black_box(&plan)));
+    // One thread, like the other stages: `run` spreads the points over its pool.
+    let pool = one_thread();
+    bencher.counter(ItemsCount::new(RUNS)).bench_local(|| {
+        pool.install(|| mpr_sweep::diagnose::DtReport::compute(divan::black_box(&plan)))
+    });
 }
 
 fn main() {

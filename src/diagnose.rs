@@ -372,3 +372,33 @@ fn short(x: f64) -> String {
 fn names(methods: &[Method]) -> Vec<&'static str> {
     methods.iter().map(|m| m.name()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report_on(threads: usize, plan: &Plan) -> DtReport {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a pool")
+            .install(|| DtReport::compute(plan).expect("constant inputs are checked"))
+    }
+
+    #[test]
+    fn the_report_does_not_depend_on_the_threads() {
+        // 12,000 distinct points in several chunks, exp_euler unstable at part of them.
+        let spec = crate::spec::parse(
+            "model: {eta: {linspace: [-10, 0, 120]}, J: {linspace: [0, 30, 100]}}\n\
+             simulation: {method: exp_euler, dt_ms: 0.01, duration_ms: 1}\n",
+        )
+        .expect("spec");
+        let plan = Plan::new(&spec).expect("plan");
+        let one = report_on(1, &plan);
+        assert!(
+            one.unstable_points > 0 && one.unstable_points < 12_000,
+            "{one:?}"
+        );
+        assert_eq!(one, report_on(3, &plan));
+    }
+}

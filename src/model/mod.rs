@@ -11,9 +11,11 @@
 
 use std::f64::consts::PI;
 
+mod few;
 mod method;
 pub mod stability;
 
+pub use few::Few;
 pub use method::Method;
 pub use stability::StepStability;
 /// Hz per kHz: users give and read rates in Hz, the kernel integrates r in kHz (1/ms) so
@@ -94,7 +96,7 @@ impl NodeParams {
     /// With x = tau*r and D = delta/pi + I_r tau^2, a fixed point has v = -D/(2x) and x a
     /// positive root of `pi^2 x^4 - J x^3 - (eta + I_v) x^2 - D^2/4 = 0` (for I_r = 0 this
     /// is the quartic of Montbrió et al. 2015 and does not depend on tau).
-    pub fn fixed_points(&self) -> Vec<FixedPoint> {
+    pub fn fixed_points(&self) -> Few<FixedPoint, 3> {
         let tau = self.tau_ms;
         let d = self.delta / PI + self.input_r * tau * tau;
         let (a4, a3, a2, a0) = (PI * PI, -self.j, -(self.eta + self.input_v), -d * d / 4.0);
@@ -188,7 +190,7 @@ impl StableStates {
 }
 
 /// A fixed point in user units.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct FixedPoint {
     /// Rate, Hz (> 0).
     pub r_hz: f64,
@@ -203,20 +205,20 @@ pub struct FixedPoint {
 /// The derivative vanishes at 0 and at the roots of `4 a4 x^2 + 3 a3 x + 2 a2`, so the
 /// positive axis splits into at most three monotone pieces; each holds at most one root,
 /// found by [`monotone_root`] to full precision.
-fn positive_quartic_roots(a4: f64, a3: f64, a2: f64, a0: f64) -> Vec<f64> {
+fn positive_quartic_roots(a4: f64, a3: f64, a2: f64, a0: f64) -> Few<f64, 3> {
     if a0 == 0.0 {
         // delta = 0 and no rate input: x^2 (a4 x^2 + a3 x + a2) = 0, and x = 0 is no rate.
         let disc = a3 * a3 - 4.0 * a4 * a2;
         if disc < 0.0 {
-            return Vec::new();
+            return Few::new();
         }
         let s = disc.sqrt();
-        let mut roots: Vec<f64> = [(-a3 - s) / (2.0 * a4), (-a3 + s) / (2.0 * a4)]
+        let (lo, hi) = ((-a3 - s) / (2.0 * a4), (-a3 + s) / (2.0 * a4));
+        return [lo, hi]
             .into_iter()
             .filter(|&x| x > 0.0)
+            .take(if lo == hi { 1 } else { 2 })
             .collect();
-        roots.dedup();
-        return roots;
     }
     let g = |x: f64| (((a4 * x + a3) * x + a2) * x) * x + a0;
     // g and its derivative, by Horner's scheme.
@@ -228,32 +230,43 @@ fn positive_quartic_roots(a4: f64, a3: f64, a2: f64, a0: f64) -> Vec<f64> {
         }
         (p, dp)
     };
-    let mut cuts = vec![0.0];
+    let mut cuts: Few<f64, 4> = Few::new();
+    cuts.push(0.0);
     let (qa, qb, qc) = (4.0 * a4, 3.0 * a3, 2.0 * a2);
     let disc = qb * qb - 4.0 * qa * qc;
     if disc >= 0.0 {
         let s = disc.sqrt();
         let mut crit = [(-qb - s) / (2.0 * qa), (-qb + s) / (2.0 * qa)];
         crit.sort_by(f64::total_cmp);
-        cuts.extend(crit.into_iter().filter(|&c| c > 0.0));
+        crit.into_iter()
+            .filter(|&c| c > 0.0)
+            .for_each(|c| cuts.push(c));
     }
     // Cauchy's bound on the roots' size.
     let bound = 1.0 + (a3.abs().max(a2.abs()).max(a0.abs())) / a4;
     cuts.push(bound);
-    let mut roots = Vec::new();
+    let mut roots: Few<f64, 3> = Few::new();
+    // Two roots this close are one (a double root split by rounding).
+    let mut keep = |x: f64| {
+        if roots
+            .last()
+            .is_none_or(|&b| (x - b).abs() > 1e-14 * b.abs())
+        {
+            roots.push(x);
+        }
+    };
     for w in cuts.windows(2) {
         let (lo, hi) = (w[0], w[1]);
         let (glo, ghi) = (g(lo), g(hi));
         if glo == 0.0 && lo > 0.0 {
-            roots.push(lo);
+            keep(lo);
             continue;
         }
         if glo.signum() == ghi.signum() || ghi == 0.0 {
             continue;
         }
-        roots.push(monotone_root(g_dg, (lo, glo), (hi, ghi)));
+        keep(monotone_root(g_dg, (lo, glo), (hi, ghi)));
     }
-    roots.dedup_by(|a, b| (*a - *b).abs() <= 1e-14 * b.abs());
     roots
 }
 

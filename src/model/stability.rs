@@ -29,7 +29,7 @@
 
 use std::f64::consts::PI;
 
-use super::{FixedPoint, HZ_PER_KHZ, Method, NodeParams, StableStates};
+use super::{Few, FixedPoint, HZ_PER_KHZ, Method, NodeParams, StableStates};
 
 /// A real 2x2 matrix, row-major.
 pub type Mat2 = [[f64; 2]; 2];
@@ -105,12 +105,12 @@ impl NodeParams {
     }
 
     /// The right-hand side's Jacobians at the node's stable fixed points.
-    pub fn stable_jacobians(&self) -> Vec<Mat2> {
+    pub fn stable_jacobians(&self) -> Few<Mat2, 3> {
         self.jacobians_at(&self.fixed_points())
     }
 
     /// The right-hand side's Jacobians at the stable ones of `fixed_points` (the node's).
-    pub fn jacobians_at(&self, fixed_points: &[FixedPoint]) -> Vec<Mat2> {
+    pub fn jacobians_at(&self, fixed_points: &[FixedPoint]) -> Few<Mat2, 3> {
         fixed_points
             .iter()
             .filter(|f| f.stable)

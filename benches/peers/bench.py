@@ -7,10 +7,13 @@ binary. This script, in one session:
   2. times W1 and W1 + white noise on v with each tool at 1 and 2 threads, and W1 with
      forward Euler with mpr-sweep and numba, best of --repeats (peers: JIT compile
      excluded and reported separately; mpr-sweep: end to end, process start to Parquet
-     closed);
+     closed); on the deterministic workloads also numba keeping mpr-sweep's statistics
+     ("numba, same statistics"), and on W1 brainmass at its default float32;
   3. checks that the deterministic results agree (asserts; for forward Euler also that
-     the same runs diverge in both tools) and compares the noisy ones statistically
-     (reported, not asserted: the noise definitions differ);
+     the same runs diverge in both tools), that numba's statistics match mpr-sweep's
+     summary columns (asserts), reports brainmass float32's agreement (asserting only a
+     sanity bound) and compares the noisy ones statistically (reported, not asserted:
+     the noise definitions differ);
   4. prints a markdown table, and writes it with all numbers to --work.
 
 Threads: "1" rows run pinned to one core (`taskset -c 0`) for every tool, so that no
@@ -41,6 +44,12 @@ REFERENCE_VERSIONS = {"brainmass": "0.1.1", "brainstate": "0.5.4", "brainunit": 
                       "jax": "0.10.2"}
 SETTLED_REL = 1e-6      # a run is settled when its last step changed r and v by <= this
 TOL = {"brainmass": 1e-9, "numba": 1e-6}
+# numba's statistics against mpr-sweep's summary columns, settled runs: the same sums in
+# another order (fastmath); std (from shifted sums of squares) loses a few more digits
+# where the run's spread is small next to its distance from the shift.
+STATS = ("r_mean", "r_std", "r_min", "r_max", "v_mean", "v_std", "v_min", "v_max")
+STAT_TOL = {"mean": 1e-10, "std": 1e-8, "min": 1e-10, "max": 1e-10}
+F32_SANITY = 1e-2       # brainmass float32 vs mpr-sweep (f64): reported, bounded only
 
 
 def sh(cmd):
@@ -119,10 +128,11 @@ def run_mpr(binary, spec, out, threads, repeats, pin):
     res = {
         "r_final": s["r_hz_final"].to_numpy(float, na_value=np.nan),
         "v_final": s["v_final"].to_numpy(float, na_value=np.nan),
-        "r_mean": s["r_hz_mean"].to_numpy(float, na_value=np.nan),
-        "v_mean": s["v_mean"].to_numpy(float, na_value=np.nan),
         "diverged": s["diverged"].to_numpy(bool),
+        "diverged_at_ms": s["diverged_at_ms"].to_numpy(float, na_value=np.nan),
     }
+    for key in STATS:
+        res[key] = s[key.replace("r_", "r_hz_")].to_numpy(float, na_value=np.nan)
     info = {"tool": "mpr-sweep", "threads": threads, "times_s": times, "compile_s": None,
             "isa": meta.get(b"mpr_sweep.isa", b"?").decode()}
     return res, info, s
@@ -140,7 +150,7 @@ def run_peer(py, script, threads, sigma, repeats, out, pin, extra=()):
         raise SystemExit(f"{script} failed (exit {p.returncode})")
     d = np.load(out)
     info = json.loads(str(d["info"]))
-    res = {k: d[k] for k in ("r_final", "v_final", "r_prev", "v_prev", "r_mean", "v_mean")}
+    res = {k: d[k].astype(float) for k in d.files if k != "info"}
     return res, info
 
 
@@ -166,16 +176,24 @@ def check_w1_spec(binary, spec, method, summary):
            "linspace"
 
 
-def agreement(mpr, peers):
-    """Deterministic W1: max relative differences of each peer from mpr-sweep."""
+def finite_and_settled(results):
+    """Runs finite (final r, v, mean r) in every tool of `results`, and of those the runs
+    settled in every peer (the last step changed r and v by <= SETTLED_REL)."""
     finite = np.ones(w1.N_RUNS, bool)
-    for res in [mpr, *peers.values()]:
+    for res in results:
         for k in ("r_final", "v_final", "r_mean"):
             finite &= np.isfinite(res[k])
     settled = finite.copy()
-    for res in peers.values():
-        settled &= (rel(res["r_final"], res["r_prev"]) <= SETTLED_REL)
-        settled &= (rel(res["v_final"], res["v_prev"]) <= SETTLED_REL)
+    for res in results:
+        if "r_prev" in res:
+            settled &= (rel(res["r_final"], res["r_prev"]) <= SETTLED_REL)
+            settled &= (rel(res["v_final"], res["v_prev"]) <= SETTLED_REL)
+    return finite, settled
+
+
+def agreement(mpr, peers):
+    """Deterministic W1: max relative differences of each peer from mpr-sweep."""
+    finite, settled = finite_and_settled([mpr, *peers.values()])
     out = {"runs": w1.N_RUNS, "finite": int(finite.sum()), "settled": int(settled.sum()),
            "excluded": int(w1.N_RUNS - settled.sum()), "peers": {}}
     for name, res in peers.items():
@@ -198,13 +216,75 @@ def agreement(mpr, peers):
     return out
 
 
+def stats_agreement(mpr, peer):
+    """numba with mpr-sweep's statistics against mpr-sweep's summary columns: the runs
+    finished in both (not diverged) and settled in numba are asserted against STAT_TOL;
+    the same runs must diverge, at the same step."""
+    peer_div = peer["finite_steps"] < w1.N_STEPS
+    same_div = bool((peer_div == mpr["diverged"]).all())
+    at_ms = (peer["finite_steps"] + 1) * w1.DT_MS
+    same_at = same_div and bool(np.all(np.abs(at_ms[peer_div] - mpr["diverged_at_ms"][peer_div])
+                                       <= 1e-9 * at_ms[peer_div]))
+    finished, settled = finite_and_settled([mpr, peer])
+    finished &= ~mpr["diverged"] & ~peer_div
+    settled &= finished
+    out = {"finished": int(finished.sum()), "settled": int(settled.sum()),
+           "diverged": int(mpr["diverged"].sum()), "same_diverged": same_div,
+           "same_diverged_at": same_at, "stats": {}}
+    within = finished.copy()
+    for key in (*STATS, "r_final", "v_final"):
+        x = rel(mpr[key], peer[key])
+        tol = STAT_TOL.get(key.split("_")[1], TOL["numba"])
+        out["stats"][key] = {"settled_max": float(np.max(x[settled], initial=0.0)),
+                             "all_finished_max": float(np.max(x[finished], initial=0.0)),
+                             "tol": tol}
+        out["stats"][key]["ok"] = out["stats"][key]["settled_max"] < tol
+        within &= x <= 1e-6
+    out["all_within_1e-6"] = int(within.sum())
+    out["ok"] = same_at and all(d["ok"] for d in out["stats"].values())
+    return out
+
+
+def stats_table(sa):
+    """The markdown table of a stats_agreement() result, one row per statistic."""
+    lines = [("| statistic | max rel. diff, settled runs | tolerance | max rel. diff, all "
+              "finished runs | pass |"), "|---|--:|--:|--:|---|"]
+    for key, d in sa["stats"].items():
+        col = key.replace("r_", "r_hz_")
+        lines.append(f"| {col} | {d['settled_max']:.2e} | {d['tol']:g} | "
+                     f"{d['all_finished_max']:.2e} | {'yes' if d['ok'] else 'NO'} |")
+    return lines
+
+
+def f32_agreement(mpr, f32, settled):
+    """brainmass float32 against mpr-sweep (f64): on the runs the f64 comparison found
+    settled (and finite in float32), and on every run finite in both."""
+    finite = np.ones(w1.N_RUNS, bool)
+    for res in (mpr, f32):
+        for k in ("r_final", "v_final", "r_mean"):
+            finite &= np.isfinite(res[k])
+    settled = settled & finite
+    out = {"settled": int(settled.sum()), "finite": int(finite.sum())}
+    for key in ("r_final", "v_final", "r_mean", "v_mean"):
+        x = rel(mpr[key], f32[key])
+        out[key] = {"settled_max": float(np.max(x[settled])),
+                    "settled_median": float(np.median(x[settled])),
+                    "all_finite_max": float(np.max(x[finite]))}
+    out["sanity_bound"] = F32_SANITY
+    out["ok"] = max(out[k]["settled_max"] for k in ("r_final", "v_final")) < F32_SANITY
+    return out
+
+
 def divergence(results):
     """Runs that blew up, per tool: mpr-sweep's `diverged` column (it stops such a run);
-    for a peer, a non-finite final state or mean (it integrates on into inf and NaN)."""
+    numba with the statistics: its own count of steps below 1e300, as mpr-sweep's; for
+    a lean peer, a non-finite final state or mean (it integrates on into inf and NaN)."""
     runs = {}
     for name, res in results.items():
         if "diverged" in res:
             runs[name] = res["diverged"]
+        elif "finite_steps" in res:
+            runs[name] = res["finite_steps"] < w1.N_STEPS
         else:
             runs[name] = ~np.logical_and.reduce(
                 [np.isfinite(res[k]) for k in ("r_final", "v_final", "r_mean", "v_mean")])
@@ -297,24 +377,29 @@ def main():
             infos.append(minfo)
             if sigma == 0.0 and k == threads_list[0]:
                 spec_notes.append(check_w1_spec(binary, spec, method, msum))
+            # (key, script, options): brainmass on the exp_euler workloads, at its
+            # default float32 as well on deterministic W1; numba's lean kernel, and on
+            # the deterministic workloads numba keeping mpr-sweep's statistics.
+            peers = []
             if method == "exp_euler":
-                print(f"[{wname}, {k} thread(s)] brainmass ...", flush=True)
                 extra = ()
                 if ref_check is None:
                     extra = ("--check-reference", str(REPO / "tests/data/cases.json"))
-                idle["brainmass"] = wait_quiet(a.quiet_wait)
-                res["brainmass"], binfo = run_peer(py, "peer_brainmass.py", k, sigma,
-                                                   a.repeats, work / f"brainmass-{tag}.npz",
-                                                   pin, extra)
-                infos.append(binfo)
-                if binfo.get("reference_check"):
-                    ref_check = binfo["reference_check"]
-            print(f"[{wname}, {k} thread(s)] numba ...", flush=True)
-            idle["numba"] = wait_quiet(a.quiet_wait)
-            res["numba"], ninfo = run_peer(py, "peer_numba.py", k, sigma, a.repeats,
-                                           work / f"numba-{tag}.npz", pin,
-                                           ("--method", method))
-            infos.append(ninfo)
+                peers.append(("brainmass", "peer_brainmass.py", extra))
+                if sigma == 0.0:
+                    peers.append(("brainmass-f32", "peer_brainmass.py", ("--precision", "32")))
+            peers.append(("numba", "peer_numba.py", ("--method", method)))
+            if sigma == 0.0:
+                peers.append(("numba-stats", "peer_numba.py", ("--method", method, "--stats")))
+            for key, script, extra in peers:
+                print(f"[{wname}, {k} thread(s)] {key} ...", flush=True)
+                idle_before = wait_quiet(a.quiet_wait)
+                res[key], info = run_peer(py, script, k, sigma, a.repeats,
+                                          work / f"{key}-{tag}.npz", pin, extra)
+                idle[info["tool"]] = idle_before
+                infos.append(info)
+                if info.get("reference_check"):
+                    ref_check = info["reference_check"]
             load = (l0 + loadavg()) / 2
             best_m = min(minfo["times_s"])
             for info in infos:
@@ -336,11 +421,15 @@ def main():
     k0 = threads_list[0]
     det = results["W1"][k0]
     agr = agreement(det["mpr-sweep"], {"brainmass": det["brainmass"], "numba": det["numba"]})
+    _, det_settled = finite_and_settled([det["mpr-sweep"], det["brainmass"], det["numba"]])
+    stats_agr = {"W1": stats_agreement(det["mpr-sweep"], det["numba-stats"])}
+    f32 = f32_agreement(det["mpr-sweep"], det["brainmass-f32"], det_settled)
     eul, eul_div = None, None
     if "W1 euler" in results:
         e0 = results["W1 euler"][k0]
         eul = agreement(e0["mpr-sweep"], {"numba": e0["numba"]})
         eul_div = divergence(e0)
+        stats_agr["W1 euler"] = stats_agreement(e0["mpr-sweep"], e0["numba-stats"])
     cross = {}
     for wname in ("W1", "W1 euler"):
         if wname not in results:
@@ -371,7 +460,12 @@ def main():
                  f"Best of {a.repeats}. ns/run-step/core = time x threads / (16,384 x 10,000). "
                  "Peers: compiled function only, one-off JIT compile shown apart; "
                  "mpr-sweep: whole process, start to Parquet closed. "
-                 "1-thread rows pinned to one core (taskset)."
+                 "1-thread rows pinned to one core (taskset). "
+                 "\"numba\": the lean kernel (final state, sums for the means); \"numba, same "
+                 "statistics\": the same loop keeping what mpr-sweep's summary keeps (mean, "
+                 "std, min, max of r and v, the divergence check). \"brainmass, float32\": "
+                 "brainmass at its default precision (JAX x64 off), an information row: "
+                 "mpr-sweep and every other row compute in f64."
                  + (" W1 euler: the same with forward Euler (w1-euler.yaml), mpr-sweep and "
                     "numba only (the issue's euler target is numba's Euler kernel; brainmass "
                     "is not run)." if "W1 euler" in results else ""))
@@ -395,6 +489,16 @@ def main():
                      + ", ".join(f"{x:.2f} at {k} thread{'s' if k > 1 else ''}"
                                  for k, x in zip(threads_list, ratios))
                      + f": {'met' if min(ratios) >= 2.0 else 'NOT met'}.")
+        same = {k: euler_s[k, "numba, same statistics"] / euler_s[k, "mpr-sweep"]
+                for k in threads_list}
+        if 1 in same:
+            lines.append("")
+            lines.append("Target of issue 14, item 6: W1 forward Euler end to end, one thread, "
+                         "mpr-sweep >= 0.8x the speed of numba's loop computing the same "
+                         "statistics. numba, same statistics time / mpr-sweep time: "
+                         + ", ".join(f"{x:.2f} at {k} thread{'s' if k > 1 else ''}"
+                                     for k, x in same.items())
+                         + f": {'met' if same[1] >= 0.8 else 'NOT met'} (one thread).")
     lines.append("")
     for note in spec_notes:
         lines.append(f"Check: {note}.")
@@ -419,7 +523,9 @@ def main():
         lines.append(f"Agreement, W1 euler, final r_hz and v of every run, numba vs mpr-sweep "
                      f"({k0}-thread results): diverged: {d['mpr-sweep']} runs in mpr-sweep "
                      f"(`diverged`), {d['numba']} in numba (state or mean not finite at "
-                     f"100 ms), {'the same' if eul_div['same_runs'] else 'NOT the same'} runs. "
+                     f"100 ms), {d['numba-stats']} in numba with the statistics (its "
+                     f"divergence check), "
+                     f"{'the same' if eul_div['same_runs'] else 'NOT the same'} runs. "
                      f"Of the {eul['finite']} runs finished in both, compared: the "
                      f"{eul['settled']} settled in numba (as above); excluded: "
                      f"{eul['finite'] - eul['settled']} still oscillating at 100 ms (forward "
@@ -430,6 +536,30 @@ def main():
                      f"{eul['finite']} finished runs.")
         lines.append("")
         lines += agreement_table(eul)
+    for wname, sa in stats_agr.items():
+        lines.append("")
+        lines.append(f"Statistics, {wname}: \"numba, same statistics\" against mpr-sweep's "
+                     f"summary columns ({k0}-thread results; relative differences). Diverged: "
+                     f"{sa['diverged']} runs in mpr-sweep, "
+                     f"{'the same' if sa['same_diverged'] else 'NOT the same'} runs in numba"
+                     f"{', at the same step' if sa['same_diverged_at'] else ''}. "
+                     f"Compared: the {sa['settled']} of the {sa['finished']} finished runs "
+                     f"that are settled in numba; all statistics and the final state agree "
+                     f"within 1e-6 on {sa['all_within_1e-6']} of the {sa['finished']}.")
+        lines.append("")
+        lines += stats_table(sa)
+    lines.append("")
+    lines.append(f"brainmass float32 against mpr-sweep (f64), W1 ({k0}-thread results), "
+                 f"relative differences on the {f32['settled']} runs compared above (settled "
+                 f"and finite; max / median), and the max on all {f32['finite']} runs finite "
+                 f"in both; asserted only below {F32_SANITY:g} on the settled runs' final state:")
+    lines.append("")
+    lines.append("| quantity | max, settled | median, settled | max, all finite |")
+    lines.append("|---|--:|--:|--:|")
+    for key in ("r_final", "v_final", "r_mean", "v_mean"):
+        d = f32[key]
+        lines.append(f"| {key.replace('r_', 'r_hz_')} | {d['settled_max']:.2e} | "
+                     f"{d['settled_median']:.2e} | {d['all_finite_max']:.2e} |")
     if cross:
         lines.append("")
         lines.append("Same tool, other thread count (max rel. diff of final r, v, mean r, all "
@@ -456,6 +586,7 @@ def main():
     (work / "results.json").write_text(json.dumps(
         {"machine": mach, "versions": vers, "load": [load_start, load_end], "rows": rows,
          "agreement": agr, "agreement_euler": eul, "divergence_euler": eul_div,
+         "statistics": stats_agr, "brainmass_float32": f32,
          "cross_threads": cross, "noise": nstats, "reference_check": ref_check},
         indent=1, default=float) + "\n")
     print(f"\n(written to {work / 'report.md'} and {work / 'results.json'})")
@@ -463,6 +594,9 @@ def main():
     bad = [n for n, d in agr["peers"].items() if not d["ok"]]
     if eul and not eul["peers"]["numba"]["ok"]:
         bad.append("numba (W1 euler)")
+    bad += [f"numba, same statistics ({w})" for w, sa in stats_agr.items() if not sa["ok"]]
+    if not f32["ok"]:
+        bad.append(f"brainmass float32 (sanity bound {F32_SANITY:g})")
     if bad:
         raise SystemExit(f"FAIL: {', '.join(bad)} disagree with mpr-sweep beyond tolerance")
     if ref_check and ref_check["max_rel_diff_final"] > 1e-12:

@@ -10,6 +10,10 @@ The step also accumulates sum(r), sum(v) for the run means, like mpr-sweep's
 summary. The state after 9,999 steps is kept as well (one extra copy, once) so that
 bench.py can tell settled runs from ringing ones.
 
+With --precision 32 the same run is made at brainmass's default precision: float32,
+JAX's x64 mode off (`brainstate.environ.set(precision=32)`), parameters and state
+cast to float32 by JAX. An information row: mpr-sweep computes in f64.
+
 Units: delta in Hz is 1000 x the paper's delta at tau = 1 ms (docs/model.md,
 "Mapping to brainmass"); r in Hz.
 
@@ -19,7 +23,8 @@ needs s = sigma * tau / sqrt(dt) (docs/model.md): 0.5 / sqrt(0.01) = 5. The two 
 differ (v_inp is multiplied by dt * phi1(2 v dt) inside the exp-Euler step, not by
 sqrt(dt)), so noisy results are compared only statistically.
 
-Usage (called by bench.py): python peer_brainmass.py --sigma S --repeats 3 --out F.npz
+Usage (called by bench.py):
+    python peer_brainmass.py --sigma S [--precision 64|32] --repeats 3 --out F.npz
 Thread count is set from outside (taskset / XLA_FLAGS); see bench.py.
 """
 
@@ -39,11 +44,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, required=True, help="recorded only")
     ap.add_argument("--sigma", type=float, default=0.0, help="mpr-sweep white-noise sigma on v")
+    ap.add_argument("--precision", type=int, choices=(64, 32), default=64,
+                    help="float bits: 64 (as mpr-sweep) or 32 (brainmass's default)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--check-reference", default=None,
                     help="tests/data/cases.json: reproduce its exp_euler cases first")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    if a.check_reference and a.precision != 64:
+        ap.error("--check-reference compares to f64 references: it needs --precision 64")
 
     t0 = time.perf_counter()
     import braintools
@@ -54,7 +63,7 @@ def main():
     import brainmass
     import brainstate
 
-    brainstate.environ.set(precision=64)
+    brainstate.environ.set(precision=a.precision)
     jax_events = {}
 
     def on_duration(event, duration, **kw):
@@ -64,7 +73,7 @@ def main():
 
     jax.monitoring.register_event_duration_secs_listener(on_duration)
     t_import = time.perf_counter() - t0
-    assert jax.config.jax_enable_x64
+    assert jax.config.jax_enable_x64 == (a.precision == 64)
 
     dt = w1.DT_MS * u.ms
 
@@ -136,7 +145,9 @@ def main():
             times.append(time.perf_counter() - t0)
 
     info = {
-        "tool": "brainmass",
+        "tool": "brainmass" if a.precision == 64 else "brainmass, float32",
+        "precision": a.precision,
+        "dtype_r": str(res["r_final"].dtype),
         "threads": a.threads,
         "sigma": a.sigma,
         "brainmass_noise_std_on_v_inp": (a.sigma * w1.TAU_MS / math.sqrt(w1.DT_MS)) if a.sigma else 0.0,

@@ -2,7 +2,7 @@
 
 eta linspace(-10, 0, 64) x J linspace(0, 30, 64) x delta [0.5, 1, 2, 4] (the paper's
 dimensionless delta) = 16,384 runs; tau 1 ms; r0 = 100 Hz, v0 = -2; dt 0.01 ms for
-100 ms (10,000 steps); exp_euler; f64. Runs are in mpr-sweep's run_id order:
+100 ms (10,000 steps), no transient; exp_euler; f64. Runs are in mpr-sweep's run_id order:
 row-major over the axes in spec order (eta slowest, delta fastest), as
 benches/w1.yaml enumerates them.
 """
@@ -14,6 +14,7 @@ R0_HZ = 100.0
 V0 = -2.0
 DT_MS = 0.01
 DURATION_MS = 100.0
+TRANSIENT_MS = 0.0  # statistics over every post-step state
 N_STEPS = 10_000
 NOISE_SIGMA = 0.5  # mpr-sweep white noise on v, 1/sqrt(ms)
 

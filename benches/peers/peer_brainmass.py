@@ -138,11 +138,12 @@ def main():
         res = one_run()
         first_s = time.perf_counter() - t0
         compile_events = dict(jax_events)
-        times = []
+        times, cpu = [], []
         for _ in range(a.repeats):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             res = one_run()
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
 
     info = {
         "tool": "brainmass" if a.precision == 64 else "brainmass, float32",
@@ -152,6 +153,7 @@ def main():
         "sigma": a.sigma,
         "brainmass_noise_std_on_v_inp": (a.sigma * w1.TAU_MS / math.sqrt(w1.DT_MS)) if a.sigma else 0.0,
         "times_s": times,
+        "cpu_s": cpu,
         "first_call_s": first_s,
         # JAX's own record of tracing, lowering and XLA compilation in the first call
         # (a direct measurement; first call minus best call says the same, noisily).

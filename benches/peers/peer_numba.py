@@ -206,12 +206,13 @@ def main():
           w1.V0, w1.DT_MS, 2, 1, a.sigma, small)
     compile_s = time.perf_counter() - t0
 
-    times = []
+    times, cpu = [], []
     for _ in range(a.repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         sweep(eta, J, delta, w1.TAU_MS, w1.R0_HZ / 1000.0, w1.V0, w1.DT_MS, w1.N_STEPS,
               first_stat_step, a.sigma, out)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
 
     info = {
         "tool": "numba, same statistics" if a.stats else "numba",
@@ -221,6 +222,7 @@ def main():
         "stats": a.stats,
         "first_stat_step": first_stat_step,
         "times_s": times,
+        "cpu_s": cpu,
         "compile_s": compile_s,
         "import_s": t_import,
         "numba_threads": numba.get_num_threads(),

@@ -16,6 +16,7 @@ mod moments;
 mod rng;
 mod schemes;
 pub mod stream;
+mod ziggurat;
 
 pub use crate::model::Method;
 pub use adaptive::{
@@ -523,7 +524,7 @@ fn kernel<S: Scheme, A: Arith, const GROUP: usize>(
         }
         for x in 0..2 {
             if white[x] {
-                normals.fill::<A>(&mut white_xi[x]);
+                normals.fill(&mut white_xi[x]);
             }
         }
         let (done, next) = st.r.split_at_mut(j + 1);
@@ -538,7 +539,7 @@ fn kernel<S: Scheme, A: Arith, const GROUP: usize>(
         j += 1;
         for x in 0..2 {
             if let Some(ou) = &drive.ou[x] {
-                normals.fill::<A>(&mut ou_xi);
+                normals.fill(&mut ou_xi);
                 ou.advance(&mut ou_state[x], &ou_xi);
             }
         }

@@ -711,7 +711,7 @@ fn net_kernel<S: Scheme, A: Arith, const GROUP: usize>(
             }
             for x in 0..2 {
                 if white[x] {
-                    normals[g].fill::<A>(&mut white_xi[x]);
+                    normals[g].fill(&mut white_xi[x]);
                 }
             }
             let st = &mut states[g];
@@ -726,7 +726,7 @@ fn net_kernel<S: Scheme, A: Arith, const GROUP: usize>(
             current[g * LANES..][..LANES].copy_from_slice(&st.r[j + 1]);
             for x in 0..2 {
                 if let Some(ou) = &b.drive.ou[x] {
-                    normals[g].fill::<A>(&mut ou_xi);
+                    normals[g].fill(&mut ou_xi);
                     ou.advance(&mut ou_state[g][x], &ou_xi);
                 }
             }

@@ -117,6 +117,7 @@ impl Isa {
 
 /// Per-lane coefficients of the right-hand side, in kernel units (r in kHz, t in ms).
 #[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
 pub struct Coefficients {
     /// `delta/(pi tau^2) + I_r` (kHz/ms), with the constant part of I_r.
     pub r_drive: Lanes,
@@ -211,6 +212,7 @@ impl Schedule {
 
 /// Everything that differs between the lanes of a batch.
 #[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
 pub struct Batch {
     /// Each lane's model parameters and noise scales.
     pub coef: Coefficients,
@@ -412,7 +414,13 @@ const _: () = assert!(POLL_STEPS.is_multiple_of(CHUNK as u64));
 /// do not depend on it.
 const PORTABLE_GROUP: usize = 4;
 
-/// The state of a batch's lanes and what the kernel accumulates about them.
+/// The state of a batch's lanes and what the kernel accumulates about them. Aligned to
+/// 64 bytes, like [`Batch`], [`Coefficients`] and `LaneRng`, so that every lane array
+/// starts a cache line and vector loads and stores of them never split one; otherwise
+/// their alignment depends on where the caller's stack happens to be (measured on the
+/// AVX-512 path: euler 1.18 → 0.99, heun 1.38 → 1.22, exp_euler 1.76 → 1.70 ns per
+/// run-step).
+#[repr(align(64))]
 struct LaneState {
     /// `r[0]`, `v[0]`: the state before the current chunk; step j of the chunk writes
     /// `r[j]`, `v[j]`.

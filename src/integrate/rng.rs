@@ -7,6 +7,7 @@ use super::{LANES, Lanes};
 /// xoshiro256++ states of all lanes, word-major so the update vectorises. Lane `l` produces
 /// exactly the sequence of [`Xoshiro`] it was set from.
 #[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
 pub struct LaneRng {
     s: [[u64; LANES]; 4],
 }

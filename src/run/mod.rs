@@ -635,6 +635,36 @@ fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Er
     for d in dirs {
         fs::create_dir_all(&d).map_err(io_err(&d))?;
         refuse_other_layouts(&d, opts)?;
+        if let Some(data) = spec.network_data()
+            && !opts.overwrite
+        {
+            refuse_other_network_data(&d, &data.sha256)?;
+        }
+    }
+    Ok(())
+}
+
+/// [`DirError::OtherNetworkData`] if a part in `dir` was computed from network files whose
+/// sha256 is not `sha256`: the spec text is the same, but its files were changed since.
+/// Unreadable parts are left to `--resume`, which rewrites them.
+fn refuse_other_network_data(dir: &std::path::Path, sha256: &str) -> Result<(), Error> {
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let path = entry.map_err(io_err(dir))?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if !name.starts_with("part-") || !name.ends_with(".parquet") {
+            continue;
+        }
+        if let Ok(Some(found)) =
+            crate::output::part_metadata_value(&path, "mpr_sweep.network_sha256")
+            && found != sha256
+        {
+            return Err(DirError::OtherNetworkData {
+                part: path.clone(),
+                found: found.chars().take(12).collect(),
+                expected: sha256.chars().take(12).collect(),
+            }
+            .into());
+        }
     }
     Ok(())
 }

@@ -10,6 +10,8 @@
 //!   triangle, and `fc_mean` their mean.
 //! - `--resume` skips a complete shard and reruns one whose `nodes` part is missing, and
 //!   refuses parts computed from other contents of the network's files.
+//! - The result directory holds copies of the files the spec names by relative paths, and
+//!   its `spec.yaml` reruns to the same bits.
 
 mod common;
 
@@ -526,6 +528,43 @@ fn resume_refuses_parts_of_other_network_files() {
     run(&spec, &fresh, &["--shard", "0/2"]).expect_code(0);
     run(&spec, &fresh, &["--shard", "1/2"]).expect_code(0);
     assert_eq!(parts(&out), parts(&fresh));
+}
+
+/// The result directory holds copies of the network's files at the spec's relative
+/// paths, so its `spec.yaml` reruns to the same bits from anywhere; a file named by an
+/// absolute path is read where it is and not copied.
+#[test]
+fn the_result_directory_reruns_from_its_own_spec() {
+    let dir = TempDir::new().unwrap();
+    let spec = write_noisy_sweep(dir.path());
+    // The FC target by absolute path, the rest relative.
+    let text = fs::read_to_string(&spec).unwrap().replace(
+        "fc_target: fc.csv",
+        &format!("fc_target: {}", dir.path().join("fc.csv").display()),
+    );
+    fs::write(&spec, text).unwrap();
+    let out = dir.path().join("out");
+    run(&spec, &out, &[]).expect_code(0);
+    for name in ["w.txt", "len.csv", "names.txt"] {
+        assert_eq!(
+            fs::read(out.join(name)).unwrap(),
+            fs::read(dir.path().join(name)).unwrap(),
+            "{name} is copied"
+        );
+    }
+    assert!(
+        !out.join("fc.csv").exists(),
+        "an absolute path is not copied"
+    );
+    // Rerun from the copy, elsewhere, with the originals gone.
+    for name in ["w.txt", "len.csv", "names.txt"] {
+        fs::remove_file(dir.path().join(name)).unwrap();
+    }
+    let again = dir.path().join("again");
+    run(&out.join("spec.yaml"), &again, &[]).expect_code(0);
+    assert_eq!(parts(&again), parts(&out));
+    // And resuming the directory from its own spec finds it complete.
+    run(&out.join("spec.yaml"), &out, &["--resume"]).expect_code(0);
 }
 
 /// One bad network input: files to write, the spec, and what the error line must name.

@@ -108,12 +108,56 @@ fn candidates(rng: &mut LaneRng, z: &Ziggurat, out: &mut Lanes, draws: &mut [u64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrate::Isa;
 
-    /// Lane `l` of the lane generator gives exactly run `l`'s scalar normal sequence, over
-    /// enough draws that the exact decision, the wedge rejections and the tail all occur
-    /// (counted through the draws the scalar sequence takes).
+    /// `rounds` rounds of the lane generator from `rng`, compiled for the path `isa`. The
+    /// loops vectorise only when optimised: `cargo test --release --lib rng::` checks the
+    /// AVX-512 path's gathers (checked with this change), `cargo test` (opt-level 1) the
+    /// same code unvectorised.
+    fn lane_rounds(isa: Isa, rng: LaneRng, rounds: usize) -> Vec<Lanes> {
+        // A plain loop: `fill` inlines into the caller and takes its target features (it
+        // would not inside an iterator adapter's closure).
+        #[inline(always)]
+        fn generic(rng: LaneRng, rounds: usize) -> Vec<Lanes> {
+            let mut lanes = LaneNormals::new(rng);
+            let mut all = Vec::with_capacity(rounds);
+            let mut out = [0.0; LANES];
+            for _ in 0..rounds {
+                lanes.fill(&mut out);
+                all.push(out);
+            }
+            all
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2(rng: LaneRng, rounds: usize) -> Vec<Lanes> {
+            generic(rng, rounds)
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+        fn avx512(rng: LaneRng, rounds: usize) -> Vec<Lanes> {
+            generic(rng, rounds)
+        }
+        assert!(isa.is_available());
+        match isa {
+            Isa::Portable => generic(rng, rounds),
+            // SAFETY: the CPU has the path's features (checked above).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => unsafe { avx2(rng, rounds) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { avx512(rng, rounds) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!("only the portable path runs off x86-64"),
+        }
+    }
+
+    /// Lane `l` of the lane generator gives exactly run `l`'s scalar normal sequence, on
+    /// every path this CPU has, over enough draws that the exact decision, the wedge
+    /// rejections and the tail all occur (counted through the draws the scalar sequence
+    /// takes).
     #[test]
     fn lanes_reproduce_each_runs_scalar_normal_sequence() {
+        const ROUNDS: usize = 20_000;
         let mut rng = LaneRng::default();
         let mut scalar: Vec<Xoshiro> = (0..LANES as u64)
             .map(|i| Xoshiro::from_run(11, 1000 + i))
@@ -121,21 +165,32 @@ mod tests {
         for (l, x) in scalar.iter().enumerate() {
             rng.set_lane(l, x);
         }
-        let mut lanes = LaneNormals::new(rng);
-        let mut out = [0.0; LANES];
         let z = ziggurat::tables();
-        // Normals that took 2 draws (a wedge accepted), 3 (the tail) and more.
+        // Normals that took 1 draw, 2 (a wedge accepted), 3 (the tail) and more.
         let mut took = [0usize; 4];
-        for _ in 0..20_000 {
-            lanes.fill(&mut out);
-            for l in 0..LANES {
-                let mut draws = 0;
-                let want = ziggurat::normal(z, || {
-                    draws += 1;
-                    scalar[l].next_u64()
-                });
-                took[draws.min(4) - 1] += 1;
-                assert_eq!(out[l].to_bits(), want.to_bits(), "lane {l}");
+        let want: Vec<Lanes> = (0..ROUNDS)
+            .map(|_| {
+                std::array::from_fn(|l| {
+                    let mut draws = 0;
+                    let z = ziggurat::normal(z, || {
+                        draws += 1;
+                        scalar[l].next_u64()
+                    });
+                    took[draws.min(4) - 1] += 1;
+                    z
+                })
+            })
+            .collect();
+        for isa in Isa::available() {
+            let got = lane_rounds(isa, rng, ROUNDS);
+            for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                for l in 0..LANES {
+                    assert_eq!(
+                        g[l].to_bits(),
+                        w[l].to_bits(),
+                        "{isa:?}: round {k}, lane {l}"
+                    );
+                }
             }
         }
         // Of 640,000 normals, about 0.23% need more than one draw, and 1 in 40,000 is

@@ -454,6 +454,42 @@ mod tests {
     }
 
     #[test]
+    fn quartic_roots_are_zeros_far_outside_the_usual_ranges() {
+        // A fixed pseudo-random walk over eta, J, delta and rate inputs spanning many
+        // orders of magnitude: every root returned is a zero of the rounded polynomial
+        // (|g| within the rounding error of its terms), positive and ascending.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut roots_seen = 0;
+        for _ in 0..20_000 {
+            let eta = (uniform() - 0.5) * 10f64.powf(uniform() * 8.0 - 2.0);
+            let j = (uniform() - 0.2) * 10f64.powf(uniform() * 6.0 - 2.0);
+            let d = 10f64.powf(uniform() * 12.0 - 9.0);
+            let (a4, a3, a2, a0) = (PI * PI, -j, -eta, -d * d / 4.0);
+            let roots = positive_quartic_roots(a4, a3, a2, a0);
+            for (k, &x) in roots.iter().enumerate() {
+                assert!(
+                    x > 0.0 && (k == 0 || x > roots[k - 1]),
+                    "{eta} {j} {d}: {roots:?}"
+                );
+                let g = a4 * x.powi(4) + a3 * x.powi(3) + a2 * x * x + a0;
+                let terms = a4 * x.powi(4) + a3.abs() * x.powi(3) + a2.abs() * x * x - a0;
+                assert!(
+                    g.abs() <= 16.0 * f64::EPSILON * terms,
+                    "{eta} {j} {d}: g({x}) = {g:e}, terms {terms:e}"
+                );
+                roots_seen += 1;
+            }
+        }
+        assert!(roots_seen > 20_000, "{roots_seen} roots");
+    }
+
+    #[test]
     fn the_papers_default_point_is_bistable() {
         // eta = -5, J = 15, delta = 1 lies inside the bistable wedge (Montbrió et al. Fig. 1).
         let fps = node(-5.0, 15.0, 1.0).fixed_points();

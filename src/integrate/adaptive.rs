@@ -741,6 +741,15 @@ fn steps<A: Arith, const DRIVEN: bool>(
         ev: [0.0; LANES],
         accept: [0; LANES],
         next_h: [0.0; LANES],
+        quad: Quadrature {
+            w: [0.0; LANES],
+            range_r: [[0.0; LANES]; 2],
+            range_v: [[0.0; LANES]; 2],
+            mean_r: [0.0; LANES],
+            mean_v: [0.0; LANES],
+            m2_r: [0.0; LANES],
+            m2_v: [0.0; LANES],
+        },
     };
     let mut iterations = 0u64;
     while s.run.iter().any(Option::is_some) {
@@ -777,11 +786,12 @@ fn steps<A: Arith, const DRIVEN: bool>(
 }
 
 /// One trial step of every lane, with per-lane selects only (no branch on a lane's data):
-/// acceptance, the controller, the statistics and the end of a run. Five passes over the
-/// lanes: the stages; the controller; the quadrature; the merge into the statistics and
-/// the next state; the counts and the run's end. One fused loop stays scalar on AVX2
-/// (LLVM's cost model declines it); split like this, LLVM vectorises every pass on
-/// AVX-512 and all but the merge (a few selects and a division per lane) on AVX2.
+/// acceptance, the controller, the statistics and the end of a run. Four passes over the
+/// lanes: the stages; the controller; the quadrature; the merge into the statistics, the
+/// next state, the counts and the run's end. One fused loop stays scalar on AVX2 (LLVM's
+/// cost model declines it); split like this, LLVM vectorises every pass on AVX-512 and all
+/// but the merge (a few selects and a division per lane) on AVX2. The passes write each
+/// lane's fields in place (no copies of the lane state per iteration).
 #[inline(always)]
 fn trial_steps<A: Arith, const DRIVEN: bool>(
     schedule: &AdaptiveSchedule,
@@ -843,21 +853,25 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
         // NaN compares false: a non-finite trial step is rejected.
         let accept = running && err <= 1.0;
         // The controller, on an error clamped into ln's domain (NaN counts as huge); the
-        // powers of the error go through the kernel's own ln and expm1 (no library call
-        // in the lane loop).
+        // power of the error goes through the kernel's own ln and expm1 (no library call
+        // in the lane loop). One power per lane: the grow factor's exponent where the step
+        // is accepted, the shrink factor's where it is rejected.
         let e = if err >= 1e-10 { err.min(1e10) } else { 1e-10 };
         let e = if err.is_nan() { 1e10 } else { e };
         let ln_e = math::ln::<A>(e);
-        let grow =
-            SAFETY * (1.0 + math::expm1::<A>(A::mul_add(-ALPHA, ln_e, BETA * s.ln_err_prev[l])));
-        let grow = grow.clamp(FAC_MIN, FAC_MAX);
-        let grow = if s.rejected_last[l] != 0 {
-            grow.min(1.0)
+        let z = if accept {
+            A::mul_add(-ALPHA, ln_e, BETA * s.ln_err_prev[l])
         } else {
-            grow
+            -ALPHA * ln_e
         };
-        let shrink = (SAFETY * (1.0 + math::expm1::<A>(-ALPHA * ln_e))).clamp(FAC_MIN, 1.0);
-        let factor = round_factor(if accept { grow } else { shrink });
+        let fac = SAFETY * (1.0 + math::expm1::<A>(z));
+        // No growth on a rejection nor on the step after one.
+        let upper = if accept && s.rejected_last[l] == 0 {
+            FAC_MAX
+        } else {
+            1.0
+        };
+        let factor = round_factor(lesser(greater(fac, FAC_MIN), upper));
         x.next_h[l] = lesser(x.h[l] * factor, schedule.dt_max_ms);
         x.accept[l] = accept as u64;
         // The last accepted step's error, at least 1e-4 (as in Hairer's dopri5).
@@ -867,25 +881,8 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
             s.ln_err_prev[l]
         };
     }
-    // Statistics over the part of each accepted step inside [transient, duration], then
-    // the lane moves on or stays for a retry. The passes below write to local copies
-    // (distinct from everything they read), which LLVM needs to see that the lanes are
-    // independent.
-    acc.t0 = s.t;
-    acc.h = x.h;
-    let (mut mr, mut mv) = (s.mr, s.mv);
-    let (mut t, mut r, mut v, mut k1r, mut k1v) = (s.t, s.r, s.v, s.k1r, s.k1v);
-    let mut qr = [[0.0; LANES]; 5];
-    let mut qv = [[0.0; LANES]; 5];
-    let mut quad = Quadrature {
-        w: [0.0; LANES],
-        range_r: [[0.0; LANES]; 2],
-        range_v: [[0.0; LANES]; 2],
-        mean_r: [0.0; LANES],
-        mean_v: [0.0; LANES],
-        m2_r: [0.0; LANES],
-        m2_v: [0.0; LANES],
-    };
+    // The quadrature over the part of each accepted step inside [transient, duration].
+    let quad = &mut x.quad;
     for l in 0..LANES {
         let accept = x.accept[l] != 0;
         let (t0, t1, h) = (s.t[l], x.t1[l], x.h[l]);
@@ -913,9 +910,11 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
             m2_r = A::mul_add(GL_WEIGHTS[j] * dr, dr, m2_r);
             m2_v = A::mul_add(GL_WEIGHTS[j] * dv, dv, m2_v);
         }
+        acc.t0[l] = t0;
+        acc.h[l] = h;
         for i in 0..5 {
-            qr[i][l] = qr_l[i];
-            qv[i][l] = qv_l[i];
+            acc.qr[i][l] = qr_l[i];
+            acc.qv[i][l] = qv_l[i];
         }
         let range = |y: [f64; 5]| {
             y.into_iter()
@@ -927,66 +926,69 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
         (quad.mean_r[l], quad.mean_v[l]) = (mean_r, mean_v);
         (quad.m2_r[l], quad.m2_v[l]) = (w * m2_r, w * m2_v);
     }
+    // The merge into the statistics, the next state (the step's end or, for a retry, its
+    // start), the step counts and the run's end. Every field is read once and written
+    // once per lane.
     for l in 0..LANES {
+        let running = s.end[l] == LaneEnd::Running;
         let accept = x.accept[l] != 0;
         let (t0, t1) = (s.t[l], x.t1[l]);
         let (r1, v1) = (x.r1[l], x.v1[l]);
         let w = quad.w[l];
         let in_window = w > 0.0;
+        let end_in_window = accept && t1 >= transient;
         let range_r = [quad.range_r[0][l], quad.range_r[1][l]];
         let range_v = [quad.range_v[0][l], quad.range_v[1][l]];
         merge::<A>(
-            &mut mr,
+            &mut s.mr,
             l,
             in_window,
-            w,
-            quad.mean_r[l],
-            quad.m2_r[l],
-            range_r,
+            StepMoments {
+                w,
+                mean: quad.mean_r[l],
+                m2: quad.m2_r[l],
+                range: range_r,
+            },
+            end_in_window,
+            r1,
         );
         merge::<A>(
-            &mut mv,
+            &mut s.mv,
             l,
             in_window,
-            w,
-            quad.mean_v[l],
-            quad.m2_v[l],
-            range_v,
+            StepMoments {
+                w,
+                mean: quad.mean_v[l],
+                m2: quad.m2_v[l],
+                range: range_v,
+            },
+            end_in_window,
+            v1,
         );
-        let end_in_window = accept && t1 >= transient;
-        include_extremum(&mut mr, l, end_in_window, r1);
-        include_extremum(&mut mv, l, end_in_window, v1);
-        t[l] = if accept { t1 } else { t0 };
-        r[l] = if accept { r1 } else { s.r[l] };
-        v[l] = if accept { v1 } else { s.v[l] };
-        k1r[l] = if accept { x.kr[6][l] } else { s.k1r[l] };
-        k1v[l] = if accept { x.kv[6][l] } else { s.k1v[l] };
-    }
-    (s.mr, s.mv) = (mr, mv);
-    (s.t, s.r, s.v, s.k1r, s.k1v) = (t, r, v, k1r, k1v);
-    (acc.qr, acc.qv) = (qr, qv);
-    // The step counts and the run's end.
-    let (mut h, mut rejected_last, mut end_ms) = (s.h, s.rejected_last, s.end_ms);
-    let (mut steps, mut rejected, mut ends) = (s.steps, s.rejected, s.end);
-    let mut accepted = [0; LANES];
-    for l in 0..LANES {
-        let running = s.end[l] == LaneEnd::Running;
-        let accept = x.accept[l] != 0;
+        let (r0, v0, k1r, k1v) = (s.r[l], s.v[l], s.k1r[l], s.k1v[l]);
+        let (k7r, k7v) = (x.kr[6][l], x.kv[6][l]);
+        s.t[l] = if accept { t1 } else { t0 };
+        s.r[l] = if accept { r1 } else { r0 };
+        s.v[l] = if accept { v1 } else { v0 };
+        s.k1r[l] = if accept { k7r } else { k1r };
+        s.k1v[l] = if accept { k7v } else { k1v };
         let next_h = x.next_h[l];
-        h[l] = if running { next_h } else { s.h[l] };
-        rejected_last[l] = if running {
+        let (h, rejected_last) = (s.h[l], s.rejected_last[l]);
+        s.h[l] = if running { next_h } else { h };
+        s.rejected_last[l] = if running {
             !accept as u64
         } else {
-            s.rejected_last[l]
+            rejected_last
         };
-        steps[l] = s.steps[l] + accept as u64;
-        rejected[l] = s.rejected[l] + (running && !accept) as u64;
-        let (r1, v1) = (x.r1[l], x.v1[l]);
+        let steps = s.steps[l] + accept as u64;
+        let rejected = s.rejected[l] + (running && !accept) as u64;
+        s.steps[l] = steps;
+        s.rejected[l] = rejected;
         let blown = accept && !((r1.abs() < DIVERGED) & (v1.abs() < DIVERGED));
         let done = accept && x.lands_on_end[l] != 0;
         let floor = running && next_h < DT_FLOOR_MS;
         // A signed comparison: AVX2 compares 64-bit integers only as signed.
-        let cap = running && (steps[l] + rejected[l]) as i64 >= max_trials;
+        let cap = running && (steps + rejected) as i64 >= max_trials;
         // Independent selects, lowest priority first (an if/else-if chain becomes a table
         // lookup that keeps the loop scalar).
         let end = s.end[l];
@@ -994,17 +996,15 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
         let end = if floor { LaneEnd::DtFloor } else { end };
         let end = if done { LaneEnd::Finished } else { end };
         let end = if blown { LaneEnd::Diverged } else { end };
-        end_ms[l] = if running && end != LaneEnd::Running {
-            s.t[l]
+        let end_ms = s.end_ms[l];
+        s.end_ms[l] = if running && end != LaneEnd::Running {
+            t0
         } else {
-            s.end_ms[l]
+            end_ms
         };
-        ends[l] = end;
-        accepted[l] = (accept && !blown) as u64;
+        s.end[l] = end;
+        acc.accepted[l] = (accept && !blown) as u64;
     }
-    (s.h, s.rejected_last, s.end_ms) = (h, rejected_last, end_ms);
-    (s.steps, s.rejected, s.end) = (steps, rejected, ends);
-    acc.accepted = accepted;
 }
 
 /// Each lane's quadrature of its accepted step: the time it covers in the statistics
@@ -1039,6 +1039,8 @@ struct Trial {
     accept: [u64; LANES],
     /// The controller's next step.
     next_h: Lanes,
+    /// The quadrature of each lane's accepted step.
+    quad: Quadrature,
 }
 
 /// The smaller of `a` and `b` as a compare and select (`b` if either is NaN; the
@@ -1055,37 +1057,45 @@ fn greater(a: f64, b: f64) -> f64 {
     if a > b { a } else { b }
 }
 
-/// Widens lane `l`'s min and max to `x` where `take` (a select, no branch).
-#[inline(always)]
-fn include_extremum(m: &mut TimeMoments, l: usize, take: bool, x: f64) {
-    m.min[l] = if take { lesser(m.min[l], x) } else { m.min[l] };
-    m.max[l] = if take { greater(m.max[l], x) } else { m.max[l] };
+/// One step's contribution to a variable's time statistics: `w` ms of time, the average
+/// over it, the integral of the squared deviation from that average, and the range
+/// `[lo, hi]` of the quadrature points.
+struct StepMoments {
+    w: f64,
+    mean: f64,
+    m2: f64,
+    range: [f64; 2],
 }
 
-/// Merges one step's quadrature (`w` ms of time, its average and squared-deviation
-/// integral) into lane `l`'s running time statistics, and the quadrature points' range
-/// `[lo, hi]` into the extremes, if `take`.
+/// Merges one step's moments into lane `l`'s running time statistics and widens the
+/// extremes to the quadrature points' range if `take`, then to the step's end state `end`
+/// if `take_end`. Each field of `m` is read once and written once (selects, no branch):
+/// written field by field as read-modify-writes, LLVM turns the min and max into gathers
+/// and scatters.
 #[inline(always)]
 fn merge<A: Arith>(
     m: &mut TimeMoments,
     l: usize,
     take: bool,
-    w: f64,
-    mean: f64,
-    m2: f64,
-    [lo, hi]: [f64; 2],
+    step: StepMoments,
+    take_end: bool,
+    end: f64,
 ) {
-    let total = m.weight[l] + w;
-    let share = if take { w / total } else { 0.0 };
-    let delta = mean - m.mean[l];
-    let merged_mean = A::mul_add(delta, share, m.mean[l]);
-    let merged_m2 = A::mul_add(delta * delta * m.weight[l], share, m.m2[l] + m2);
-    m.mean[l] = if take { merged_mean } else { m.mean[l] };
-    m.m2[l] = if take { merged_m2 } else { m.m2[l] };
-    m.weight[l] = if take { total } else { m.weight[l] };
-    let (lo, hi) = (lesser(m.min[l], lo), greater(m.max[l], hi));
-    m.min[l] = if take { lo } else { m.min[l] };
-    m.max[l] = if take { hi } else { m.max[l] };
+    let (weight, mean, m2) = (m.weight[l], m.mean[l], m.m2[l]);
+    let (min, max) = (m.min[l], m.max[l]);
+    let total = weight + step.w;
+    let share = if take { step.w / total } else { 0.0 };
+    let delta = step.mean - mean;
+    let merged_mean = A::mul_add(delta, share, mean);
+    let merged_m2 = A::mul_add(delta * delta * weight, share, m2 + step.m2);
+    m.mean[l] = if take { merged_mean } else { mean };
+    m.m2[l] = if take { merged_m2 } else { m2 };
+    m.weight[l] = if take { total } else { weight };
+    let [lo, hi] = step.range;
+    let min = if take { lesser(min, lo) } else { min };
+    let max = if take { greater(max, hi) } else { max };
+    m.min[l] = if take_end { lesser(min, end) } else { min };
+    m.max[l] = if take_end { greater(max, end) } else { max };
 }
 
 /// Writes the trace rows that fall inside each lane's accepted step of this iteration,

@@ -1068,10 +1068,10 @@ struct StepMoments {
 }
 
 /// Merges one step's moments into lane `l`'s running time statistics and widens the
-/// extremes to the quadrature points' range if `take`, then to the step's end state `end`
-/// if `take_end`. Each field of `m` is read once and written once (selects, no branch):
-/// written field by field as read-modify-writes, LLVM turns the min and max into gathers
-/// and scatters.
+/// extremes to the quadrature points' range if `take`, and to the step's end state `end`
+/// if `take_end` (which `take` implies). Each field of `m` is read once and written once
+/// (selects, no branch): written field by field as read-modify-writes, LLVM turns the min
+/// and max into gathers and scatters.
 #[inline(always)]
 fn merge<A: Arith>(
     m: &mut TimeMoments,
@@ -1091,11 +1091,23 @@ fn merge<A: Arith>(
     m.mean[l] = if take { merged_mean } else { mean };
     m.m2[l] = if take { merged_m2 } else { m2 };
     m.weight[l] = if take { total } else { weight };
+    // The values the extremes widen to (the points' range only where the end is taken
+    // too: a step in the window ends in it), or none. `A::min` and `A::max` stay min and
+    // max instructions where a compare-and-select that updates memory would become
+    // masked stores or scatters.
     let [lo, hi] = step.range;
-    let min = if take { lesser(min, lo) } else { min };
-    let max = if take { greater(max, hi) } else { max };
-    m.min[l] = if take_end { lesser(min, end) } else { min };
-    m.max[l] = if take_end { greater(max, end) } else { max };
+    let (lo, hi) = if take {
+        (lesser(lo, end), greater(hi, end))
+    } else {
+        (end, end)
+    };
+    let (lo, hi) = if take_end {
+        (lo, hi)
+    } else {
+        (f64::INFINITY, f64::NEG_INFINITY)
+    };
+    m.min[l] = A::min(min, lo);
+    m.max[l] = A::max(max, hi);
 }
 
 /// Writes the trace rows that fall inside each lane's accepted step of this iteration,

@@ -462,7 +462,6 @@ struct LaneState {
     /// 1 where the lane's last trial step was rejected (no growth on the next), else 0.
     rejected_last: [u64; LANES],
     end: [LaneEnd; LANES],
-    end_ms: Lanes,
     steps: [u64; LANES],
     rejected: [u64; LANES],
     mr: TimeMoments,
@@ -591,12 +590,7 @@ impl LaneState {
         l: usize,
         q: Option<usize>,
         inputs: &LaneInputs,
-        &RunStart {
-            h0,
-            fsal,
-            duration,
-            rows,
-        }: &RunStart,
+        &RunStart { h0, fsal, rows }: &RunStart,
         trace: &mut [f64],
     ) {
         let b = &inputs.batch;
@@ -620,7 +614,6 @@ impl LaneState {
         } else {
             LaneEnd::Finished
         };
-        self.end_ms[l] = duration;
         self.steps[l] = 0;
         self.rejected[l] = 0;
         self.mr.reset(l);
@@ -640,7 +633,7 @@ impl LaneState {
     fn result(&self, l: usize) -> AdaptiveRun {
         AdaptiveRun {
             end: self.end[l],
-            end_ms: self.end_ms[l],
+            end_ms: self.t[l],
             steps: self.steps[l],
             rejected: self.rejected[l],
             r: self.mr.summary(l),
@@ -653,11 +646,10 @@ impl LaneState {
 }
 
 /// How every run starts: its first trial step, whether the first stage comes from the
-/// previous step (FSAL, without time-varying inputs), the end time and the trace rows.
+/// previous step (FSAL, without time-varying inputs) and the trace rows.
 struct RunStart {
     h0: f64,
     fsal: bool,
-    duration: f64,
     rows: usize,
 }
 
@@ -680,13 +672,11 @@ fn steps<A: Arith, const DRIVEN: bool>(
     trace: &mut [f64],
     stop: &StopToken,
 ) -> Result<AdaptiveResult, Stopped> {
-    let duration = schedule.duration_ms;
     let h0 = schedule.dt_init_ms.min(schedule.dt_max_ms);
     let rows = schedule.trace_rows();
     let how = RunStart {
         h0,
         fsal: !DRIVEN,
-        duration,
         rows,
     };
     let mut inputs = LaneInputs {
@@ -703,7 +693,6 @@ fn steps<A: Arith, const DRIVEN: bool>(
         ln_err_prev: [LN_1E_4; LANES],
         rejected_last: [0; LANES],
         end: [LaneEnd::Running; LANES],
-        end_ms: [duration; LANES],
         steps: [0; LANES],
         rejected: [0; LANES],
         mr: TimeMoments::new(),
@@ -730,6 +719,9 @@ fn steps<A: Arith, const DRIVEN: bool>(
         qv: [[0.0; LANES]; 5],
     };
     let mut trial = Trial {
+        t0: [0.0; LANES],
+        r0: [0.0; LANES],
+        v0: [0.0; LANES],
         h: [0.0; LANES],
         t1: [0.0; LANES],
         lands_on_end: [0; LANES],
@@ -835,6 +827,7 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
             rhs::<A>(c, l, r0, v0, input)
         };
         let (kr, kv, r1, v1, er, ev) = dopri_step::<A>(c, drive, l, t0, h, (r0, v0), k1);
+        (x.t0[l], x.r0[l], x.v0[l]) = (t0, r0, v0);
         for i in 0..7 {
             x.kr[i][l] = kr[i];
             x.kv[i][l] = kv[i];
@@ -872,6 +865,8 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
             1.0
         };
         let factor = round_factor(lesser(greater(fac, FAC_MIN), upper));
+        // An idle lane keeps its step (no decay into subnormal numbers).
+        let factor = if running { factor } else { 1.0 };
         x.next_h[l] = lesser(x.h[l] * factor, schedule.dt_max_ms);
         x.accept[l] = accept as u64;
         // The last accepted step's error, at least 1e-4 (as in Hairer's dopri5).
@@ -881,7 +876,8 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
             s.ln_err_prev[l]
         };
     }
-    // The quadrature over the part of each accepted step inside [transient, duration].
+    // The quadrature over the part of each accepted step inside [transient, duration],
+    // and each lane's next first stage.
     let quad = &mut x.quad;
     for l in 0..LANES {
         let accept = x.accept[l] != 0;
@@ -893,6 +889,10 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
         let kv = std::array::from_fn(|i| x.kv[i][l]);
         let qr_l = dense_coefficients::<A>(s.r[l], r1, h, &kr);
         let qv_l = dense_coefficients::<A>(s.v[l], v1, h, &kv);
+        // The next step's first stage: the last one (FSAL), or the same on a retry. Here,
+        // where the stages are loaded anyway: in a pass of its own, LLVM would gather it.
+        s.k1r[l] = if accept { kr[6] } else { kr[0] };
+        s.k1v[l] = if accept { kv[6] } else { kv[0] };
         let inv_h = 1.0 / h;
         let mut yr = [0.0; 5];
         let mut yv = [0.0; 5];
@@ -928,26 +928,35 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
     }
     // The merge into the statistics, the next state (the step's end or, for a retry, its
     // start), the step counts and the run's end. Every field is read once and written
-    // once per lane.
+    // once per lane, and no stored value is a select between a new value and the field's
+    // own old one (LLVM turns that into masked stores): the old state comes from the
+    // trial's copy of it. A lane that is not running idles (a run that ends is handed in
+    // and its lane refilled or idled before the next iteration), so what is written to
+    // its fields is never read.
     for l in 0..LANES {
         let running = s.end[l] == LaneEnd::Running;
         let accept = x.accept[l] != 0;
-        let (t0, t1) = (s.t[l], x.t1[l]);
+        let (t0, t1) = (x.t0[l], x.t1[l]);
         let (r1, v1) = (x.r1[l], x.v1[l]);
         let w = quad.w[l];
         let in_window = w > 0.0;
         let end_in_window = accept && t1 >= transient;
-        let range_r = [quad.range_r[0][l], quad.range_r[1][l]];
-        let range_v = [quad.range_v[0][l], quad.range_v[1][l]];
+        // r and v cover the same time: one share for both.
+        let share = if in_window {
+            w / (s.mr.weight[l] + w)
+        } else {
+            0.0
+        };
         merge::<A>(
             &mut s.mr,
             l,
             in_window,
+            share,
             StepMoments {
                 w,
                 mean: quad.mean_r[l],
                 m2: quad.m2_r[l],
-                range: range_r,
+                range: [quad.range_r[0][l], quad.range_r[1][l]],
             },
             end_in_window,
             r1,
@@ -956,30 +965,23 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
             &mut s.mv,
             l,
             in_window,
+            share,
             StepMoments {
                 w,
                 mean: quad.mean_v[l],
                 m2: quad.m2_v[l],
-                range: range_v,
+                range: [quad.range_v[0][l], quad.range_v[1][l]],
             },
             end_in_window,
             v1,
         );
-        let (r0, v0, k1r, k1v) = (s.r[l], s.v[l], s.k1r[l], s.k1v[l]);
-        let (k7r, k7v) = (x.kr[6][l], x.kv[6][l]);
-        s.t[l] = if accept { t1 } else { t0 };
-        s.r[l] = if accept { r1 } else { r0 };
-        s.v[l] = if accept { v1 } else { v0 };
-        s.k1r[l] = if accept { k7r } else { k1r };
-        s.k1v[l] = if accept { k7v } else { k1v };
+        let t = if accept { t1 } else { t0 };
+        s.t[l] = t;
+        s.r[l] = if accept { r1 } else { x.r0[l] };
+        s.v[l] = if accept { v1 } else { x.v0[l] };
         let next_h = x.next_h[l];
-        let (h, rejected_last) = (s.h[l], s.rejected_last[l]);
-        s.h[l] = if running { next_h } else { h };
-        s.rejected_last[l] = if running {
-            !accept as u64
-        } else {
-            rejected_last
-        };
+        s.h[l] = next_h;
+        s.rejected_last[l] = !accept as u64;
         let steps = s.steps[l] + accept as u64;
         let rejected = s.rejected[l] + (running && !accept) as u64;
         s.steps[l] = steps;
@@ -990,18 +992,16 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
         // A signed comparison: AVX2 compares 64-bit integers only as signed.
         let cap = running && (steps + rejected) as i64 >= max_trials;
         // Independent selects, lowest priority first (an if/else-if chain becomes a table
-        // lookup that keeps the loop scalar).
-        let end = s.end[l];
+        // lookup that keeps the loop scalar). The run ends at the time reached, `t`.
+        let end = if running {
+            LaneEnd::Running
+        } else {
+            LaneEnd::Finished
+        };
         let end = if cap { LaneEnd::StepCap } else { end };
         let end = if floor { LaneEnd::DtFloor } else { end };
         let end = if done { LaneEnd::Finished } else { end };
         let end = if blown { LaneEnd::Diverged } else { end };
-        let end_ms = s.end_ms[l];
-        s.end_ms[l] = if running && end != LaneEnd::Running {
-            t0
-        } else {
-            end_ms
-        };
         s.end[l] = end;
         acc.accepted[l] = (accept && !blown) as u64;
     }
@@ -1023,6 +1023,10 @@ struct Quadrature {
 
 /// One iteration's trial steps of every lane, between the passes of [`trial_steps`].
 struct Trial {
+    /// Each lane's time and state at the trial's start.
+    t0: Lanes,
+    r0: Lanes,
+    v0: Lanes,
     h: Lanes,
     t1: Lanes,
     /// 1 where the step ends at `duration_ms`, else 0.
@@ -1067,30 +1071,31 @@ struct StepMoments {
     range: [f64; 2],
 }
 
-/// Merges one step's moments into lane `l`'s running time statistics and widens the
-/// extremes to the quadrature points' range if `take`, and to the step's end state `end`
-/// if `take_end` (which `take` implies). Each field of `m` is read once and written once
-/// (selects, no branch): written field by field as read-modify-writes, LLVM turns the min
-/// and max into gathers and scatters.
+/// Merges one step's moments into lane `l`'s running time statistics if `take`, with
+/// `share` the step's part of the merged time (0 if not `take`), and widens the extremes
+/// to the quadrature points' range if `take` and to the step's end state `end` if
+/// `take_end` (which `take` implies). Each field of `m` is read once and written once as
+/// an arithmetic update that leaves it unchanged where nothing is taken (the step's
+/// weight is then 0): written as selects between new and old values, LLVM turns the
+/// updates into masked stores, gathers and scatters.
 #[inline(always)]
 fn merge<A: Arith>(
     m: &mut TimeMoments,
     l: usize,
     take: bool,
+    share: f64,
     step: StepMoments,
     take_end: bool,
     end: f64,
 ) {
     let (weight, mean, m2) = (m.weight[l], m.mean[l], m.m2[l]);
     let (min, max) = (m.min[l], m.max[l]);
-    let total = weight + step.w;
-    let share = if take { step.w / total } else { 0.0 };
-    let delta = step.mean - mean;
-    let merged_mean = A::mul_add(delta, share, mean);
-    let merged_m2 = A::mul_add(delta * delta * weight, share, m2 + step.m2);
-    m.mean[l] = if take { merged_mean } else { mean };
-    m.m2[l] = if take { merged_m2 } else { m2 };
-    m.weight[l] = if take { total } else { weight };
+    // A step not taken may hold NaN (a rejected trial): selected away, not multiplied.
+    let delta = if take { step.mean - mean } else { 0.0 };
+    let step_m2 = if take { step.m2 } else { 0.0 };
+    m.mean[l] = A::mul_add(delta, share, mean);
+    m.m2[l] = A::mul_add(delta * delta * weight, share, m2 + step_m2);
+    m.weight[l] = weight + step.w;
     // The values the extremes widen to (the points' range only where the end is taken
     // too: a step in the window ends in it), or none. `A::min` and `A::max` stay min and
     // max instructions where a compare-and-select that updates memory would become

@@ -842,16 +842,22 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
         let sc_r = A::mul_add(tol.rtol[l], greater(r0.abs(), r1.abs()), tol.atol_r[l]);
         let sc_v = A::mul_add(tol.rtol[l], greater(v0.abs(), v1.abs()), tol.atol_v[l]);
         let (xr, xv) = (x.er[l] / sc_r, x.ev[l] / sc_v);
-        let err = (0.5 * A::mul_add(xr, xr, xv * xv)).sqrt();
+        // The squared norm: err <= 1 exactly where err^2 <= 1 + 2^-52 (the largest square
+        // whose correctly rounded root is 1), so no square root is needed.
+        let err_sq = 0.5 * A::mul_add(xr, xr, xv * xv);
         // NaN compares false: a non-finite trial step is rejected.
-        let accept = running && err <= 1.0;
+        let accept = running && err_sq <= 1.0 + f64::EPSILON;
         // The controller, on an error clamped into ln's domain (NaN counts as huge); the
         // power of the error goes through the kernel's own ln and expm1 (no library call
         // in the lane loop). One power per lane: the grow factor's exponent where the step
         // is accepted, the shrink factor's where it is rejected.
-        let e = if err >= 1e-10 { err.min(1e10) } else { 1e-10 };
-        let e = if err.is_nan() { 1e10 } else { e };
-        let ln_e = math::ln::<A>(e);
+        let e_sq = if err_sq >= 1e-20 {
+            err_sq.min(1e20)
+        } else {
+            1e-20
+        };
+        let e_sq = if err_sq.is_nan() { 1e20 } else { e_sq };
+        let ln_e = 0.5 * math::ln::<A>(e_sq);
         let z = if accept {
             A::mul_add(-ALPHA, ln_e, BETA * s.ln_err_prev[l])
         } else {

@@ -212,6 +212,20 @@ impl TimeMoments {
         self.max[l] = f64::NEG_INFINITY;
     }
 
+    /// Lane `to` takes lane `from`'s statistics.
+    fn move_lane(&mut self, from: usize, to: usize) {
+        let TimeMoments {
+            weight,
+            mean,
+            m2,
+            min,
+            max,
+        } = self;
+        for x in [weight, mean, m2, min, max] {
+            x[to] = x[from];
+        }
+    }
+
     /// Lane `l`'s time average, standard deviation (of the time distribution), min, max.
     fn summary(&self, l: usize) -> Summary {
         Summary {
@@ -252,14 +266,24 @@ pub struct AdaptiveRun {
 pub struct AdaptiveResult {
     /// Each run's results, in queue order.
     pub runs: Vec<AdaptiveRun>,
-    /// Iterations of the kernel (each a trial step of every lane that holds a run): the
-    /// lane utilisation is the runs' trial steps over `LANES * iterations`.
+    /// Iterations of the kernel (each a trial step of every lane that holds a run).
     pub iterations: u64,
+    /// Lane-steps computed: each iteration computes the lanes below its width ([`LANES`],
+    /// or fewer once the queue is empty and the remaining runs are packed into the lowest
+    /// lanes). The lane utilisation is the runs' trial steps over this.
+    pub lane_steps: u64,
 }
 
 /// Iterations between the kernel's reads of its [`StopToken`]: 64 iterations of 32 trial
 /// steps take about 0.1 ms.
 const POLL_ITERATIONS: u64 = 64;
+
+/// Once a queue is empty, its running runs are packed into the lowest lanes and the
+/// AVX2 and AVX-512 kernels compute only the groups of this many lanes that hold them
+/// (the AVX-512 vector width, a multiple of AVX2's). The portable kernel computes all
+/// [`LANES`]: over groups of 8 lanes, LLVM keeps its loops scalar (SSE2's two lanes per
+/// instruction fall below its threshold for short loops).
+const PACK_AVX: usize = 8;
 
 /// Integrates the first `runs` runs of `queue` adaptively: run `q` is lane `q % LANES` of
 /// `queue[q / LANES]` (its coefficients, initial state, inputs and tolerances). The kernel
@@ -293,7 +317,7 @@ pub fn integrate_adaptive(
     match isa {
         Isa::Avx512 => avx512::run(schedule, &queue, trace, stop),
         Isa::Avx2Fma => avx2::run(schedule, &queue, trace, stop),
-        Isa::Portable => kernel::<Unfused>(schedule, &queue, trace, stop),
+        Isa::Portable => kernel::<Unfused, LANES>(schedule, &queue, trace, stop),
     }
 }
 
@@ -337,7 +361,7 @@ macro_rules! isa_entry {
                 trace: &mut [f64],
                 stop: &StopToken,
             ) -> Result<AdaptiveResult, Stopped> {
-                kernel::<Fused>(schedule, queue, trace, stop)
+                kernel::<Fused, PACK_AVX>(schedule, queue, trace, stop)
             }
         }
 
@@ -483,7 +507,17 @@ impl LaneInputs {
     /// Lane `l` takes queue run `q`'s inputs (lane `j` of its batch).
     fn take(&mut self, l: usize, queue: &Queue, q: usize) {
         let (src, tol) = &queue.batches[q / LANES];
-        let j = q % LANES;
+        self.copy_lane(l, src, tol, q % LANES);
+    }
+
+    /// Lane `to` takes lane `from`'s inputs (packing the lanes).
+    fn move_lane(&mut self, from: usize, to: usize) {
+        let (src, tol) = (self.batch, self.tol);
+        self.copy_lane(to, &src, &tol, from);
+    }
+
+    /// Lane `l` takes lane `j` of `src` and `tol`.
+    fn copy_lane(&mut self, l: usize, src: &Batch, tol: &Tolerances, j: usize) {
         let (c, s) = (&mut self.batch.coef, &src.coef);
         for (dst, src) in [
             (&mut c.r_drive, &s.r_drive),
@@ -560,8 +594,9 @@ fn take_waveform_lane(dst: &mut Waveform, l: usize, src: &Waveform, j: usize) {
     }
 }
 
+/// The kernel of one path: `A`'s arithmetic, tail lanes packed in groups of `PACK`.
 #[inline(always)]
-fn kernel<A: Arith>(
+fn kernel<A: Arith, const PACK: usize>(
     schedule: &AdaptiveSchedule,
     queue: &Queue,
     trace: &mut [f64],
@@ -575,9 +610,9 @@ fn kernel<A: Arith>(
         .any(|w| *w != Waveform::None);
     // Without time-varying inputs the lane loop compiles without any input code.
     if driven {
-        steps::<A, true>(schedule, queue, trace, stop)
+        steps::<A, true, PACK>(schedule, queue, trace, stop)
     } else {
-        steps::<A, false>(schedule, queue, trace, stop)
+        steps::<A, false, PACK>(schedule, queue, trace, stop)
     }
 }
 
@@ -629,6 +664,41 @@ impl LaneState {
         }
     }
 
+    /// Lane `to` takes over lane `from`'s run where it stands (which gives the same bits:
+    /// lanes compute alike), and lane `from` idles.
+    fn move_lane(&mut self, from: usize, to: usize) {
+        // Every field, named: a new one must be added here.
+        let LaneState {
+            t,
+            h,
+            r,
+            v,
+            k1r,
+            k1v,
+            ln_err_prev,
+            rejected_last,
+            end,
+            steps,
+            rejected,
+            mr,
+            mv,
+            run,
+            trace_len,
+        } = self;
+        for x in [t, h, r, v, k1r, k1v, ln_err_prev] {
+            x[to] = x[from];
+        }
+        for x in [rejected_last, steps, rejected] {
+            x[to] = x[from];
+        }
+        end[to] = end[from];
+        end[from] = LaneEnd::Finished;
+        run[to] = run[from].take();
+        trace_len[to] = trace_len[from];
+        mr.move_lane(from, to);
+        mv.move_lane(from, to);
+    }
+
     /// The results of lane `l`'s run.
     fn result(&self, l: usize) -> AdaptiveRun {
         AdaptiveRun {
@@ -664,9 +734,11 @@ struct AcceptedSteps {
     qv: [Lanes; 5],
 }
 
-/// The iterations of a queue; `DRIVEN`: some input varies in time.
+/// The iterations of a queue; `DRIVEN`: some input varies in time; once the queue is
+/// empty, the running runs are packed into groups of `PACK` lanes (a divisor of
+/// [`LANES`]).
 #[inline(always)]
-fn steps<A: Arith, const DRIVEN: bool>(
+fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
     schedule: &AdaptiveSchedule,
     queue: &Queue,
     trace: &mut [f64],
@@ -743,18 +815,21 @@ fn steps<A: Arith, const DRIVEN: bool>(
             m2_v: [0.0; LANES],
         },
     };
-    let mut iterations = 0u64;
-    while s.run.iter().any(Option::is_some) {
+    let (mut iterations, mut lane_steps) = (0u64, 0u64);
+    // The lanes below `width` hold every running run; only they are computed.
+    let mut width = LANES;
+    while width > 0 {
         iterations += 1;
+        lane_steps += width as u64;
         if iterations.is_multiple_of(POLL_ITERATIONS) && stop.is_requested() {
             return Err(Stopped);
         }
-        trial_steps::<A, DRIVEN>(schedule, &inputs, &mut s, &mut acc, &mut trial);
+        trial_steps::<A, DRIVEN, PACK>(schedule, &inputs, &mut s, &mut acc, &mut trial, width);
         if rows > 0 {
             record_traces::<A>(schedule, rows, &acc, &mut s, trace);
         }
         // Lanes whose run ended hand in its results and take the next run of the queue.
-        for l in 0..LANES {
+        for l in 0..width {
             if let Some(q) = s.run[l]
                 && s.end[l] != LaneEnd::Running
             {
@@ -767,6 +842,27 @@ fn steps<A: Arith, const DRIVEN: bool>(
                 s.start::<A>(l, q, &inputs, &how, trace);
             }
         }
+        // Once the queue is empty, the running runs move into the lowest lanes, so that
+        // the tail of a queue (its longest runs) computes a group of `PACK` lanes or a few
+        // instead of all of them.
+        if next == queue.runs {
+            let running = (0..width).filter(|&l| s.run[l].is_some()).count();
+            let packed = running.div_ceil(PACK) * PACK;
+            if packed < width {
+                // There are as many free lanes below `packed` as running ones above it.
+                let mut to = 0;
+                for from in packed..width {
+                    if s.run[from].is_some() {
+                        while s.run[to].is_some() {
+                            to += 1;
+                        }
+                        s.move_lane(from, to);
+                        inputs.move_lane(from, to);
+                    }
+                }
+                width = packed;
+            }
+        }
     }
     Ok(AdaptiveResult {
         runs: results
@@ -774,6 +870,7 @@ fn steps<A: Arith, const DRIVEN: bool>(
             .map(|r| r.expect("every run of the queue ends"))
             .collect(),
         iterations,
+        lane_steps,
     })
 }
 
@@ -785,12 +882,13 @@ fn steps<A: Arith, const DRIVEN: bool>(
 /// but the merge (a few selects and a division per lane) on AVX2. The passes write each
 /// lane's fields in place (no copies of the lane state per iteration).
 #[inline(always)]
-fn trial_steps<A: Arith, const DRIVEN: bool>(
+fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
     schedule: &AdaptiveSchedule,
     inputs: &LaneInputs,
     s: &mut LaneState,
     acc: &mut AcceptedSteps,
     x: &mut Trial,
+    width: usize,
 ) {
     let c = &inputs.batch.coef;
     let tol = &inputs.tol;
@@ -799,138 +897,153 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
     let (duration, transient) = (schedule.duration_ms, schedule.transient_ms);
     let max_trials = schedule.max_trial_steps.min(i64::MAX as u64) as i64;
     // The stages, the fifth-order solution and the error estimate.
-    for l in 0..LANES {
-        let t0 = s.t[l];
-        let (r0, v0) = (s.r[l], s.v[l]);
-        // The next point the step must not pass: duration_ms or an input edge.
-        let stop = match drive {
-            Some(d) => duration
-                .min(d.waveform[0].next_edge(l, t0))
-                .min(d.waveform[1].next_edge(l, t0)),
-            None => duration,
-        };
-        let proposal = s.h[l];
-        let land = proposal * LAND_STRETCH >= stop - t0;
-        let h = if land { stop - t0 } else { proposal };
-        x.t1[l] = if land { stop } else { t0 + h };
-        x.lands_on_end[l] = (land && stop == duration) as u64;
-        x.h[l] = h;
-        let k1 = if fsal {
-            (s.k1r[l], s.k1v[l])
-        } else {
-            let input = drive.map(|d| {
-                [
-                    d.waveform[0].lane_value(l, t0, t0),
-                    d.waveform[1].lane_value(l, t0, t0),
-                ]
-            });
-            rhs::<A>(c, l, r0, v0, input)
-        };
-        let (kr, kv, r1, v1, er, ev) = dopri_step::<A>(c, drive, l, t0, h, (r0, v0), k1);
-        (x.t0[l], x.r0[l], x.v0[l]) = (t0, r0, v0);
-        for i in 0..7 {
-            x.kr[i][l] = kr[i];
-            x.kv[i][l] = kv[i];
+    for g in 0..LANES / PACK {
+        if g * PACK >= width {
+            break;
         }
-        (x.r1[l], x.v1[l], x.er[l], x.ev[l]) = (r1, v1, er, ev);
+        for l in g * PACK..(g + 1) * PACK {
+            let t0 = s.t[l];
+            let (r0, v0) = (s.r[l], s.v[l]);
+            // The next point the step must not pass: duration_ms or an input edge.
+            let stop = match drive {
+                Some(d) => duration
+                    .min(d.waveform[0].next_edge(l, t0))
+                    .min(d.waveform[1].next_edge(l, t0)),
+                None => duration,
+            };
+            let proposal = s.h[l];
+            let land = proposal * LAND_STRETCH >= stop - t0;
+            let h = if land { stop - t0 } else { proposal };
+            x.t1[l] = if land { stop } else { t0 + h };
+            x.lands_on_end[l] = (land && stop == duration) as u64;
+            x.h[l] = h;
+            let k1 = if fsal {
+                (s.k1r[l], s.k1v[l])
+            } else {
+                let input = drive.map(|d| {
+                    [
+                        d.waveform[0].lane_value(l, t0, t0),
+                        d.waveform[1].lane_value(l, t0, t0),
+                    ]
+                });
+                rhs::<A>(c, l, r0, v0, input)
+            };
+            let (kr, kv, r1, v1, er, ev) = dopri_step::<A>(c, drive, l, t0, h, (r0, v0), k1);
+            (x.t0[l], x.r0[l], x.v0[l]) = (t0, r0, v0);
+            for i in 0..7 {
+                x.kr[i][l] = kr[i];
+                x.kv[i][l] = kv[i];
+            }
+            (x.r1[l], x.v1[l], x.er[l], x.ev[l]) = (r1, v1, er, ev);
+        }
     }
     // The error norm, acceptance and the controller.
-    for l in 0..LANES {
-        let running = s.end[l] == LaneEnd::Running;
-        let (r0, v0, r1, v1) = (s.r[l], s.v[l], x.r1[l], x.v1[l]);
-        // A NaN in r1 or v1 makes the scale and so the error NaN: rejected.
-        let sc_r = A::mul_add(tol.rtol[l], greater(r0.abs(), r1.abs()), tol.atol_r[l]);
-        let sc_v = A::mul_add(tol.rtol[l], greater(v0.abs(), v1.abs()), tol.atol_v[l]);
-        let (xr, xv) = (x.er[l] / sc_r, x.ev[l] / sc_v);
-        // The squared norm: err <= 1 exactly where err^2 <= 1 + 2^-52 (the largest square
-        // whose correctly rounded root is 1), so no square root is needed.
-        let err_sq = 0.5 * A::mul_add(xr, xr, xv * xv);
-        // NaN compares false: a non-finite trial step is rejected.
-        let accept = running && err_sq <= 1.0 + f64::EPSILON;
-        // The controller, on an error clamped into ln's domain (NaN counts as huge); the
-        // power of the error goes through the kernel's own ln and expm1 (no library call
-        // in the lane loop). One power per lane: the grow factor's exponent where the step
-        // is accepted, the shrink factor's where it is rejected.
-        let e_sq = if err_sq >= 1e-20 {
-            err_sq.min(1e20)
-        } else {
-            1e-20
-        };
-        let e_sq = if err_sq.is_nan() { 1e20 } else { e_sq };
-        let ln_e = 0.5 * math::ln::<A>(e_sq);
-        let z = if accept {
-            A::mul_add(-ALPHA, ln_e, BETA * s.ln_err_prev[l])
-        } else {
-            -ALPHA * ln_e
-        };
-        let fac = SAFETY * (1.0 + math::expm1::<A>(z));
-        // No growth on a rejection nor on the step after one.
-        let upper = if accept && s.rejected_last[l] == 0 {
-            FAC_MAX
-        } else {
-            1.0
-        };
-        let factor = round_factor(lesser(greater(fac, FAC_MIN), upper));
-        // An idle lane keeps its step (no decay into subnormal numbers).
-        let factor = if running { factor } else { 1.0 };
-        x.next_h[l] = lesser(x.h[l] * factor, schedule.dt_max_ms);
-        x.accept[l] = accept as u64;
-        // The last accepted step's error, at least 1e-4 (as in Hairer's dopri5).
-        s.ln_err_prev[l] = if accept {
-            greater(ln_e, LN_1E_4)
-        } else {
-            s.ln_err_prev[l]
-        };
+    for g in 0..LANES / PACK {
+        if g * PACK >= width {
+            break;
+        }
+        for l in g * PACK..(g + 1) * PACK {
+            let running = s.end[l] == LaneEnd::Running;
+            let (r0, v0, r1, v1) = (s.r[l], s.v[l], x.r1[l], x.v1[l]);
+            // A NaN in r1 or v1 makes the scale and so the error NaN: rejected.
+            let sc_r = A::mul_add(tol.rtol[l], greater(r0.abs(), r1.abs()), tol.atol_r[l]);
+            let sc_v = A::mul_add(tol.rtol[l], greater(v0.abs(), v1.abs()), tol.atol_v[l]);
+            let (xr, xv) = (x.er[l] / sc_r, x.ev[l] / sc_v);
+            // The squared norm: err <= 1 exactly where err^2 <= 1 + 2^-52 (the largest square
+            // whose correctly rounded root is 1), so no square root is needed.
+            let err_sq = 0.5 * A::mul_add(xr, xr, xv * xv);
+            // NaN compares false: a non-finite trial step is rejected.
+            let accept = running && err_sq <= 1.0 + f64::EPSILON;
+            // The controller, on an error clamped into ln's domain (NaN counts as huge); the
+            // power of the error goes through the kernel's own ln and expm1 (no library call
+            // in the lane loop). One power per lane: the grow factor's exponent where the step
+            // is accepted, the shrink factor's where it is rejected.
+            let e_sq = if err_sq >= 1e-20 {
+                err_sq.min(1e20)
+            } else {
+                1e-20
+            };
+            let e_sq = if err_sq.is_nan() { 1e20 } else { e_sq };
+            let ln_e = 0.5 * math::ln::<A>(e_sq);
+            let z = if accept {
+                A::mul_add(-ALPHA, ln_e, BETA * s.ln_err_prev[l])
+            } else {
+                -ALPHA * ln_e
+            };
+            let fac = SAFETY * (1.0 + math::expm1::<A>(z));
+            // No growth on a rejection nor on the step after one.
+            let upper = if accept && s.rejected_last[l] == 0 {
+                FAC_MAX
+            } else {
+                1.0
+            };
+            let factor = round_factor(lesser(greater(fac, FAC_MIN), upper));
+            // An idle lane keeps its step (no decay into subnormal numbers).
+            let factor = if running { factor } else { 1.0 };
+            x.next_h[l] = lesser(x.h[l] * factor, schedule.dt_max_ms);
+            x.accept[l] = accept as u64;
+            // The last accepted step's error, at least 1e-4 (as in Hairer's dopri5).
+            s.ln_err_prev[l] = if accept {
+                greater(ln_e, LN_1E_4)
+            } else {
+                s.ln_err_prev[l]
+            };
+        }
     }
     // The quadrature over the part of each accepted step inside [transient, duration],
     // and each lane's next first stage.
     let quad = &mut x.quad;
-    for l in 0..LANES {
-        let accept = x.accept[l] != 0;
-        let (t0, t1, h) = (s.t[l], x.t1[l], x.h[l]);
-        let (r1, v1) = (x.r1[l], x.v1[l]);
-        let a = greater(t0, transient);
-        let w = if accept { greater(t1 - a, 0.0) } else { 0.0 };
-        let kr = std::array::from_fn(|i| x.kr[i][l]);
-        let kv = std::array::from_fn(|i| x.kv[i][l]);
-        let qr_l = dense_coefficients::<A>(s.r[l], r1, h, &kr);
-        let qv_l = dense_coefficients::<A>(s.v[l], v1, h, &kv);
-        // The next step's first stage: the last one (FSAL), or the same on a retry. Here,
-        // where the stages are loaded anyway: in a pass of its own, LLVM would gather it.
-        s.k1r[l] = if accept { kr[6] } else { kr[0] };
-        s.k1v[l] = if accept { kv[6] } else { kv[0] };
-        let inv_h = 1.0 / h;
-        let mut yr = [0.0; 5];
-        let mut yv = [0.0; 5];
-        let (mut mean_r, mut mean_v) = (0.0, 0.0);
-        for j in 0..5 {
-            let theta = (A::mul_add(w, GL_NODES[j], a) - t0) * inv_h;
-            yr[j] = dense::<A>(&qr_l, theta);
-            yv[j] = dense::<A>(&qv_l, theta);
-            mean_r = A::mul_add(GL_WEIGHTS[j], yr[j], mean_r);
-            mean_v = A::mul_add(GL_WEIGHTS[j], yv[j], mean_v);
+    for g in 0..LANES / PACK {
+        if g * PACK >= width {
+            break;
         }
-        let (mut m2_r, mut m2_v) = (0.0, 0.0);
-        for j in 0..5 {
-            let (dr, dv) = (yr[j] - mean_r, yv[j] - mean_v);
-            m2_r = A::mul_add(GL_WEIGHTS[j] * dr, dr, m2_r);
-            m2_v = A::mul_add(GL_WEIGHTS[j] * dv, dv, m2_v);
+        for l in g * PACK..(g + 1) * PACK {
+            let accept = x.accept[l] != 0;
+            let (t0, t1, h) = (s.t[l], x.t1[l], x.h[l]);
+            let (r1, v1) = (x.r1[l], x.v1[l]);
+            let a = greater(t0, transient);
+            let w = if accept { greater(t1 - a, 0.0) } else { 0.0 };
+            let kr = std::array::from_fn(|i| x.kr[i][l]);
+            let kv = std::array::from_fn(|i| x.kv[i][l]);
+            let qr_l = dense_coefficients::<A>(s.r[l], r1, h, &kr);
+            let qv_l = dense_coefficients::<A>(s.v[l], v1, h, &kv);
+            // The next step's first stage: the last one (FSAL), or the same on a retry. Here,
+            // where the stages are loaded anyway: in a pass of its own, LLVM would gather it.
+            s.k1r[l] = if accept { kr[6] } else { kr[0] };
+            s.k1v[l] = if accept { kv[6] } else { kv[0] };
+            let inv_h = 1.0 / h;
+            let mut yr = [0.0; 5];
+            let mut yv = [0.0; 5];
+            let (mut mean_r, mut mean_v) = (0.0, 0.0);
+            for j in 0..5 {
+                let theta = (A::mul_add(w, GL_NODES[j], a) - t0) * inv_h;
+                yr[j] = dense::<A>(&qr_l, theta);
+                yv[j] = dense::<A>(&qv_l, theta);
+                mean_r = A::mul_add(GL_WEIGHTS[j], yr[j], mean_r);
+                mean_v = A::mul_add(GL_WEIGHTS[j], yv[j], mean_v);
+            }
+            let (mut m2_r, mut m2_v) = (0.0, 0.0);
+            for j in 0..5 {
+                let (dr, dv) = (yr[j] - mean_r, yv[j] - mean_v);
+                m2_r = A::mul_add(GL_WEIGHTS[j] * dr, dr, m2_r);
+                m2_v = A::mul_add(GL_WEIGHTS[j] * dv, dv, m2_v);
+            }
+            acc.t0[l] = t0;
+            acc.h[l] = h;
+            for i in 0..5 {
+                acc.qr[i][l] = qr_l[i];
+                acc.qv[i][l] = qv_l[i];
+            }
+            let range = |y: [f64; 5]| {
+                y.into_iter()
+                    .fold([y[0]; 2], |[lo, hi], y| [lesser(lo, y), greater(hi, y)])
+            };
+            [quad.range_r[0][l], quad.range_r[1][l]] = range(yr);
+            [quad.range_v[0][l], quad.range_v[1][l]] = range(yv);
+            quad.w[l] = w;
+            (quad.mean_r[l], quad.mean_v[l]) = (mean_r, mean_v);
+            (quad.m2_r[l], quad.m2_v[l]) = (w * m2_r, w * m2_v);
         }
-        acc.t0[l] = t0;
-        acc.h[l] = h;
-        for i in 0..5 {
-            acc.qr[i][l] = qr_l[i];
-            acc.qv[i][l] = qv_l[i];
-        }
-        let range = |y: [f64; 5]| {
-            y.into_iter()
-                .fold([y[0]; 2], |[lo, hi], y| [lesser(lo, y), greater(hi, y)])
-        };
-        [quad.range_r[0][l], quad.range_r[1][l]] = range(yr);
-        [quad.range_v[0][l], quad.range_v[1][l]] = range(yv);
-        quad.w[l] = w;
-        (quad.mean_r[l], quad.mean_v[l]) = (mean_r, mean_v);
-        (quad.m2_r[l], quad.m2_v[l]) = (w * m2_r, w * m2_v);
     }
     // The merge into the statistics, the next state (the step's end or, for a retry, its
     // start), the step counts and the run's end. Every field is read once and written
@@ -939,77 +1052,82 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
     // trial's copy of it. A lane that is not running idles (a run that ends is handed in
     // and its lane refilled or idled before the next iteration), so what is written to
     // its fields is never read.
-    for l in 0..LANES {
-        let running = s.end[l] == LaneEnd::Running;
-        let accept = x.accept[l] != 0;
-        let (t0, t1) = (x.t0[l], x.t1[l]);
-        let (r1, v1) = (x.r1[l], x.v1[l]);
-        let w = quad.w[l];
-        let in_window = w > 0.0;
-        let end_in_window = accept && t1 >= transient;
-        // r and v cover the same time: one share for both.
-        let share = if in_window {
-            w / (s.mr.weight[l] + w)
-        } else {
-            0.0
-        };
-        merge::<A>(
-            &mut s.mr,
-            l,
-            in_window,
-            share,
-            StepMoments {
-                w,
-                mean: quad.mean_r[l],
-                m2: quad.m2_r[l],
-                range: [quad.range_r[0][l], quad.range_r[1][l]],
-            },
-            end_in_window,
-            r1,
-        );
-        merge::<A>(
-            &mut s.mv,
-            l,
-            in_window,
-            share,
-            StepMoments {
-                w,
-                mean: quad.mean_v[l],
-                m2: quad.m2_v[l],
-                range: [quad.range_v[0][l], quad.range_v[1][l]],
-            },
-            end_in_window,
-            v1,
-        );
-        let t = if accept { t1 } else { t0 };
-        s.t[l] = t;
-        s.r[l] = if accept { r1 } else { x.r0[l] };
-        s.v[l] = if accept { v1 } else { x.v0[l] };
-        let next_h = x.next_h[l];
-        s.h[l] = next_h;
-        s.rejected_last[l] = !accept as u64;
-        let steps = s.steps[l] + accept as u64;
-        let rejected = s.rejected[l] + (running && !accept) as u64;
-        s.steps[l] = steps;
-        s.rejected[l] = rejected;
-        let blown = accept && !((r1.abs() < DIVERGED) & (v1.abs() < DIVERGED));
-        let done = accept && x.lands_on_end[l] != 0;
-        let floor = running && next_h < DT_FLOOR_MS;
-        // A signed comparison: AVX2 compares 64-bit integers only as signed.
-        let cap = running && (steps + rejected) as i64 >= max_trials;
-        // Independent selects, lowest priority first (an if/else-if chain becomes a table
-        // lookup that keeps the loop scalar). The run ends at the time reached, `t`.
-        let end = if running {
-            LaneEnd::Running
-        } else {
-            LaneEnd::Finished
-        };
-        let end = if cap { LaneEnd::StepCap } else { end };
-        let end = if floor { LaneEnd::DtFloor } else { end };
-        let end = if done { LaneEnd::Finished } else { end };
-        let end = if blown { LaneEnd::Diverged } else { end };
-        s.end[l] = end;
-        acc.accepted[l] = (accept && !blown) as u64;
+    for g in 0..LANES / PACK {
+        if g * PACK >= width {
+            break;
+        }
+        for l in g * PACK..(g + 1) * PACK {
+            let running = s.end[l] == LaneEnd::Running;
+            let accept = x.accept[l] != 0;
+            let (t0, t1) = (x.t0[l], x.t1[l]);
+            let (r1, v1) = (x.r1[l], x.v1[l]);
+            let w = quad.w[l];
+            let in_window = w > 0.0;
+            let end_in_window = accept && t1 >= transient;
+            // r and v cover the same time: one share for both.
+            let share = if in_window {
+                w / (s.mr.weight[l] + w)
+            } else {
+                0.0
+            };
+            merge::<A>(
+                &mut s.mr,
+                l,
+                in_window,
+                share,
+                StepMoments {
+                    w,
+                    mean: quad.mean_r[l],
+                    m2: quad.m2_r[l],
+                    range: [quad.range_r[0][l], quad.range_r[1][l]],
+                },
+                end_in_window,
+                r1,
+            );
+            merge::<A>(
+                &mut s.mv,
+                l,
+                in_window,
+                share,
+                StepMoments {
+                    w,
+                    mean: quad.mean_v[l],
+                    m2: quad.m2_v[l],
+                    range: [quad.range_v[0][l], quad.range_v[1][l]],
+                },
+                end_in_window,
+                v1,
+            );
+            let t = if accept { t1 } else { t0 };
+            s.t[l] = t;
+            s.r[l] = if accept { r1 } else { x.r0[l] };
+            s.v[l] = if accept { v1 } else { x.v0[l] };
+            let next_h = x.next_h[l];
+            s.h[l] = next_h;
+            s.rejected_last[l] = !accept as u64;
+            let steps = s.steps[l] + accept as u64;
+            let rejected = s.rejected[l] + (running && !accept) as u64;
+            s.steps[l] = steps;
+            s.rejected[l] = rejected;
+            let blown = accept && !((r1.abs() < DIVERGED) & (v1.abs() < DIVERGED));
+            let done = accept && x.lands_on_end[l] != 0;
+            let floor = running && next_h < DT_FLOOR_MS;
+            // A signed comparison: AVX2 compares 64-bit integers only as signed.
+            let cap = running && (steps + rejected) as i64 >= max_trials;
+            // Independent selects, lowest priority first (an if/else-if chain becomes a table
+            // lookup that keeps the loop scalar). The run ends at the time reached, `t`.
+            let end = if running {
+                LaneEnd::Running
+            } else {
+                LaneEnd::Finished
+            };
+            let end = if cap { LaneEnd::StepCap } else { end };
+            let end = if floor { LaneEnd::DtFloor } else { end };
+            let end = if done { LaneEnd::Finished } else { end };
+            let end = if blown { LaneEnd::Diverged } else { end };
+            s.end[l] = end;
+            acc.accepted[l] = (accept && !blown) as u64;
+        }
     }
 }
 

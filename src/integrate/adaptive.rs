@@ -72,10 +72,11 @@ const GL_WEIGHTS: [f64; 5] = [
     0.5 * 0.236_926_885_056_189_1,
 ];
 
-/// Safety factor of the step-size controller.
-const SAFETY: f64 = 0.9;
+/// log2 of the step-size controller's safety factor 0.9.
+const LOG2_SAFETY: f64 = -0.152_003_093_445_049_95;
 /// Controller exponents (Gustafsson's PI controller for a 5(4) pair):
-/// `fac = SAFETY err^-ALPHA err_prev^BETA`.
+/// `fac = 0.9 err^-ALPHA err_prev^BETA`, evaluated as
+/// `2^(LOG2_SAFETY - ALPHA log2 err + BETA log2 err_prev)`.
 const ALPHA: f64 = 0.7 / 5.0;
 const BETA: f64 = 0.4 / 5.0;
 /// Bounds of the factor by which one step changes the next.
@@ -84,8 +85,8 @@ const FAC_MAX: f64 = 5.0;
 /// Mantissa bits kept of the step-size factor (see [`round_factor`]): a factor in
 /// [2^k, 2^(k+1)) is a multiple of 2^(k-8), so factors are 0.2 to 0.4 % apart.
 const FACTOR_BITS: u32 = 8;
-/// ln(1e-4): the floor of the previous error in the controller.
-const LN_1E_4: f64 = -9.210_340_371_976_182;
+/// log2(1e-4): the floor of the previous error in the controller.
+const LOG2_1E_4: f64 = -13.287_712_379_549_449;
 /// A step that comes within this factor of an edge or of `duration_ms` is stretched to land
 /// on it (no sliver of a step after it).
 const LAND_STRETCH: f64 = 1.01;
@@ -481,8 +482,8 @@ struct LaneState {
     v: Lanes,
     k1r: Lanes,
     k1v: Lanes,
-    /// ln of the last accepted step's error (at least 1e-4).
-    ln_err_prev: Lanes,
+    /// log2 of the last accepted step's error (at least 1e-4).
+    log2_err_prev: Lanes,
     /// 1 where the lane's last trial step was rejected (no growth on the next), else 0.
     rejected_last: [u64; LANES],
     end: [LaneEnd; LANES],
@@ -641,7 +642,7 @@ impl LaneState {
         } else {
             (0.0, 0.0)
         };
-        self.ln_err_prev[l] = LN_1E_4;
+        self.log2_err_prev[l] = LOG2_1E_4;
         self.rejected_last[l] = 0;
         // An idle lane counts as ended: its state stays frozen.
         self.end[l] = if q.is_some() {
@@ -675,7 +676,7 @@ impl LaneState {
             v,
             k1r,
             k1v,
-            ln_err_prev,
+            log2_err_prev,
             rejected_last,
             end,
             steps,
@@ -685,7 +686,7 @@ impl LaneState {
             run,
             trace_len,
         } = self;
-        for x in [t, h, r, v, k1r, k1v, ln_err_prev] {
+        for x in [t, h, r, v, k1r, k1v, log2_err_prev] {
             x[to] = x[from];
         }
         for x in [rejected_last, steps, rejected] {
@@ -762,7 +763,7 @@ fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
         v: [0.0; LANES],
         k1r: [0.0; LANES],
         k1v: [0.0; LANES],
-        ln_err_prev: [LN_1E_4; LANES],
+        log2_err_prev: [LOG2_1E_4; LANES],
         rejected_last: [0; LANES],
         end: [LaneEnd::Running; LANES],
         steps: [0; LANES],
@@ -954,23 +955,23 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
             let err_sq = 0.5 * A::mul_add(xr, xr, xv * xv);
             // NaN compares false: a non-finite trial step is rejected.
             let accept = running && err_sq <= 1.0 + f64::EPSILON;
-            // The controller, on an error clamped into ln's domain (NaN counts as huge); the
-            // power of the error goes through the kernel's own ln and expm1 (no library call
-            // in the lane loop). One power per lane: the grow factor's exponent where the step
-            // is accepted, the shrink factor's where it is rejected.
+            // The controller, on an error clamped into [1e-10, 1e10] (NaN counts as huge). One
+            // power per lane: the grow factor's exponent where the step is accepted, the
+            // shrink factor's where it is rejected, through coarse log2 and exp2 polynomials
+            // (the factor is rounded to 8 bits; no library call in the lane loop).
             let e_sq = if err_sq >= 1e-20 {
                 err_sq.min(1e20)
             } else {
                 1e-20
             };
             let e_sq = if err_sq.is_nan() { 1e20 } else { e_sq };
-            let ln_e = 0.5 * math::ln::<A>(e_sq);
+            let log2_e = 0.5 * math::log2_coarse::<A>(e_sq);
             let z = if accept {
-                A::mul_add(-ALPHA, ln_e, BETA * s.ln_err_prev[l])
+                A::mul_add(-ALPHA, log2_e, BETA * s.log2_err_prev[l])
             } else {
-                -ALPHA * ln_e
+                -ALPHA * log2_e
             };
-            let fac = SAFETY * (1.0 + math::expm1::<A>(z));
+            let fac = math::exp2_coarse::<A>(z + LOG2_SAFETY);
             // No growth on a rejection nor on the step after one.
             let upper = if accept && s.rejected_last[l] == 0 {
                 FAC_MAX
@@ -983,10 +984,10 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
             x.next_h[l] = lesser(x.h[l] * factor, schedule.dt_max_ms);
             x.accept[l] = accept as u64;
             // The last accepted step's error, at least 1e-4 (as in Hairer's dopri5).
-            s.ln_err_prev[l] = if accept {
-                greater(ln_e, LN_1E_4)
+            s.log2_err_prev[l] = if accept {
+                greater(log2_e, LOG2_1E_4)
             } else {
-                s.ln_err_prev[l]
+                s.log2_err_prev[l]
             };
         }
     }

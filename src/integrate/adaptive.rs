@@ -9,7 +9,8 @@
 //! selects inside one loop over the lanes: no branch depends on a lane's data, so the loop
 //! compiles to SIMD and a run's bits never depend on its neighbours. When a lane's run
 //! ends, the lane hands in the results and takes the queue's next run (refill), so lanes
-//! idle only once the queue is empty.
+//! idle only once the queue is empty; then the AVX kernels move the remaining runs into the
+//! lowest lanes and compute only the groups of lanes that hold them (packing).
 //!
 //! Steps land exactly on `duration_ms` and on every edge of a `step` or `pulse` input;
 //! continuous inputs (`sine`) are evaluated at each stage's own time. Statistics are time

@@ -404,7 +404,10 @@ pub(super) fn dense_coefficients<A: Arith>(y0: f64, y1: f64, h: f64, k: &[f64; 7
     let c = A::mul_add(-h, k[6], d) - b;
     let mut s = 0.0;
     for i in 0..7 {
-        s = A::mul_add(DOPRI5_D[i], k[i], s);
+        // D_2 = 0 (a compile-time constant: the term is dropped, not multiplied by 0).
+        if DOPRI5_D[i] != 0.0 {
+            s = A::mul_add(DOPRI5_D[i], k[i], s);
+        }
     }
     [y0, d, b, c, h * s]
 }
@@ -448,16 +451,21 @@ pub(super) fn dopri_step<A: Arith>(
         );
     }
     let (mut sr, mut sv) = (0.0, 0.0);
+    // b_2 = 0 and e_2 = 0: those terms are dropped (compile-time constants).
     for i in 0..6 {
-        sr = A::mul_add(DOPRI5_B[i], kr[i], sr);
-        sv = A::mul_add(DOPRI5_B[i], kv[i], sv);
+        if DOPRI5_B[i] != 0.0 {
+            sr = A::mul_add(DOPRI5_B[i], kr[i], sr);
+            sv = A::mul_add(DOPRI5_B[i], kv[i], sv);
+        }
     }
     let (r1, v1) = (A::mul_add(h, sr, r), A::mul_add(h, sv, v));
     (kr[6], kv[6]) = rhs::<A>(c, l, r1, v1, input(DOPRI5_C[6]));
     let (mut er, mut ev) = (0.0, 0.0);
     for i in 0..7 {
-        er = A::mul_add(DOPRI5_E[i], kr[i], er);
-        ev = A::mul_add(DOPRI5_E[i], kv[i], ev);
+        if DOPRI5_E[i] != 0.0 {
+            er = A::mul_add(DOPRI5_E[i], kr[i], er);
+            ev = A::mul_add(DOPRI5_E[i], kv[i], ev);
+        }
     }
     (kr, kv, r1, v1, h * er, h * ev)
 }
@@ -725,17 +733,6 @@ struct RunStart {
     rows: usize,
 }
 
-/// The accepted step of each lane in one iteration, for the traces: its start, length
-/// and dense-output coefficients (coefficient i of every lane side by side).
-struct AcceptedSteps {
-    /// 1 where the lane accepted a step, else 0 (64-bit like [`LaneEnd`]).
-    accepted: [u64; LANES],
-    t0: Lanes,
-    h: Lanes,
-    qr: [Lanes; 5],
-    qv: [Lanes; 5],
-}
-
 /// The iterations of a queue; `DRIVEN`: some input varies in time; once the queue is
 /// empty, the running runs are packed into groups of `PACK` lanes (a divisor of
 /// [`LANES`]).
@@ -785,13 +782,6 @@ fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
         s.start::<A>(l, q, &inputs, &how, trace);
     }
     let mut results: Vec<Option<AdaptiveRun>> = vec![None; queue.runs];
-    let mut acc = AcceptedSteps {
-        accepted: [0; LANES],
-        t0: [0.0; LANES],
-        h: [0.0; LANES],
-        qr: [[0.0; LANES]; 5],
-        qv: [[0.0; LANES]; 5],
-    };
     let mut trial = Trial {
         t0: [0.0; LANES],
         r0: [0.0; LANES],
@@ -806,6 +796,7 @@ fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
         er: [0.0; LANES],
         ev: [0.0; LANES],
         accept: [0; LANES],
+        kept: [0; LANES],
         next_h: [0.0; LANES],
         quad: Quadrature {
             w: [0.0; LANES],
@@ -826,9 +817,9 @@ fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
         if iterations.is_multiple_of(POLL_ITERATIONS) && stop.is_requested() {
             return Err(Stopped);
         }
-        trial_steps::<A, DRIVEN, PACK>(schedule, &inputs, &mut s, &mut acc, &mut trial, width);
+        trial_steps::<A, DRIVEN, PACK>(schedule, &inputs, &mut s, &mut trial, width);
         if rows > 0 {
-            record_traces::<A>(schedule, rows, &acc, &mut s, trace);
+            record_traces::<A>(schedule, rows, &trial, &mut s, trace);
         }
         // Lanes whose run ended hand in its results and take the next run of the queue.
         for l in 0..width {
@@ -888,7 +879,6 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
     schedule: &AdaptiveSchedule,
     inputs: &LaneInputs,
     s: &mut LaneState,
-    acc: &mut AcceptedSteps,
     x: &mut Trial,
     width: usize,
 ) {
@@ -1030,12 +1020,6 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
                 m2_r = A::mul_add(GL_WEIGHTS[j] * dr, dr, m2_r);
                 m2_v = A::mul_add(GL_WEIGHTS[j] * dv, dv, m2_v);
             }
-            acc.t0[l] = t0;
-            acc.h[l] = h;
-            for i in 0..5 {
-                acc.qr[i][l] = qr_l[i];
-                acc.qv[i][l] = qv_l[i];
-            }
             let range = |y: [f64; 5]| {
                 y.into_iter()
                     .fold([y[0]; 2], |[lo, hi], y| [lesser(lo, y), greater(hi, y)])
@@ -1128,7 +1112,7 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
             let end = if done { LaneEnd::Finished } else { end };
             let end = if blown { LaneEnd::Diverged } else { end };
             s.end[l] = end;
-            acc.accepted[l] = (accept && !blown) as u64;
+            x.kept[l] = (accept && !blown) as u64;
         }
     }
 }
@@ -1167,6 +1151,8 @@ struct Trial {
     ev: Lanes,
     /// 1 where the step is accepted, else 0.
     accept: [u64; LANES],
+    /// 1 where the step is accepted and its state finite (the traces take it), else 0.
+    kept: [u64; LANES],
     /// The controller's next step.
     next_h: Lanes,
     /// The quadrature of each lane's accepted step.
@@ -1243,20 +1229,23 @@ fn merge<A: Arith>(
 
 /// Writes the trace rows that fall inside each lane's accepted step of this iteration,
 /// from its dense output (the step's end state itself at theta = 1), into its run's rows.
+/// The dense-output coefficients are computed here, lane by lane, as the quadrature
+/// computes them (the same bits), so that sweeps without traces do not store them.
 #[inline(always)]
 fn record_traces<A: Arith>(
     schedule: &AdaptiveSchedule,
     rows: usize,
-    acc: &AcceptedSteps,
+    x: &Trial,
     s: &mut LaneState,
     trace: &mut [f64],
 ) {
     for l in 0..LANES {
         let Some(q) = s.run[l] else { continue };
-        if acc.accepted[l] == 0 {
+        if x.kept[l] == 0 {
             continue;
         }
-        let t1 = acc.t0[l] + acc.h[l];
+        let (t0, h) = (x.t0[l], x.h[l]);
+        let t1 = t0 + h;
         let finished = s.end[l] == LaneEnd::Finished;
         let len = &mut s.trace_len[l];
         while *len < rows {
@@ -1266,14 +1255,15 @@ fn record_traces<A: Arith>(
             if t > t1 && !(finished && i + 1 == rows) {
                 break;
             }
-            let theta = ((t - acc.t0[l]) / acc.h[l]).min(1.0);
+            let theta = ((t - t0) / h).min(1.0);
             let (r, v) = if theta == 1.0 || (finished && i + 1 == rows) {
                 (s.r[l], s.v[l])
             } else {
-                let q = |c: &[Lanes; 5]| std::array::from_fn(|i| c[i][l]);
+                let kr = std::array::from_fn(|i| x.kr[i][l]);
+                let kv = std::array::from_fn(|i| x.kv[i][l]);
                 (
-                    dense::<A>(&q(&acc.qr), theta),
-                    dense::<A>(&q(&acc.qv), theta),
+                    dense::<A>(&dense_coefficients::<A>(x.r0[l], x.r1[l], h, &kr), theta),
+                    dense::<A>(&dense_coefficients::<A>(x.v0[l], x.v1[l], h, &kv), theta),
                 )
             };
             trace[2 * (q * rows + i)] = r;

@@ -3,11 +3,14 @@
 //! instruction-set path, with and without white noise on v (sigma 0.5). Divan reports items/s; one item is one run-step, so
 //! ns per run-step = 1e9 / (items/s).
 //!
+//! `normals`: the noise generator alone, 10,000 normals per lane of a batch, per path
+//! (one item is one normal).
+//!
 //!     cargo bench --bench kernel
 
 use divan::counter::ItemsCount;
-use mpr_sweep::integrate::Xoshiro;
 use mpr_sweep::integrate::{self, Batch, Isa, LANES, Method, Schedule, StopToken};
+use mpr_sweep::integrate::{LaneNormals, LaneRng, Lanes, Xoshiro};
 use mpr_sweep::model::NodeParams;
 
 const STEPS: u64 = 10_000;
@@ -91,6 +94,54 @@ fn kernel(bencher: divan::Bencher, case: &Case) {
                 &mut trace,
                 &stop,
             )
+        });
+}
+
+/// Sums `count` rounds of every lane's normals (the sum keeps the work alive). The lane
+/// loop inlines into the caller, so each path compiles it with its own features.
+#[inline(always)]
+fn sum_normals(count: usize) -> Lanes {
+    let mut rng = LaneRng::default();
+    for l in 0..LANES {
+        rng.set_lane(l, &Xoshiro::from_run(2026, l as u64));
+    }
+    let mut normals = LaneNormals::new(rng);
+    let (mut out, mut sum) = ([0.0; LANES], [0.0; LANES]);
+    for _ in 0..count {
+        normals.fill(&mut out);
+        for l in 0..LANES {
+            sum[l] += out[l];
+        }
+    }
+    sum
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sum_normals_avx2(count: usize) -> Lanes {
+    sum_normals(count)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+unsafe fn sum_normals_avx512(count: usize) -> Lanes {
+    sum_normals(count)
+}
+
+#[divan::bench(args = Isa::available())]
+fn normals(bencher: divan::Bencher, isa: Isa) {
+    const ROUNDS: usize = 10_000;
+    bencher
+        .counter(ItemsCount::new(LANES * ROUNDS))
+        .bench_local(|| match isa {
+            Isa::Portable => sum_normals(divan::black_box(ROUNDS)),
+            // SAFETY: `Isa::available` lists only paths whose features this CPU has.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => unsafe { sum_normals_avx2(divan::black_box(ROUNDS)) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { sum_normals_avx512(divan::black_box(ROUNDS)) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!("only the portable path runs off x86-64"),
         });
 }
 

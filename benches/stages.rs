@@ -17,7 +17,7 @@
 //! | `encode_plain` | Parquet encoding of a row group without compression |
 //! | `encode_zstd` | the same with the parts' zstd level 3 (encoding + compression) |
 //! | `append` | appending encoded row groups to a part (serial) |
-//! | `step_size_check` | `run`'s step-size check, per distinct point (serial, once per shard, up to 500,000 points; overlaps the first block) |
+//! | `step_size_check` | `run`'s step-size check, per distinct point (once per shard, up to 500,000 points, on the pool; overlaps the first block) |
 
 use std::sync::OnceLock;
 
@@ -117,9 +117,8 @@ fn fixed_points(bencher: divan::Bencher) {
         nodes
             .iter()
             .map(|n| {
-                let states = divan::black_box(n).stable_states();
-                let stability = n.step_stability(Method::ExpEuler, 0.01);
-                states.count as f64 + stability.max_dt_ms
+                let (states, stability) = divan::black_box(n).analyse(Method::ExpEuler, Some(0.01));
+                states.count as f64 + stability.map_or(0.0, |s| s.max_dt_ms)
             })
             .sum::<f64>()
     });
@@ -267,9 +266,11 @@ fn append(bencher: divan::Bencher) {
 #[divan::bench]
 fn step_size_check(bencher: divan::Bencher) {
     let plan = plan();
-    bencher
-        .counter(ItemsCount::new(RUNS))
-        .bench_local(|| mpr_sweep::diagnose::DtReport::compute(divan::black_box(&plan)));
+    // One thread, like the other stages: `run` spreads the points over its pool.
+    let pool = one_thread();
+    bencher.counter(ItemsCount::new(RUNS)).bench_local(|| {
+        pool.install(|| mpr_sweep::diagnose::DtReport::compute(divan::black_box(&plan)))
+    });
 }
 
 fn main() {

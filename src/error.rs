@@ -176,6 +176,14 @@ mod tests {
             ),
             (Error::Dir(DirError::NotADirectory { dir: "out".into() }), 2),
             (
+                Error::Dir(DirError::OtherNetworkData {
+                    part: "out/summary/part-00000-of-00001.parquet".into(),
+                    found: "0123456789ab".into(),
+                    expected: "ba9876543210".into(),
+                }),
+                2,
+            ),
+            (
                 Error::Cluster(ClusterError::Env(SlurmEnvError {
                     var: "SLURM_ARRAY_TASK_ID",
                     value: Some("x".into()),

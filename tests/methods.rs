@@ -204,28 +204,20 @@ struct Noise {
     swapped: bool,
 }
 
-/// A run's standard normals: Box–Muller pairs from its stream, the first value of a pair,
-/// then the second at the next request (src/noise.rs).
+/// A run's standard normals: the ziggurat sequence of its stream (src/integrate/stream.rs).
 struct Normals {
     rng: Xoshiro,
-    spare: Option<f64>,
 }
 
 impl Normals {
     fn new(seed: u64, run_id: u64) -> Normals {
         Normals {
             rng: Xoshiro::from_run(seed, run_id),
-            spare: None,
         }
     }
 
     fn next(&mut self) -> f64 {
-        if let Some(z) = self.spare.take() {
-            return z;
-        }
-        let (a, b) = self.rng.normal_pair::<Unfused>();
-        self.spare = Some(b);
-        a
+        self.rng.normal()
     }
 }
 
@@ -780,8 +772,9 @@ fn noise_is_injected_as_documented() {
 
 #[test]
 fn drawn_initial_values_come_before_the_noise() {
-    // src/noise.rs: init.r_hz then init.v are drawn first (uniform: one u64; normal: one
-    // Box–Muller pair, its first value kept), then the noise takes fresh pairs.
+    // src/integrate/stream.rs: init.r_hz then init.v are drawn first (uniform: one u64;
+    // normal: one Box–Muller pair, its first value kept), then the noise takes the
+    // ziggurat's normals from there.
     let (seed, dt, steps) = (31u64, 0.01, 300usize);
     let text = format!(
         "model: {{eta: -5, J: 15, delta: 1}}\n\
@@ -871,7 +864,7 @@ fn ou_process_has_the_stationary_std_and_autocorrelation() {
     let (mut n, mut sum, mut sum_sq) = (0usize, 0.0, 0.0);
     let mut lagged = [(0usize, 0.0); 3];
     for k in 1..=steps {
-        normals.fill::<Unfused>(&mut xi);
+        normals.fill(&mut xi);
         ou.advance(&mut x, &xi);
         ring[k % (max_lag + 1)] = x;
         if k <= burn {

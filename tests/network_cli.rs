@@ -8,7 +8,10 @@
 //! - Bad network inputs exit with status 2 and one error line naming the key and the file.
 //! - `fc_fit` is the Pearson correlation of the `DIR/fc` rows with the target's upper
 //!   triangle, and `fc_mean` their mean.
-//! - `--resume` skips a complete shard and reruns one whose `nodes` part is missing.
+//! - `--resume` skips a complete shard and reruns one whose `nodes` part is missing, and
+//!   refuses parts computed from other contents of the network's files.
+//! - The result directory holds copies of the files the spec names by relative paths, and
+//!   its `spec.yaml` reruns to the same bits.
 
 mod common;
 
@@ -485,6 +488,83 @@ fn resume_skips_a_complete_network_shard_and_reruns_an_incomplete_one() {
             &format!("{kind} after the rerun"),
         );
     }
+}
+
+/// The same spec text over changed network files: `--resume` (and a plain run of another
+/// shard) refuses the directory, naming the part and both sha256 prefixes, rather than mix
+/// two networks' results; `--overwrite` recomputes every part with the new files.
+#[test]
+fn resume_refuses_parts_of_other_network_files() {
+    let dir = TempDir::new().unwrap();
+    let spec = write_noisy_sweep(dir.path());
+    let out = dir.path().join("out");
+    run(&spec, &out, &["--shard", "0/2"]).expect_code(0);
+    let before = parts(&out);
+    // Half the weight of one edge.
+    let mut case = case_b();
+    case.w[0][1] *= 0.5;
+    write_case_b(dir.path(), &case);
+    for args in [
+        &["--resume", "--shard", "0/2"][..],
+        &["--shard", "1/2"][..],
+        &["--resume", "--shard", "1/2"][..],
+    ] {
+        let outcome = run(&spec, &out, args);
+        outcome.expect_code(2);
+        let line = outcome.stderr.trim();
+        assert!(
+            line.contains("part-00000-of-00002.parquet")
+                && line.contains("computed with other network files")
+                && line.matches("network_sha256").count() == 1
+                && line.contains("--overwrite"),
+            "{args:?}: {line}"
+        );
+        assert_eq!(parts(&out), before, "{args:?}: nothing changed");
+    }
+    run(&spec, &out, &["--overwrite", "--shard", "0/2"]).expect_code(0);
+    run(&spec, &out, &["--resume", "--shard", "1/2"]).expect_code(0);
+    // Every part now carries the new files' hash: a rerun from scratch gives the same bits.
+    let fresh = dir.path().join("fresh");
+    run(&spec, &fresh, &["--shard", "0/2"]).expect_code(0);
+    run(&spec, &fresh, &["--shard", "1/2"]).expect_code(0);
+    assert_eq!(parts(&out), parts(&fresh));
+}
+
+/// The result directory holds copies of the network's files at the spec's relative
+/// paths, so its `spec.yaml` reruns to the same bits from anywhere; a file named by an
+/// absolute path is read where it is and not copied.
+#[test]
+fn the_result_directory_reruns_from_its_own_spec() {
+    let dir = TempDir::new().unwrap();
+    let spec = write_noisy_sweep(dir.path());
+    // The FC target by absolute path, the rest relative.
+    let text = fs::read_to_string(&spec).unwrap().replace(
+        "fc_target: fc.csv",
+        &format!("fc_target: {}", dir.path().join("fc.csv").display()),
+    );
+    fs::write(&spec, text).unwrap();
+    let out = dir.path().join("out");
+    run(&spec, &out, &[]).expect_code(0);
+    for name in ["w.txt", "len.csv", "names.txt"] {
+        assert_eq!(
+            fs::read(out.join(name)).unwrap(),
+            fs::read(dir.path().join(name)).unwrap(),
+            "{name} is copied"
+        );
+    }
+    assert!(
+        !out.join("fc.csv").exists(),
+        "an absolute path is not copied"
+    );
+    // Rerun from the copy, elsewhere, with the originals gone.
+    for name in ["w.txt", "len.csv", "names.txt"] {
+        fs::remove_file(dir.path().join(name)).unwrap();
+    }
+    let again = dir.path().join("again");
+    run(&out.join("spec.yaml"), &again, &[]).expect_code(0);
+    assert_eq!(parts(&again), parts(&out));
+    // And resuming the directory from its own spec finds it complete.
+    run(&out.join("spec.yaml"), &out, &["--resume"]).expect_code(0);
 }
 
 /// One bad network input: files to write, the spec, and what the error line must name.

@@ -75,6 +75,28 @@ impl Arith for Fused {
 /// and `expm1(z) = 2^k expm1(f) + (2^k - 1)`.
 #[inline(always)]
 pub fn expm1<A: Arith>(z: f64) -> f64 {
+    let (two_k, em1) = exp_reduced::<A>(z);
+    let result = A::mul_add(two_k, em1, two_k - 1.0);
+    let result = if z > 709.782_712_893_384 {
+        f64::INFINITY
+    } else {
+        result
+    };
+    #[allow(clippy::eq_op)] // z != z is the NaN test that vectorises
+    if z != z { z } else { result }
+}
+
+/// `e^z` for `z` in [-40, 709] within a few ulp (measured in the tests below):
+/// `2^k expm1(f) + 2^k` from [`expm1`]'s reduction, without its cancellation for z < 0.
+#[inline(always)]
+pub fn exp<A: Arith>(z: f64) -> f64 {
+    let (two_k, em1) = exp_reduced::<A>(z);
+    A::mul_add(two_k, em1, two_k)
+}
+
+/// `(2^k, expm1(f))` with `z = k ln2 + f`, |f| <= ln2/2, for `z` clamped to [-40, 709].
+#[inline(always)]
+fn exp_reduced<A: Arith>(z: f64) -> (f64, f64) {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
     const LN2_HI: f64 = 6.931_471_803_691_238e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
@@ -96,14 +118,7 @@ pub fn expm1<A: Arith>(z: f64) -> f64 {
     let em1 = A::mul_add(f * f, poly::<A>(f, &INV_FACTORIAL[2..14]), f);
     // 2^k from the exponent bits; k is in [-58, 1023] after clamping.
     let two_k = f64::from_bits(((k + 1023) as u64) << 52);
-    let result = A::mul_add(two_k, em1, two_k - 1.0);
-    let result = if z > 709.782_712_893_384 {
-        f64::INFINITY
-    } else {
-        result
-    };
-    #[allow(clippy::eq_op)] // z != z is the NaN test that vectorises
-    if z != z { z } else { result }
+    (two_k, em1)
 }
 
 /// `1/n!` for n = 0..=15: the Taylor coefficients of `expm1` (`f + f^2 sum_i f^i/(i+2)!`,
@@ -370,6 +385,23 @@ mod tests {
         for (mode, (worst, at)) in [
             ("unfused", expm1_error::<Unfused>()),
             ("fused", expm1_error::<Fused>()),
+        ] {
+            assert!(worst <= 2.0, "{mode}: max error {worst} ulp at z = {at}");
+        }
+    }
+
+    /// exp within 2 ulp of std's over [-40, 709] (the ziggurat's densities use [-40, 0]).
+    #[test]
+    fn exp_is_within_two_ulp_of_std() {
+        for (mode, (worst, at)) in [
+            (
+                "unfused",
+                worst_ulps(sweep(-40.0, 709.0), exp::<Unfused>, f64::exp),
+            ),
+            (
+                "fused",
+                worst_ulps(sweep(-40.0, 709.0), exp::<Fused>, f64::exp),
+            ),
         ] {
             assert!(worst <= 2.0, "{mode}: max error {worst} ulp at z = {at}");
         }

@@ -5,17 +5,18 @@
 //! Shifting by a sample removes the cancellation of the naive formula, and unlike Welford's
 //! update it needs no division per step, so the lane loop stays cheap and vectorised.
 
+use super::LANES;
 use super::math::Arith;
-use super::{LANES, Lanes};
 
-/// Running sums of one variable over the lanes of a batch.
+/// Running sums of one variable over the `W` lanes of a batch (the single-node kernel's
+/// [`LANES`] by default; the network kernel's runs are fewer).
 #[derive(Debug, Clone, Copy)]
-pub struct Moments {
-    shift: Lanes,
-    sum: Lanes,
-    sum_sq: Lanes,
-    min: Lanes,
-    max: Lanes,
+pub struct Moments<const W: usize = LANES> {
+    shift: [f64; W],
+    sum: [f64; W],
+    sum_sq: [f64; W],
+    min: [f64; W],
+    max: [f64; W],
 }
 
 /// Statistics of one variable of one run.
@@ -43,16 +44,16 @@ impl Summary {
     }
 }
 
-impl Moments {
+impl<const W: usize> Moments<W> {
     /// Starts accumulating with `first` as the shift (it is not added yet).
     #[inline(always)]
-    pub fn starting_at(first: &Lanes) -> Moments {
+    pub fn starting_at(first: &[f64; W]) -> Moments<W> {
         Moments {
             shift: *first,
-            sum: [0.0; LANES],
-            sum_sq: [0.0; LANES],
-            min: [f64::INFINITY; LANES],
-            max: [f64::NEG_INFINITY; LANES],
+            sum: [0.0; W],
+            sum_sq: [0.0; W],
+            min: [f64::INFINITY; W],
+            max: [f64::NEG_INFINITY; W],
         }
     }
 
@@ -60,9 +61,9 @@ impl Moments {
     /// arithmetic: lanes in groups of `GROUP` (a few vectors), the group's sums held in
     /// registers over all samples and stored once.
     #[inline(always)]
-    pub fn add_samples<A: Arith, const GROUP: usize>(&mut self, xs: &[Lanes]) {
-        const { assert!(LANES.is_multiple_of(GROUP)) };
-        for g in (0..LANES).step_by(GROUP) {
+    pub fn add_samples<A: Arith, const GROUP: usize>(&mut self, xs: &[[f64; W]]) {
+        const { assert!(W.is_multiple_of(GROUP)) };
+        for g in (0..W).step_by(GROUP) {
             let shift: [f64; GROUP] = std::array::from_fn(|w| self.shift[g + w]);
             let mut sum: [f64; GROUP] = std::array::from_fn(|w| self.sum[g + w]);
             let mut sum_sq: [f64; GROUP] = std::array::from_fn(|w| self.sum_sq[g + w]);
@@ -101,6 +102,7 @@ impl Moments {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrate::Lanes;
     use crate::integrate::math::{Fused, Unfused};
 
     #[test]

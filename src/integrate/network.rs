@@ -27,7 +27,7 @@ use super::math::{Arith, Fused, Unfused};
 use super::moments::Moments;
 use super::{
     Batch, BatchResult, CHUNK, Isa, LANES, LaneNormals, LaneState, Lanes, Method, POLL_STEPS,
-    Schedule, Scheme, StopToken, Stopped, Summary, advance, record,
+    Schedule, Scheme, StopToken, Stopped, advance, record,
 };
 use super::{Dopri5, Euler, ExpEuler, Heun, Rk4};
 
@@ -219,54 +219,6 @@ pub struct NodeInit {
     pub stream: super::Xoshiro,
 }
 
-/// Time statistics of one signal per run (the mean rate over the nodes).
-#[derive(Debug, Clone, Copy)]
-pub struct SignalMoments {
-    shift: NetLanes,
-    sum: NetLanes,
-    sum_sq: NetLanes,
-    min: NetLanes,
-    max: NetLanes,
-}
-
-impl SignalMoments {
-    fn new() -> SignalMoments {
-        SignalMoments {
-            shift: [0.0; NET_LANES],
-            sum: [0.0; NET_LANES],
-            sum_sq: [0.0; NET_LANES],
-            min: [f64::INFINITY; NET_LANES],
-            max: [f64::NEG_INFINITY; NET_LANES],
-        }
-    }
-
-    #[inline(always)]
-    fn add<A: Arith>(&mut self, x: &NetLanes, first: bool) {
-        if first {
-            self.shift = *x;
-        }
-        for l in 0..NET_LANES {
-            let d = x[l] - self.shift[l];
-            self.sum[l] += d;
-            self.sum_sq[l] = A::mul_add(d, d, self.sum_sq[l]);
-            self.min[l] = A::min(self.min[l], x[l]);
-            self.max[l] = A::max(self.max[l], x[l]);
-        }
-    }
-
-    /// Statistics of run `l` after `count` samples (as [`Moments::summary`]).
-    pub fn summary(&self, l: usize, count: u64) -> Summary {
-        let n = count as f64;
-        let m = self.sum[l] / n;
-        Summary {
-            mean: self.shift[l] + m,
-            std: (self.sum_sq[l] / n - m * m).max(0.0).sqrt(),
-            min: self.min[l],
-            max: self.max[l],
-        }
-    }
-}
-
 /// Sums of the sampled rates for the Pearson correlation between every two nodes, per run,
 /// shifted by the first sample (as the statistics are).
 #[derive(Debug, Clone)]
@@ -353,9 +305,9 @@ pub struct NetResult {
     /// Per group: each node slot's statistics, final state and steps before divergence.
     pub groups: Vec<BatchResult>,
     /// Statistics of the mean rate over the nodes (kHz), from `first_stat_step` on.
-    pub mean_rate: SignalMoments,
+    pub mean_rate: Moments<NET_LANES>,
     /// Statistics of the mean v over the nodes, from `first_stat_step` on.
-    pub mean_v: SignalMoments,
+    pub mean_v: Moments<NET_LANES>,
     /// The mean rate over the nodes (kHz) after the last step.
     pub final_mean_rate: NetLanes,
     /// The mean v over the nodes after the last step.
@@ -663,8 +615,8 @@ fn net_kernel<S: Scheme, A: Arith, const GROUP: usize>(
             (0..LANES).all(|l| S::in_fast_range(&b.coef, l, b.v0[l]))
         })
         .collect();
-    let mut mean_rate = SignalMoments::new();
-    let mut mean_v = SignalMoments::new();
+    let mut mean_rate = Moments::starting_at(&[0.0; NET_LANES]);
+    let mut mean_v = Moments::starting_at(&[0.0; NET_LANES]);
     let mut fc = (schedule.fc_stride > 0).then(|| FcSums::new(nodes));
     let inv_nodes = 1.0 / nodes as f64;
     let record_all = |trace: &mut Vec<f64>, states: &[LaneState], j: usize| {
@@ -711,7 +663,7 @@ fn net_kernel<S: Scheme, A: Arith, const GROUP: usize>(
             }
             for x in 0..2 {
                 if white[x] {
-                    normals[g].fill::<A>(&mut white_xi[x]);
+                    normals[g].fill(&mut white_xi[x]);
                 }
             }
             let st = &mut states[g];
@@ -726,7 +678,7 @@ fn net_kernel<S: Scheme, A: Arith, const GROUP: usize>(
             current[g * LANES..][..LANES].copy_from_slice(&st.r[j + 1]);
             for x in 0..2 {
                 if let Some(ou) = &b.drive.ou[x] {
-                    normals[g].fill::<A>(&mut ou_xi);
+                    normals[g].fill(&mut ou_xi);
                     ou.advance(&mut ou_state[g][x], &ou_xi);
                 }
             }
@@ -741,8 +693,13 @@ fn net_kernel<S: Scheme, A: Arith, const GROUP: usize>(
         if k >= first_stat_step {
             let rates = &current[..nodes * NET_LANES];
             let (mean_r, mean_v_now) = node_means(&states, j, nodes, inv_nodes);
-            mean_rate.add::<A>(&mean_r, k == first_stat_step);
-            mean_v.add::<A>(&mean_v_now, k == first_stat_step);
+            if k == first_stat_step {
+                // Shifted by the first sample, as the single-node statistics are.
+                mean_rate = Moments::starting_at(&mean_r);
+                mean_v = Moments::starting_at(&mean_v_now);
+            }
+            mean_rate.add_samples::<A, NET_LANES>(std::slice::from_ref(&mean_r));
+            mean_v.add_samples::<A, NET_LANES>(std::slice::from_ref(&mean_v_now));
             if let Some(fc) = &mut fc
                 && (k - first_stat_step).is_multiple_of(schedule.fc_stride)
             {

@@ -12,12 +12,14 @@
 //! 1. `init.r_hz`, then `init.v`, each only when drawn (`uniform` takes one u64, `normal`
 //!    one Box–Muller pair and keeps its first value; computed without FMA on every path, so
 //!    drawn initial values do not depend on the instruction set);
-//! 2. then, every step, white noise on `r_hz` then on `v`, each taking the next value of the
-//!    run's normal sequence, generated in Box–Muller pairs (cosine value first, then sine).
+//! 2. then, every step, white noise on `r_hz` then on `v` and after the step the OU inputs,
+//!    each taking the next value of the run's normal sequence: ziggurat normals
+//!    ([`Xoshiro::normal`]; one u64 each, rarely more).
 //!
 //! Uniforms are `((u64 >> 12) + 1/2) * 2^-52`, strictly inside (0, 1).
 
 use super::math::{self, Arith};
+use super::ziggurat;
 
 /// SplitMix64's output function (Steele, Lea & Flood 2014): a bijective 64-bit mixer.
 pub fn mix64(mut z: u64) -> u64 {
@@ -93,7 +95,14 @@ impl Xoshiro {
         uniform_from_bits(self.next_u64())
     }
 
-    /// One Box–Muller pair of independent standard normals, with `A`'s arithmetic.
+    /// The next normal of the run's noise sequence, by the ziggurat method (see
+    /// `ziggurat.rs`): one 64-bit output, and more for 0.23% of normals.
+    pub fn normal(&mut self) -> f64 {
+        ziggurat::normal(ziggurat::tables(), || self.next_u64())
+    }
+
+    /// One Box–Muller pair of independent standard normals, with `A`'s arithmetic (drawn
+    /// initial values).
     #[inline(always)]
     pub fn normal_pair<A: Arith>(&mut self) -> (f64, f64) {
         let u1 = self.uniform();

@@ -29,8 +29,7 @@
 
 use std::f64::consts::PI;
 
-use super::Method;
-use super::NodeParams;
+use super::{Few, FixedPoint, HZ_PER_KHZ, Method, NodeParams, StableStates};
 
 /// A real 2x2 matrix, row-major.
 pub type Mat2 = [[f64; 2]; 2];
@@ -106,12 +105,29 @@ impl NodeParams {
     }
 
     /// The right-hand side's Jacobians at the node's stable fixed points.
-    pub fn stable_jacobians(&self) -> Vec<Mat2> {
-        self.fixed_points()
-            .into_iter()
+    pub fn stable_jacobians(&self) -> Few<Mat2, 3> {
+        self.jacobians_at(&self.fixed_points())
+    }
+
+    /// The right-hand side's Jacobians at the stable ones of `fixed_points` (the node's).
+    pub fn jacobians_at(&self, fixed_points: &[FixedPoint]) -> Few<Mat2, 3> {
+        fixed_points
+            .iter()
             .filter(|f| f.stable)
-            .map(|f| self.jacobian(f.r_hz / 1000.0, f.v))
+            .map(|f| self.jacobian(f.r_hz / HZ_PER_KHZ, f.v))
             .collect()
+    }
+
+    /// The node's stable states and, for a fixed step `dt` (ms), the step's stability at
+    /// them: the fixed points are found once for both.
+    pub fn analyse(
+        &self,
+        method: Method,
+        dt: Option<f64>,
+    ) -> (StableStates, Option<StepStability>) {
+        let fixed_points = self.fixed_points();
+        let stability = dt.map(|dt| step_stability(&self.jacobians_at(&fixed_points), method, dt));
+        (StableStates::of(&fixed_points), stability)
     }
 
     /// [`StepStability`] of `method` at step `dt` (ms), over the stable fixed points of the

@@ -212,106 +212,135 @@ fn shape_text(shape: &[usize]) -> String {
     }
 }
 
-/// Reads a 2-D matrix (`.npy`, `.csv` or whitespace-separated text).
-pub fn read_matrix(path: &Path) -> Result<Matrix, FileError> {
-    let at = |problem| FileError {
-        path: path.to_path_buf(),
-        problem,
-    };
-    let array = read_array(path).map_err(at)?;
-    match array.shape[..] {
-        [rows, cols] => Ok(Matrix {
-            rows,
-            cols,
-            data: array.data,
-        }),
-        _ => Err(at(FileProblem::NotAMatrix { shape: array.shape })),
-    }
+/// A data file's bytes, read once: the spec's loader hashes them for the runs' metadata
+/// and parses the same bytes, so what is recorded is what was computed with.
+#[derive(Debug, Clone)]
+pub struct DataFile {
+    /// The file as given (its extension decides the format).
+    pub path: PathBuf,
+    /// Its contents.
+    pub bytes: Vec<u8>,
 }
 
-/// Reads a vector: one number per line, all numbers on one line, or a `.npy` array that is
-/// 1-D, N x 1 or 1 x N.
-pub fn read_vector(path: &Path) -> Result<Vec<f64>, FileError> {
-    let at = |problem| FileError {
-        path: path.to_path_buf(),
-        problem,
-    };
-    let array = read_array(path).map_err(at)?;
-    match array.shape[..] {
-        [_] | [1, _] | [_, 1] => Ok(array.data),
-        _ => Err(at(FileProblem::NotAVector { shape: array.shape })),
-    }
-}
-
-/// Reads region names: one region per line, the name being the line's first token
-/// (separated by whitespace or commas; TVB's `centres.txt` is `name x y z` per line).
-/// Blank lines and lines starting with `#` are skipped; names must be unique.
-pub fn read_names(path: &Path) -> Result<Vec<String>, FileError> {
-    let at = |problem| FileError {
-        path: path.to_path_buf(),
-        problem,
-    };
-    let text = read_text(path).map_err(at)?;
-    let mut names = Vec::new();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (line, content) in data_lines(&text) {
-        let Some(name) = content
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .find(|token| !token.is_empty())
-        else {
-            continue; // only commas
+impl DataFile {
+    /// Reads `path` (at most 1 GiB).
+    pub fn read(path: &Path) -> Result<DataFile, FileError> {
+        let at = |problem| FileError {
+            path: path.to_path_buf(),
+            problem,
         };
-        if let Some(&first_line) = seen.get(name) {
-            return Err(at(FileProblem::DuplicateName {
-                name: name.to_string(),
-                first_line,
-                line,
-            }));
+        let size = std::fs::metadata(path).map_err(|e| at(e.into()))?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(at(FileProblem::TooLarge { bytes: size }));
         }
-        seen.insert(name, line);
-        names.push(name.to_string());
+        Ok(DataFile {
+            path: path.to_path_buf(),
+            bytes: std::fs::read(path).map_err(|e| at(e.into()))?,
+        })
     }
-    if names.is_empty() {
-        return Err(at(FileProblem::NoNames));
+
+    fn at(&self, problem: FileProblem) -> FileError {
+        FileError {
+            path: self.path.clone(),
+            problem,
+        }
     }
-    Ok(names)
+
+    /// The contents as a 2-D matrix (`.npy`, `.csv` or whitespace-separated text).
+    pub fn matrix(&self) -> Result<Matrix, FileError> {
+        let array = self.array().map_err(|p| self.at(p))?;
+        match array.shape[..] {
+            [rows, cols] => Ok(Matrix {
+                rows,
+                cols,
+                data: array.data,
+            }),
+            _ => Err(self.at(FileProblem::NotAMatrix { shape: array.shape })),
+        }
+    }
+
+    /// The contents as a vector: one number per line, all numbers on one line, or a `.npy`
+    /// array that is 1-D, N x 1 or 1 x N.
+    pub fn vector(&self) -> Result<Vec<f64>, FileError> {
+        let array = self.array().map_err(|p| self.at(p))?;
+        match array.shape[..] {
+            [_] | [1, _] | [_, 1] => Ok(array.data),
+            _ => Err(self.at(FileProblem::NotAVector { shape: array.shape })),
+        }
+    }
+
+    /// The contents as region names: one region per line, the name being the line's first
+    /// token (separated by whitespace or commas; TVB's `centres.txt` is `name x y z` per
+    /// line). Blank lines and lines starting with `#` are skipped; names must be unique.
+    pub fn names(&self) -> Result<Vec<String>, FileError> {
+        let text = self.text().map_err(|p| self.at(p))?;
+        let mut names = Vec::new();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (line, content) in data_lines(text) {
+            let Some(name) = content
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .find(|token| !token.is_empty())
+            else {
+                continue; // only commas
+            };
+            if let Some(&first_line) = seen.get(name) {
+                return Err(self.at(FileProblem::DuplicateName {
+                    name: name.to_string(),
+                    first_line,
+                    line,
+                }));
+            }
+            seen.insert(name, line);
+            names.push(name.to_string());
+        }
+        if names.is_empty() {
+            return Err(self.at(FileProblem::NoNames));
+        }
+        Ok(names)
+    }
+
+    fn array(&self) -> Result<Array, FileProblem> {
+        let extension = self
+            .path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match extension.as_deref() {
+            Some("npy") => parse_npy(&self.bytes),
+            Some("csv") => parse_text(self.text()?, Separator::Comma),
+            _ => parse_text(self.text()?, Separator::Whitespace),
+        }
+    }
+
+    /// The contents as UTF-8 text, without a leading byte-order mark (spreadsheets write
+    /// one).
+    fn text(&self) -> Result<&str, FileProblem> {
+        let text = std::str::from_utf8(&self.bytes).map_err(|e| FileProblem::NotText {
+            offset: e.valid_up_to(),
+        })?;
+        Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
+    }
+}
+
+/// Reads a 2-D matrix: [`DataFile::matrix`] of the file at `path`.
+pub fn read_matrix(path: &Path) -> Result<Matrix, FileError> {
+    DataFile::read(path)?.matrix()
+}
+
+/// Reads a vector: [`DataFile::vector`] of the file at `path`.
+pub fn read_vector(path: &Path) -> Result<Vec<f64>, FileError> {
+    DataFile::read(path)?.vector()
+}
+
+/// Reads region names: [`DataFile::names`] of the file at `path`.
+pub fn read_names(path: &Path) -> Result<Vec<String>, FileError> {
+    DataFile::read(path)?.names()
 }
 
 /// An array of any rank, in C order (row-major).
 struct Array {
     shape: Vec<usize>,
     data: Vec<f64>,
-}
-
-fn read_array(path: &Path) -> Result<Array, FileProblem> {
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    match extension.as_deref() {
-        Some("npy") => parse_npy(&read_bytes(path)?),
-        Some("csv") => parse_text(&read_text(path)?, Separator::Comma),
-        _ => parse_text(&read_text(path)?, Separator::Whitespace),
-    }
-}
-
-fn read_bytes(path: &Path) -> Result<Vec<u8>, FileProblem> {
-    let bytes = std::fs::metadata(path)?.len();
-    if bytes > MAX_FILE_BYTES {
-        return Err(FileProblem::TooLarge { bytes });
-    }
-    Ok(std::fs::read(path)?)
-}
-
-/// The file as UTF-8 text, without a leading byte-order mark (spreadsheets write one).
-fn read_text(path: &Path) -> Result<String, FileProblem> {
-    let text = String::from_utf8(read_bytes(path)?).map_err(|e| FileProblem::NotText {
-        offset: e.utf8_error().valid_up_to(),
-    })?;
-    Ok(match text.strip_prefix('\u{feff}') {
-        Some(rest) => rest.to_string(),
-        None => text,
-    })
 }
 
 /// The lines that hold data, with their 1-based line numbers and surrounding whitespace

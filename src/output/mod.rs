@@ -27,7 +27,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 pub use network::{FcBatch, NETWORK_GROUP_ROWS, NodeRow, NodesBatch, fc_schema, nodes_schema};
-pub use part::{EncodedRowGroup, PartFile, RowGroupEncoder, check_part};
+pub use part::{EncodedRowGroup, PartFile, RowGroupEncoder, check_part, part_metadata_value};
 pub use schema::{
     Metadata, param_slots, spec_sha256, summary_fields, summary_schema, trace_schema,
 };
@@ -90,6 +90,17 @@ pub enum DirError {
     PartExists {
         /// The existing part.
         part: PathBuf,
+    },
+    /// A part was computed from other contents of the network's files than the spec's
+    /// files hold now (same spec text): resuming would mix results of two networks.
+    #[error("{} was computed with other network files (network_sha256 {found}, the spec's files now give {expected}); restore those files, or use --overwrite to recompute, or choose another --out", part.display())]
+    OtherNetworkData {
+        /// The part.
+        part: PathBuf,
+        /// The first 12 hex digits of its `mpr_sweep.network_sha256`.
+        found: String,
+        /// The first 12 hex digits of the files' sha256 now.
+        expected: String,
     },
     /// Parts of another `--shard I/N` layout are present.
     #[error("{} holds parts of another shard count ({name}); a sweep directory must use one --shard I/N layout (or use --overwrite)", dir.display())]

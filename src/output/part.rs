@@ -254,6 +254,19 @@ impl Drop for PartFile {
     }
 }
 
+/// The value of metadata key `key` in a part's footer (`None` if the part lacks it), or why
+/// the footer cannot be read.
+pub fn part_metadata_value(path: &Path, key: &str) -> Result<Option<String>, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let reader = SerializedFileReader::new(file).map_err(|e| format!("not Parquet: {e}"))?;
+    Ok(reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|p| p.key == key))
+        .and_then(|p| p.value.clone()))
+}
+
 /// Reads a part's footer and checks that it is shard `shard` of the spec with hash `sha`:
 /// its `mpr_sweep.*` metadata and (for summaries) its row count.
 pub fn check_part(

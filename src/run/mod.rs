@@ -33,7 +33,7 @@ use crate::output::{
 };
 use crate::plan::{Plan, Shard};
 use crate::simulate::{RunResult, Simulator};
-use crate::spec::{Slot, Spec};
+use crate::spec::{Slot, SourceFile, Spec};
 
 /// Run-steps computed between writes: bounds the traces in memory and keeps every thread
 /// busy.
@@ -199,11 +199,11 @@ pub fn run_until(
         fc_nodes: spec.network_data().map_or(0, |d| d.connectome.nodes()),
     };
     // The tables, created while the pool computes the first block: the step-size check
-    // (serial, up to `diagnose::MAX_CHECKED` points) overlaps it.
+    // (up to `diagnose::MAX_CHECKED` points, on the same pool) overlaps it.
     let mut setup = Some(|| -> Result<BlockWriter<'_>, Error> {
         let mut metadata = base_metadata.clone();
         // Also with --quiet: a wrong map must not pass silently.
-        if let Some(report) = DtReport::compute(&plan) {
+        if let Some(report) = pool.install(|| DtReport::compute(&plan)) {
             if let Some(warning) = report.warning() {
                 // The progress line may be on screen already.
                 progress.note(&format!("mpr-sweep: {warning}"));
@@ -635,6 +635,66 @@ fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Er
     for d in dirs {
         fs::create_dir_all(&d).map_err(io_err(&d))?;
         refuse_other_layouts(&d, opts)?;
+        if let Some(data) = spec.network_data()
+            && !opts.overwrite
+        {
+            refuse_other_network_data(&d, &data.sha256)?;
+        }
+    }
+    if let Some(data) = spec.network_data() {
+        copy_network_files(&layout.dir, &data.files)?;
+    }
+    Ok(())
+}
+
+/// Copies the network's files that the spec names by a plain relative path (no `..`, not
+/// absolute) into the result directory at that same path, so that `DIR/spec.yaml` finds
+/// them there: `mpr-sweep run DIR/spec.yaml` reads the very bytes the results were
+/// computed from. A copy that already holds those bytes is left alone (array tasks of one
+/// sweep all get here); files named by other paths are not copied.
+fn copy_network_files(dir: &std::path::Path, files: &[SourceFile]) -> Result<(), Error> {
+    use std::path::Component;
+    for file in files {
+        let relative = std::path::Path::new(&file.path);
+        if !relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            continue;
+        }
+        let copy = dir.join(relative);
+        if fs::read(&copy).is_ok_and(|bytes| bytes == file.bytes) {
+            continue;
+        }
+        if let Some(parent) = copy.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        write_atomic(&copy, &file.bytes)?;
+    }
+    Ok(())
+}
+
+/// [`DirError::OtherNetworkData`] if a part in `dir` was computed from network files whose
+/// sha256 is not `sha256`: the spec text is the same, but its files were changed since.
+/// Unreadable parts are left to `--resume`, which rewrites them.
+fn refuse_other_network_data(dir: &std::path::Path, sha256: &str) -> Result<(), Error> {
+    for entry in fs::read_dir(dir).map_err(io_err(dir))? {
+        let path = entry.map_err(io_err(dir))?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if !name.starts_with("part-") || !name.ends_with(".parquet") {
+            continue;
+        }
+        if let Ok(Some(found)) =
+            crate::output::part_metadata_value(&path, "mpr_sweep.network_sha256")
+            && found != sha256
+        {
+            return Err(DirError::OtherNetworkData {
+                part: path.clone(),
+                found: found.chars().take(12).collect(),
+                expected: sha256.chars().take(12).collect(),
+            }
+            .into());
+        }
     }
     Ok(())
 }

@@ -327,10 +327,9 @@ impl<'a> Simulator<'a> {
                 let analysis = constant.then(|| match *analysed {
                     Some((n, states, stability)) if n == node => (states, stability),
                     _ => {
-                        let states = node.stable_states();
                         // An adaptive step has no fixed dt whose stability matters.
-                        let stability =
-                            (spec.adaptive.is_none()).then(|| node.step_stability(spec.method, dt));
+                        let fixed_dt = spec.adaptive.is_none().then_some(dt);
+                        let (states, stability) = node.analyse(spec.method, fixed_dt);
                         *analysed = Some((node, states, stability));
                         (states, stability)
                     }

@@ -16,7 +16,7 @@ mod suggest;
 pub mod yaml;
 
 pub use error::{Mark, SpecError};
-pub use network::{FileKey, History, NetworkData, NetworkSpec};
+pub use network::{FileKey, History, NetworkData, NetworkSpec, SourceFile};
 
 use axis::Axis;
 use builder::SpecBuilder;

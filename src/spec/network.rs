@@ -18,7 +18,7 @@ use super::{Mark, Slot, Spec, SpecError};
 use crate::integrate::LANES;
 use crate::integrate::network::{NET_LANES, NODES_PER_GROUP};
 use crate::model::Coupling;
-use crate::network::files::{Matrix, read_matrix, read_names, read_vector};
+use crate::network::files::{DataFile, Matrix};
 use crate::network::{Connectome, ConnectomeError, delay_steps};
 
 /// A file named by a key of the `network` section.
@@ -84,6 +84,17 @@ pub struct NetworkData {
     pub offsets: Vec<(Slot, Vec<f64>)>,
     /// SHA-256 of the files' bytes, in key order (the run metadata records it).
     pub sha256: String,
+    /// The files as read, in the same order.
+    pub files: Vec<SourceFile>,
+}
+
+/// One of the files a network spec names, as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceFile {
+    /// The path as the spec gives it.
+    pub path: String,
+    /// The bytes the runs were computed from.
+    pub bytes: Vec<u8>,
 }
 
 /// The node parameters that `node_offsets` may vary, by key.
@@ -303,24 +314,26 @@ impl Spec {
         };
         let resolve = |f: &FileKey| base_dir.join(&f.path);
         let mut sha = Sha256::new();
-        let mut digest = |f: &FileKey| -> Result<(), SpecError> {
-            let bytes = std::fs::read(resolve(f))
-                .map_err(|e| f.error(format!("cannot read {}: {e}", resolve(f).display())))?;
+        let mut files = Vec::new();
+        // Each file is read once: hashed (key, length, bytes) and parsed from those bytes.
+        let mut read = |f: &FileKey| -> Result<DataFile, SpecError> {
+            let file = DataFile::read(&resolve(f))
+                .map_err(|e| f.error(format!("cannot read {}: {}", e.path.display(), e.problem)))?;
             sha.update(f.key.as_bytes());
-            sha.update((bytes.len() as u64).to_le_bytes());
-            sha.update(&bytes);
-            Ok(())
+            sha.update((file.bytes.len() as u64).to_le_bytes());
+            sha.update(&file.bytes);
+            files.push(SourceFile {
+                path: f.path.clone(),
+                bytes: file.bytes.clone(),
+            });
+            Ok(file)
         };
-        let matrix = |f: &FileKey| -> Result<Matrix, SpecError> {
-            read_matrix(&resolve(f)).map_err(|e| f.error(e))
+        let matrix = |f: &FileKey, file: &DataFile| -> Result<Matrix, SpecError> {
+            file.matrix().map_err(|e| f.error(e))
         };
-        digest(&net.weights)?;
-        let weights = matrix(&net.weights)?;
+        let weights = matrix(&net.weights, &read(&net.weights)?)?;
         let lengths = match &net.tract_lengths_mm {
-            Some(f) => {
-                digest(f)?;
-                Some(matrix(f)?)
-            }
+            Some(f) => Some(matrix(f, &read(f)?)?),
             None => None,
         };
         let connectome = Connectome::new(&weights, lengths.as_ref()).map_err(|e| {
@@ -341,8 +354,8 @@ impl Spec {
             culprit.error(format!("{}: {e}", resolve(culprit).display()))
         })?;
         let n = connectome.nodes();
-        let per_node = |f: &FileKey, what: &str| -> Result<Vec<f64>, SpecError> {
-            let v = read_vector(&resolve(f)).map_err(|e| f.error(e))?;
+        let per_node = |f: &FileKey, file: &DataFile, what: &str| -> Result<Vec<f64>, SpecError> {
+            let v = file.vector().map_err(|e| f.error(e))?;
             if v.len() != n {
                 return Err(f.error(format!(
                     "{}: {} values, but the network has {n} nodes (one {what} per node)",
@@ -361,8 +374,7 @@ impl Spec {
         };
         let names = match &net.node_names {
             Some(f) => {
-                digest(f)?;
-                let names = read_names(&resolve(f)).map_err(|e| f.error(e))?;
+                let names = read(f)?.names().map_err(|e| f.error(e))?;
                 if names.len() != n {
                     return Err(f.error(format!(
                         "{}: {} names, but the network has {n} nodes",
@@ -376,8 +388,7 @@ impl Spec {
         };
         let fc_target = match &net.fc_target {
             Some(f) => {
-                digest(f)?;
-                let m = matrix(f)?;
+                let m = matrix(f, &read(f)?)?;
                 if (m.rows, m.cols) != (n, n) {
                     return Err(f.error(format!(
                         "{}: a {} x {} matrix, but the network has {n} nodes (expected {n} x {n})",
@@ -410,8 +421,7 @@ impl Spec {
         };
         let mut offsets = Vec::new();
         for (slot, f) in &net.node_offsets {
-            digest(f)?;
-            let v = per_node(f, "offset")?;
+            let v = per_node(f, &read(f)?, "offset")?;
             let (lo, _) = self
                 .param(*slot)
                 .expect("node parameters have defaults")
@@ -440,6 +450,7 @@ impl Spec {
             fc_target,
             offsets,
             sha256,
+            files,
         };
         self.network.as_mut().expect("checked above").data = Some(Arc::new(data));
         Ok(())

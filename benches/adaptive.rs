@@ -103,7 +103,7 @@ fn main() {
                 let res =
                     integrate::integrate_adaptive(isa, &schedule, chunk, n, &mut trace, &stop)
                         .expect("nobody asks to stop");
-                slots += LANES as u64 * res.iterations;
+                slots += res.lane_steps;
                 for r in &res.runs {
                     accepted.push(r.steps);
                     rejected.push(r.rejected);

@@ -9,7 +9,8 @@
 //! selects inside one loop over the lanes: no branch depends on a lane's data, so the loop
 //! compiles to SIMD and a run's bits never depend on its neighbours. When a lane's run
 //! ends, the lane hands in the results and takes the queue's next run (refill), so lanes
-//! idle only once the queue is empty.
+//! idle only once the queue is empty; then the AVX kernels move the remaining runs into the
+//! lowest lanes and compute only the groups of lanes that hold them (packing).
 //!
 //! Steps land exactly on `duration_ms` and on every edge of a `step` or `pulse` input;
 //! continuous inputs (`sine`) are evaluated at each stage's own time. Statistics are time
@@ -72,10 +73,11 @@ const GL_WEIGHTS: [f64; 5] = [
     0.5 * 0.236_926_885_056_189_1,
 ];
 
-/// Safety factor of the step-size controller.
-const SAFETY: f64 = 0.9;
+/// log2 of the step-size controller's safety factor 0.9.
+const LOG2_SAFETY: f64 = -0.152_003_093_445_049_95;
 /// Controller exponents (Gustafsson's PI controller for a 5(4) pair):
-/// `fac = SAFETY err^-ALPHA err_prev^BETA`.
+/// `fac = 0.9 err^-ALPHA err_prev^BETA`, evaluated as
+/// `2^(LOG2_SAFETY - ALPHA log2 err + BETA log2 err_prev)`.
 const ALPHA: f64 = 0.7 / 5.0;
 const BETA: f64 = 0.4 / 5.0;
 /// Bounds of the factor by which one step changes the next.
@@ -84,8 +86,8 @@ const FAC_MAX: f64 = 5.0;
 /// Mantissa bits kept of the step-size factor (see [`round_factor`]): a factor in
 /// [2^k, 2^(k+1)) is a multiple of 2^(k-8), so factors are 0.2 to 0.4 % apart.
 const FACTOR_BITS: u32 = 8;
-/// ln(1e-4): the floor of the previous error in the controller.
-const LN_1E_4: f64 = -9.210_340_371_976_182;
+/// log2(1e-4): the floor of the previous error in the controller.
+const LOG2_1E_4: f64 = -13.287_712_379_549_449;
 /// A step that comes within this factor of an edge or of `duration_ms` is stretched to land
 /// on it (no sliver of a step after it).
 const LAND_STRETCH: f64 = 1.01;
@@ -212,6 +214,20 @@ impl TimeMoments {
         self.max[l] = f64::NEG_INFINITY;
     }
 
+    /// Lane `to` takes lane `from`'s statistics.
+    fn move_lane(&mut self, from: usize, to: usize) {
+        let TimeMoments {
+            weight,
+            mean,
+            m2,
+            min,
+            max,
+        } = self;
+        for x in [weight, mean, m2, min, max] {
+            x[to] = x[from];
+        }
+    }
+
     /// Lane `l`'s time average, standard deviation (of the time distribution), min, max.
     fn summary(&self, l: usize) -> Summary {
         Summary {
@@ -252,14 +268,24 @@ pub struct AdaptiveRun {
 pub struct AdaptiveResult {
     /// Each run's results, in queue order.
     pub runs: Vec<AdaptiveRun>,
-    /// Iterations of the kernel (each a trial step of every lane that holds a run): the
-    /// lane utilisation is the runs' trial steps over `LANES * iterations`.
+    /// Iterations of the kernel (each a trial step of every lane that holds a run).
     pub iterations: u64,
+    /// Lane-steps computed: each iteration computes the lanes below its width ([`LANES`],
+    /// or fewer once the queue is empty and the remaining runs are packed into the lowest
+    /// lanes). The lane utilisation is the runs' trial steps over this.
+    pub lane_steps: u64,
 }
 
 /// Iterations between the kernel's reads of its [`StopToken`]: 64 iterations of 32 trial
 /// steps take about 0.1 ms.
 const POLL_ITERATIONS: u64 = 64;
+
+/// Once a queue is empty, its running runs are packed into the lowest lanes and the
+/// AVX2 and AVX-512 kernels compute only the groups of this many lanes that hold them
+/// (the AVX-512 vector width, a multiple of AVX2's). The portable kernel computes all
+/// [`LANES`]: over groups of 8 lanes, LLVM keeps its loops scalar (SSE2's two lanes per
+/// instruction fall below its threshold for short loops).
+const PACK_AVX: usize = 8;
 
 /// Integrates the first `runs` runs of `queue` adaptively: run `q` is lane `q % LANES` of
 /// `queue[q / LANES]` (its coefficients, initial state, inputs and tolerances). The kernel
@@ -293,7 +319,7 @@ pub fn integrate_adaptive(
     match isa {
         Isa::Avx512 => avx512::run(schedule, &queue, trace, stop),
         Isa::Avx2Fma => avx2::run(schedule, &queue, trace, stop),
-        Isa::Portable => kernel::<Unfused>(schedule, &queue, trace, stop),
+        Isa::Portable => kernel::<Unfused, LANES>(schedule, &queue, trace, stop),
     }
 }
 
@@ -337,7 +363,7 @@ macro_rules! isa_entry {
                 trace: &mut [f64],
                 stop: &StopToken,
             ) -> Result<AdaptiveResult, Stopped> {
-                kernel::<Fused>(schedule, queue, trace, stop)
+                kernel::<Fused, PACK_AVX>(schedule, queue, trace, stop)
             }
         }
 
@@ -378,7 +404,10 @@ pub(super) fn dense_coefficients<A: Arith>(y0: f64, y1: f64, h: f64, k: &[f64; 7
     let c = A::mul_add(-h, k[6], d) - b;
     let mut s = 0.0;
     for i in 0..7 {
-        s = A::mul_add(DOPRI5_D[i], k[i], s);
+        // D_2 = 0 (a compile-time constant: the term is dropped, not multiplied by 0).
+        if DOPRI5_D[i] != 0.0 {
+            s = A::mul_add(DOPRI5_D[i], k[i], s);
+        }
     }
     [y0, d, b, c, h * s]
 }
@@ -422,16 +451,21 @@ pub(super) fn dopri_step<A: Arith>(
         );
     }
     let (mut sr, mut sv) = (0.0, 0.0);
+    // b_2 = 0 and e_2 = 0: those terms are dropped (compile-time constants).
     for i in 0..6 {
-        sr = A::mul_add(DOPRI5_B[i], kr[i], sr);
-        sv = A::mul_add(DOPRI5_B[i], kv[i], sv);
+        if DOPRI5_B[i] != 0.0 {
+            sr = A::mul_add(DOPRI5_B[i], kr[i], sr);
+            sv = A::mul_add(DOPRI5_B[i], kv[i], sv);
+        }
     }
     let (r1, v1) = (A::mul_add(h, sr, r), A::mul_add(h, sv, v));
     (kr[6], kv[6]) = rhs::<A>(c, l, r1, v1, input(DOPRI5_C[6]));
     let (mut er, mut ev) = (0.0, 0.0);
     for i in 0..7 {
-        er = A::mul_add(DOPRI5_E[i], kr[i], er);
-        ev = A::mul_add(DOPRI5_E[i], kv[i], ev);
+        if DOPRI5_E[i] != 0.0 {
+            er = A::mul_add(DOPRI5_E[i], kr[i], er);
+            ev = A::mul_add(DOPRI5_E[i], kv[i], ev);
+        }
     }
     (kr, kv, r1, v1, h * er, h * ev)
 }
@@ -457,12 +491,11 @@ struct LaneState {
     v: Lanes,
     k1r: Lanes,
     k1v: Lanes,
-    /// ln of the last accepted step's error (at least 1e-4).
-    ln_err_prev: Lanes,
+    /// log2 of the last accepted step's error (at least 1e-4).
+    log2_err_prev: Lanes,
     /// 1 where the lane's last trial step was rejected (no growth on the next), else 0.
     rejected_last: [u64; LANES],
     end: [LaneEnd; LANES],
-    end_ms: Lanes,
     steps: [u64; LANES],
     rejected: [u64; LANES],
     mr: TimeMoments,
@@ -484,7 +517,17 @@ impl LaneInputs {
     /// Lane `l` takes queue run `q`'s inputs (lane `j` of its batch).
     fn take(&mut self, l: usize, queue: &Queue, q: usize) {
         let (src, tol) = &queue.batches[q / LANES];
-        let j = q % LANES;
+        self.copy_lane(l, src, tol, q % LANES);
+    }
+
+    /// Lane `to` takes lane `from`'s inputs (packing the lanes).
+    fn move_lane(&mut self, from: usize, to: usize) {
+        let (src, tol) = (self.batch, self.tol);
+        self.copy_lane(to, &src, &tol, from);
+    }
+
+    /// Lane `l` takes lane `j` of `src` and `tol`.
+    fn copy_lane(&mut self, l: usize, src: &Batch, tol: &Tolerances, j: usize) {
         let (c, s) = (&mut self.batch.coef, &src.coef);
         for (dst, src) in [
             (&mut c.r_drive, &s.r_drive),
@@ -561,8 +604,9 @@ fn take_waveform_lane(dst: &mut Waveform, l: usize, src: &Waveform, j: usize) {
     }
 }
 
+/// The kernel of one path: `A`'s arithmetic, tail lanes packed in groups of `PACK`.
 #[inline(always)]
-fn kernel<A: Arith>(
+fn kernel<A: Arith, const PACK: usize>(
     schedule: &AdaptiveSchedule,
     queue: &Queue,
     trace: &mut [f64],
@@ -576,9 +620,9 @@ fn kernel<A: Arith>(
         .any(|w| *w != Waveform::None);
     // Without time-varying inputs the lane loop compiles without any input code.
     if driven {
-        steps::<A, true>(schedule, queue, trace, stop)
+        steps::<A, true, PACK>(schedule, queue, trace, stop)
     } else {
-        steps::<A, false>(schedule, queue, trace, stop)
+        steps::<A, false, PACK>(schedule, queue, trace, stop)
     }
 }
 
@@ -591,12 +635,7 @@ impl LaneState {
         l: usize,
         q: Option<usize>,
         inputs: &LaneInputs,
-        &RunStart {
-            h0,
-            fsal,
-            duration,
-            rows,
-        }: &RunStart,
+        &RunStart { h0, fsal, rows }: &RunStart,
         trace: &mut [f64],
     ) {
         let b = &inputs.batch;
@@ -612,7 +651,7 @@ impl LaneState {
         } else {
             (0.0, 0.0)
         };
-        self.ln_err_prev[l] = LN_1E_4;
+        self.log2_err_prev[l] = LOG2_1E_4;
         self.rejected_last[l] = 0;
         // An idle lane counts as ended: its state stays frozen.
         self.end[l] = if q.is_some() {
@@ -620,7 +659,6 @@ impl LaneState {
         } else {
             LaneEnd::Finished
         };
-        self.end_ms[l] = duration;
         self.steps[l] = 0;
         self.rejected[l] = 0;
         self.mr.reset(l);
@@ -636,11 +674,46 @@ impl LaneState {
         }
     }
 
+    /// Lane `to` takes over lane `from`'s run where it stands (which gives the same bits:
+    /// lanes compute alike), and lane `from` idles.
+    fn move_lane(&mut self, from: usize, to: usize) {
+        // Every field, named: a new one must be added here.
+        let LaneState {
+            t,
+            h,
+            r,
+            v,
+            k1r,
+            k1v,
+            log2_err_prev,
+            rejected_last,
+            end,
+            steps,
+            rejected,
+            mr,
+            mv,
+            run,
+            trace_len,
+        } = self;
+        for x in [t, h, r, v, k1r, k1v, log2_err_prev] {
+            x[to] = x[from];
+        }
+        for x in [rejected_last, steps, rejected] {
+            x[to] = x[from];
+        }
+        end[to] = end[from];
+        end[from] = LaneEnd::Finished;
+        run[to] = run[from].take();
+        trace_len[to] = trace_len[from];
+        mr.move_lane(from, to);
+        mv.move_lane(from, to);
+    }
+
     /// The results of lane `l`'s run.
     fn result(&self, l: usize) -> AdaptiveRun {
         AdaptiveRun {
             end: self.end[l],
-            end_ms: self.end_ms[l],
+            end_ms: self.t[l],
             steps: self.steps[l],
             rejected: self.rejected[l],
             r: self.mr.summary(l),
@@ -653,40 +726,28 @@ impl LaneState {
 }
 
 /// How every run starts: its first trial step, whether the first stage comes from the
-/// previous step (FSAL, without time-varying inputs), the end time and the trace rows.
+/// previous step (FSAL, without time-varying inputs) and the trace rows.
 struct RunStart {
     h0: f64,
     fsal: bool,
-    duration: f64,
     rows: usize,
 }
 
-/// The accepted step of each lane in one iteration, for the traces: its start, length
-/// and dense-output coefficients (coefficient i of every lane side by side).
-struct AcceptedSteps {
-    /// 1 where the lane accepted a step, else 0 (64-bit like [`LaneEnd`]).
-    accepted: [u64; LANES],
-    t0: Lanes,
-    h: Lanes,
-    qr: [Lanes; 5],
-    qv: [Lanes; 5],
-}
-
-/// The iterations of a queue; `DRIVEN`: some input varies in time.
+/// The iterations of a queue; `DRIVEN`: some input varies in time; once the queue is
+/// empty, the running runs are packed into groups of `PACK` lanes (a divisor of
+/// [`LANES`]).
 #[inline(always)]
-fn steps<A: Arith, const DRIVEN: bool>(
+fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
     schedule: &AdaptiveSchedule,
     queue: &Queue,
     trace: &mut [f64],
     stop: &StopToken,
 ) -> Result<AdaptiveResult, Stopped> {
-    let duration = schedule.duration_ms;
     let h0 = schedule.dt_init_ms.min(schedule.dt_max_ms);
     let rows = schedule.trace_rows();
     let how = RunStart {
         h0,
         fsal: !DRIVEN,
-        duration,
         rows,
     };
     let mut inputs = LaneInputs {
@@ -700,10 +761,9 @@ fn steps<A: Arith, const DRIVEN: bool>(
         v: [0.0; LANES],
         k1r: [0.0; LANES],
         k1v: [0.0; LANES],
-        ln_err_prev: [LN_1E_4; LANES],
+        log2_err_prev: [LOG2_1E_4; LANES],
         rejected_last: [0; LANES],
         end: [LaneEnd::Running; LANES],
-        end_ms: [duration; LANES],
         steps: [0; LANES],
         rejected: [0; LANES],
         mr: TimeMoments::new(),
@@ -722,14 +782,10 @@ fn steps<A: Arith, const DRIVEN: bool>(
         s.start::<A>(l, q, &inputs, &how, trace);
     }
     let mut results: Vec<Option<AdaptiveRun>> = vec![None; queue.runs];
-    let mut acc = AcceptedSteps {
-        accepted: [0; LANES],
-        t0: [0.0; LANES],
-        h: [0.0; LANES],
-        qr: [[0.0; LANES]; 5],
-        qv: [[0.0; LANES]; 5],
-    };
     let mut trial = Trial {
+        t0: [0.0; LANES],
+        r0: [0.0; LANES],
+        v0: [0.0; LANES],
         h: [0.0; LANES],
         t1: [0.0; LANES],
         lands_on_end: [0; LANES],
@@ -740,20 +796,33 @@ fn steps<A: Arith, const DRIVEN: bool>(
         er: [0.0; LANES],
         ev: [0.0; LANES],
         accept: [0; LANES],
+        kept: [0; LANES],
         next_h: [0.0; LANES],
+        quad: Quadrature {
+            w: [0.0; LANES],
+            range_r: [[0.0; LANES]; 2],
+            range_v: [[0.0; LANES]; 2],
+            mean_r: [0.0; LANES],
+            mean_v: [0.0; LANES],
+            m2_r: [0.0; LANES],
+            m2_v: [0.0; LANES],
+        },
     };
-    let mut iterations = 0u64;
-    while s.run.iter().any(Option::is_some) {
+    let (mut iterations, mut lane_steps) = (0u64, 0u64);
+    // The lanes below `width` hold every running run; only they are computed.
+    let mut width = LANES;
+    while width > 0 {
         iterations += 1;
+        lane_steps += width as u64;
         if iterations.is_multiple_of(POLL_ITERATIONS) && stop.is_requested() {
             return Err(Stopped);
         }
-        trial_steps::<A, DRIVEN>(schedule, &inputs, &mut s, &mut acc, &mut trial);
+        trial_steps::<A, DRIVEN, PACK>(schedule, &inputs, &mut s, &mut trial, width);
         if rows > 0 {
-            record_traces::<A>(schedule, rows, &acc, &mut s, trace);
+            record_traces::<A>(schedule, rows, &trial, &mut s, trace);
         }
         // Lanes whose run ended hand in its results and take the next run of the queue.
-        for l in 0..LANES {
+        for l in 0..width {
             if let Some(q) = s.run[l]
                 && s.end[l] != LaneEnd::Running
             {
@@ -766,6 +835,27 @@ fn steps<A: Arith, const DRIVEN: bool>(
                 s.start::<A>(l, q, &inputs, &how, trace);
             }
         }
+        // Once the queue is empty, the running runs move into the lowest lanes, so that
+        // the tail of a queue (its longest runs) computes a group of `PACK` lanes or a few
+        // instead of all of them.
+        if next == queue.runs {
+            let running = (0..width).filter(|&l| s.run[l].is_some()).count();
+            let packed = running.div_ceil(PACK) * PACK;
+            if packed < width {
+                // There are as many free lanes below `packed` as running ones above it.
+                let mut to = 0;
+                for from in packed..width {
+                    if s.run[from].is_some() {
+                        while s.run[to].is_some() {
+                            to += 1;
+                        }
+                        s.move_lane(from, to);
+                        inputs.move_lane(from, to);
+                    }
+                }
+                width = packed;
+            }
+        }
     }
     Ok(AdaptiveResult {
         runs: results
@@ -773,22 +863,24 @@ fn steps<A: Arith, const DRIVEN: bool>(
             .map(|r| r.expect("every run of the queue ends"))
             .collect(),
         iterations,
+        lane_steps,
     })
 }
 
 /// One trial step of every lane, with per-lane selects only (no branch on a lane's data):
-/// acceptance, the controller, the statistics and the end of a run. Five passes over the
-/// lanes: the stages; the controller; the quadrature; the merge into the statistics and
-/// the next state; the counts and the run's end. One fused loop stays scalar on AVX2
-/// (LLVM's cost model declines it); split like this, LLVM vectorises every pass on
-/// AVX-512 and all but the merge (a few selects and a division per lane) on AVX2.
+/// acceptance, the controller, the statistics and the end of a run. Four passes over the
+/// lanes: the stages; the controller; the quadrature; the merge into the statistics, the
+/// next state, the counts and the run's end. One fused loop stays scalar on AVX2 (LLVM's
+/// cost model declines it); split like this, LLVM vectorises every pass on AVX-512 and all
+/// but the merge (a few selects and a division per lane) on AVX2. The passes write each
+/// lane's fields in place (no copies of the lane state per iteration).
 #[inline(always)]
-fn trial_steps<A: Arith, const DRIVEN: bool>(
+fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
     schedule: &AdaptiveSchedule,
     inputs: &LaneInputs,
     s: &mut LaneState,
-    acc: &mut AcceptedSteps,
     x: &mut Trial,
+    width: usize,
 ) {
     let c = &inputs.batch.coef;
     let tol = &inputs.tol;
@@ -797,214 +889,232 @@ fn trial_steps<A: Arith, const DRIVEN: bool>(
     let (duration, transient) = (schedule.duration_ms, schedule.transient_ms);
     let max_trials = schedule.max_trial_steps.min(i64::MAX as u64) as i64;
     // The stages, the fifth-order solution and the error estimate.
-    for l in 0..LANES {
-        let t0 = s.t[l];
-        let (r0, v0) = (s.r[l], s.v[l]);
-        // The next point the step must not pass: duration_ms or an input edge.
-        let stop = match drive {
-            Some(d) => duration
-                .min(d.waveform[0].next_edge(l, t0))
-                .min(d.waveform[1].next_edge(l, t0)),
-            None => duration,
-        };
-        let proposal = s.h[l];
-        let land = proposal * LAND_STRETCH >= stop - t0;
-        let h = if land { stop - t0 } else { proposal };
-        x.t1[l] = if land { stop } else { t0 + h };
-        x.lands_on_end[l] = (land && stop == duration) as u64;
-        x.h[l] = h;
-        let k1 = if fsal {
-            (s.k1r[l], s.k1v[l])
-        } else {
-            let input = drive.map(|d| {
-                [
-                    d.waveform[0].lane_value(l, t0, t0),
-                    d.waveform[1].lane_value(l, t0, t0),
-                ]
-            });
-            rhs::<A>(c, l, r0, v0, input)
-        };
-        let (kr, kv, r1, v1, er, ev) = dopri_step::<A>(c, drive, l, t0, h, (r0, v0), k1);
-        for i in 0..7 {
-            x.kr[i][l] = kr[i];
-            x.kv[i][l] = kv[i];
+    for g in 0..LANES / PACK {
+        if g * PACK >= width {
+            break;
         }
-        (x.r1[l], x.v1[l], x.er[l], x.ev[l]) = (r1, v1, er, ev);
+        for l in g * PACK..(g + 1) * PACK {
+            let t0 = s.t[l];
+            let (r0, v0) = (s.r[l], s.v[l]);
+            // The next point the step must not pass: duration_ms or an input edge.
+            let stop = match drive {
+                Some(d) => duration
+                    .min(d.waveform[0].next_edge(l, t0))
+                    .min(d.waveform[1].next_edge(l, t0)),
+                None => duration,
+            };
+            let proposal = s.h[l];
+            let land = proposal * LAND_STRETCH >= stop - t0;
+            let h = if land { stop - t0 } else { proposal };
+            x.t1[l] = if land { stop } else { t0 + h };
+            x.lands_on_end[l] = (land && stop == duration) as u64;
+            x.h[l] = h;
+            let k1 = if fsal {
+                (s.k1r[l], s.k1v[l])
+            } else {
+                let input = drive.map(|d| {
+                    [
+                        d.waveform[0].lane_value(l, t0, t0),
+                        d.waveform[1].lane_value(l, t0, t0),
+                    ]
+                });
+                rhs::<A>(c, l, r0, v0, input)
+            };
+            let (kr, kv, r1, v1, er, ev) = dopri_step::<A>(c, drive, l, t0, h, (r0, v0), k1);
+            (x.t0[l], x.r0[l], x.v0[l]) = (t0, r0, v0);
+            for i in 0..7 {
+                x.kr[i][l] = kr[i];
+                x.kv[i][l] = kv[i];
+            }
+            (x.r1[l], x.v1[l], x.er[l], x.ev[l]) = (r1, v1, er, ev);
+        }
     }
     // The error norm, acceptance and the controller.
-    for l in 0..LANES {
-        let running = s.end[l] == LaneEnd::Running;
-        let (r0, v0, r1, v1) = (s.r[l], s.v[l], x.r1[l], x.v1[l]);
-        // A NaN in r1 or v1 makes the scale and so the error NaN: rejected.
-        let sc_r = A::mul_add(tol.rtol[l], greater(r0.abs(), r1.abs()), tol.atol_r[l]);
-        let sc_v = A::mul_add(tol.rtol[l], greater(v0.abs(), v1.abs()), tol.atol_v[l]);
-        let (xr, xv) = (x.er[l] / sc_r, x.ev[l] / sc_v);
-        let err = (0.5 * A::mul_add(xr, xr, xv * xv)).sqrt();
-        // NaN compares false: a non-finite trial step is rejected.
-        let accept = running && err <= 1.0;
-        // The controller, on an error clamped into ln's domain (NaN counts as huge); the
-        // powers of the error go through the kernel's own ln and expm1 (no library call
-        // in the lane loop).
-        let e = if err >= 1e-10 { err.min(1e10) } else { 1e-10 };
-        let e = if err.is_nan() { 1e10 } else { e };
-        let ln_e = math::ln::<A>(e);
-        let grow =
-            SAFETY * (1.0 + math::expm1::<A>(A::mul_add(-ALPHA, ln_e, BETA * s.ln_err_prev[l])));
-        let grow = grow.clamp(FAC_MIN, FAC_MAX);
-        let grow = if s.rejected_last[l] != 0 {
-            grow.min(1.0)
-        } else {
-            grow
-        };
-        let shrink = (SAFETY * (1.0 + math::expm1::<A>(-ALPHA * ln_e))).clamp(FAC_MIN, 1.0);
-        let factor = round_factor(if accept { grow } else { shrink });
-        x.next_h[l] = lesser(x.h[l] * factor, schedule.dt_max_ms);
-        x.accept[l] = accept as u64;
-        // The last accepted step's error, at least 1e-4 (as in Hairer's dopri5).
-        s.ln_err_prev[l] = if accept {
-            greater(ln_e, LN_1E_4)
-        } else {
-            s.ln_err_prev[l]
-        };
-    }
-    // Statistics over the part of each accepted step inside [transient, duration], then
-    // the lane moves on or stays for a retry. The passes below write to local copies
-    // (distinct from everything they read), which LLVM needs to see that the lanes are
-    // independent.
-    acc.t0 = s.t;
-    acc.h = x.h;
-    let (mut mr, mut mv) = (s.mr, s.mv);
-    let (mut t, mut r, mut v, mut k1r, mut k1v) = (s.t, s.r, s.v, s.k1r, s.k1v);
-    let mut qr = [[0.0; LANES]; 5];
-    let mut qv = [[0.0; LANES]; 5];
-    let mut quad = Quadrature {
-        w: [0.0; LANES],
-        range_r: [[0.0; LANES]; 2],
-        range_v: [[0.0; LANES]; 2],
-        mean_r: [0.0; LANES],
-        mean_v: [0.0; LANES],
-        m2_r: [0.0; LANES],
-        m2_v: [0.0; LANES],
-    };
-    for l in 0..LANES {
-        let accept = x.accept[l] != 0;
-        let (t0, t1, h) = (s.t[l], x.t1[l], x.h[l]);
-        let (r1, v1) = (x.r1[l], x.v1[l]);
-        let a = greater(t0, transient);
-        let w = if accept { greater(t1 - a, 0.0) } else { 0.0 };
-        let kr = std::array::from_fn(|i| x.kr[i][l]);
-        let kv = std::array::from_fn(|i| x.kv[i][l]);
-        let qr_l = dense_coefficients::<A>(s.r[l], r1, h, &kr);
-        let qv_l = dense_coefficients::<A>(s.v[l], v1, h, &kv);
-        let inv_h = 1.0 / h;
-        let mut yr = [0.0; 5];
-        let mut yv = [0.0; 5];
-        let (mut mean_r, mut mean_v) = (0.0, 0.0);
-        for j in 0..5 {
-            let theta = (A::mul_add(w, GL_NODES[j], a) - t0) * inv_h;
-            yr[j] = dense::<A>(&qr_l, theta);
-            yv[j] = dense::<A>(&qv_l, theta);
-            mean_r = A::mul_add(GL_WEIGHTS[j], yr[j], mean_r);
-            mean_v = A::mul_add(GL_WEIGHTS[j], yv[j], mean_v);
+    for g in 0..LANES / PACK {
+        if g * PACK >= width {
+            break;
         }
-        let (mut m2_r, mut m2_v) = (0.0, 0.0);
-        for j in 0..5 {
-            let (dr, dv) = (yr[j] - mean_r, yv[j] - mean_v);
-            m2_r = A::mul_add(GL_WEIGHTS[j] * dr, dr, m2_r);
-            m2_v = A::mul_add(GL_WEIGHTS[j] * dv, dv, m2_v);
+        for l in g * PACK..(g + 1) * PACK {
+            let running = s.end[l] == LaneEnd::Running;
+            let (r0, v0, r1, v1) = (s.r[l], s.v[l], x.r1[l], x.v1[l]);
+            // A NaN in r1 or v1 makes the scale and so the error NaN: rejected.
+            let sc_r = A::mul_add(tol.rtol[l], greater(r0.abs(), r1.abs()), tol.atol_r[l]);
+            let sc_v = A::mul_add(tol.rtol[l], greater(v0.abs(), v1.abs()), tol.atol_v[l]);
+            let (xr, xv) = (x.er[l] / sc_r, x.ev[l] / sc_v);
+            // The squared norm: err <= 1 exactly where err^2 <= 1 + 2^-52 (the largest square
+            // whose correctly rounded root is 1), so no square root is needed.
+            let err_sq = 0.5 * A::mul_add(xr, xr, xv * xv);
+            // NaN compares false: a non-finite trial step is rejected.
+            let accept = running && err_sq <= 1.0 + f64::EPSILON;
+            // The controller, on an error clamped into [1e-10, 1e10] (NaN counts as huge). One
+            // power per lane: the grow factor's exponent where the step is accepted, the
+            // shrink factor's where it is rejected, through coarse log2 and exp2 polynomials
+            // (the factor is rounded to 8 bits; no library call in the lane loop).
+            let e_sq = if err_sq >= 1e-20 {
+                err_sq.min(1e20)
+            } else {
+                1e-20
+            };
+            let e_sq = if err_sq.is_nan() { 1e20 } else { e_sq };
+            let log2_e = 0.5 * math::log2_coarse::<A>(e_sq);
+            let z = if accept {
+                A::mul_add(-ALPHA, log2_e, BETA * s.log2_err_prev[l])
+            } else {
+                -ALPHA * log2_e
+            };
+            let fac = math::exp2_coarse::<A>(z + LOG2_SAFETY);
+            // No growth on a rejection nor on the step after one.
+            let upper = if accept && s.rejected_last[l] == 0 {
+                FAC_MAX
+            } else {
+                1.0
+            };
+            let factor = round_factor(lesser(greater(fac, FAC_MIN), upper));
+            // An idle lane keeps its step (no decay into subnormal numbers).
+            let factor = if running { factor } else { 1.0 };
+            x.next_h[l] = lesser(x.h[l] * factor, schedule.dt_max_ms);
+            x.accept[l] = accept as u64;
+            // The last accepted step's error, at least 1e-4 (as in Hairer's dopri5).
+            s.log2_err_prev[l] = if accept {
+                greater(log2_e, LOG2_1E_4)
+            } else {
+                s.log2_err_prev[l]
+            };
         }
-        for i in 0..5 {
-            qr[i][l] = qr_l[i];
-            qv[i][l] = qv_l[i];
+    }
+    // The quadrature over the part of each accepted step inside [transient, duration],
+    // and each lane's next first stage.
+    let quad = &mut x.quad;
+    for g in 0..LANES / PACK {
+        if g * PACK >= width {
+            break;
         }
-        let range = |y: [f64; 5]| {
-            y.into_iter()
-                .fold([y[0]; 2], |[lo, hi], y| [lesser(lo, y), greater(hi, y)])
-        };
-        [quad.range_r[0][l], quad.range_r[1][l]] = range(yr);
-        [quad.range_v[0][l], quad.range_v[1][l]] = range(yv);
-        quad.w[l] = w;
-        (quad.mean_r[l], quad.mean_v[l]) = (mean_r, mean_v);
-        (quad.m2_r[l], quad.m2_v[l]) = (w * m2_r, w * m2_v);
+        for l in g * PACK..(g + 1) * PACK {
+            let accept = x.accept[l] != 0;
+            let (t0, t1, h) = (s.t[l], x.t1[l], x.h[l]);
+            let (r1, v1) = (x.r1[l], x.v1[l]);
+            let a = greater(t0, transient);
+            let w = if accept { greater(t1 - a, 0.0) } else { 0.0 };
+            let kr = std::array::from_fn(|i| x.kr[i][l]);
+            let kv = std::array::from_fn(|i| x.kv[i][l]);
+            let qr_l = dense_coefficients::<A>(s.r[l], r1, h, &kr);
+            let qv_l = dense_coefficients::<A>(s.v[l], v1, h, &kv);
+            // The next step's first stage: the last one (FSAL), or the same on a retry. Here,
+            // where the stages are loaded anyway: in a pass of its own, LLVM would gather it.
+            s.k1r[l] = if accept { kr[6] } else { kr[0] };
+            s.k1v[l] = if accept { kv[6] } else { kv[0] };
+            let inv_h = 1.0 / h;
+            let mut yr = [0.0; 5];
+            let mut yv = [0.0; 5];
+            let (mut mean_r, mut mean_v) = (0.0, 0.0);
+            for j in 0..5 {
+                let theta = (A::mul_add(w, GL_NODES[j], a) - t0) * inv_h;
+                yr[j] = dense::<A>(&qr_l, theta);
+                yv[j] = dense::<A>(&qv_l, theta);
+                mean_r = A::mul_add(GL_WEIGHTS[j], yr[j], mean_r);
+                mean_v = A::mul_add(GL_WEIGHTS[j], yv[j], mean_v);
+            }
+            let (mut m2_r, mut m2_v) = (0.0, 0.0);
+            for j in 0..5 {
+                let (dr, dv) = (yr[j] - mean_r, yv[j] - mean_v);
+                m2_r = A::mul_add(GL_WEIGHTS[j] * dr, dr, m2_r);
+                m2_v = A::mul_add(GL_WEIGHTS[j] * dv, dv, m2_v);
+            }
+            let range = |y: [f64; 5]| {
+                y.into_iter()
+                    .fold([y[0]; 2], |[lo, hi], y| [lesser(lo, y), greater(hi, y)])
+            };
+            [quad.range_r[0][l], quad.range_r[1][l]] = range(yr);
+            [quad.range_v[0][l], quad.range_v[1][l]] = range(yv);
+            quad.w[l] = w;
+            (quad.mean_r[l], quad.mean_v[l]) = (mean_r, mean_v);
+            (quad.m2_r[l], quad.m2_v[l]) = (w * m2_r, w * m2_v);
+        }
     }
-    for l in 0..LANES {
-        let accept = x.accept[l] != 0;
-        let (t0, t1) = (s.t[l], x.t1[l]);
-        let (r1, v1) = (x.r1[l], x.v1[l]);
-        let w = quad.w[l];
-        let in_window = w > 0.0;
-        let range_r = [quad.range_r[0][l], quad.range_r[1][l]];
-        let range_v = [quad.range_v[0][l], quad.range_v[1][l]];
-        merge::<A>(
-            &mut mr,
-            l,
-            in_window,
-            w,
-            quad.mean_r[l],
-            quad.m2_r[l],
-            range_r,
-        );
-        merge::<A>(
-            &mut mv,
-            l,
-            in_window,
-            w,
-            quad.mean_v[l],
-            quad.m2_v[l],
-            range_v,
-        );
-        let end_in_window = accept && t1 >= transient;
-        include_extremum(&mut mr, l, end_in_window, r1);
-        include_extremum(&mut mv, l, end_in_window, v1);
-        t[l] = if accept { t1 } else { t0 };
-        r[l] = if accept { r1 } else { s.r[l] };
-        v[l] = if accept { v1 } else { s.v[l] };
-        k1r[l] = if accept { x.kr[6][l] } else { s.k1r[l] };
-        k1v[l] = if accept { x.kv[6][l] } else { s.k1v[l] };
+    // The merge into the statistics, the next state (the step's end or, for a retry, its
+    // start), the step counts and the run's end. Every field is read once and written
+    // once per lane, and no stored value is a select between a new value and the field's
+    // own old one (LLVM turns that into masked stores): the old state comes from the
+    // trial's copy of it. A lane that is not running idles (a run that ends is handed in
+    // and its lane refilled or idled before the next iteration), so what is written to
+    // its fields is never read.
+    for g in 0..LANES / PACK {
+        if g * PACK >= width {
+            break;
+        }
+        for l in g * PACK..(g + 1) * PACK {
+            let running = s.end[l] == LaneEnd::Running;
+            let accept = x.accept[l] != 0;
+            let (t0, t1) = (x.t0[l], x.t1[l]);
+            let (r1, v1) = (x.r1[l], x.v1[l]);
+            let w = quad.w[l];
+            let in_window = w > 0.0;
+            let end_in_window = accept && t1 >= transient;
+            // r and v cover the same time: one share for both.
+            let share = if in_window {
+                w / (s.mr.weight[l] + w)
+            } else {
+                0.0
+            };
+            merge::<A>(
+                &mut s.mr,
+                l,
+                in_window,
+                share,
+                StepMoments {
+                    w,
+                    mean: quad.mean_r[l],
+                    m2: quad.m2_r[l],
+                    range: [quad.range_r[0][l], quad.range_r[1][l]],
+                },
+                end_in_window,
+                r1,
+            );
+            merge::<A>(
+                &mut s.mv,
+                l,
+                in_window,
+                share,
+                StepMoments {
+                    w,
+                    mean: quad.mean_v[l],
+                    m2: quad.m2_v[l],
+                    range: [quad.range_v[0][l], quad.range_v[1][l]],
+                },
+                end_in_window,
+                v1,
+            );
+            let t = if accept { t1 } else { t0 };
+            s.t[l] = t;
+            s.r[l] = if accept { r1 } else { x.r0[l] };
+            s.v[l] = if accept { v1 } else { x.v0[l] };
+            let next_h = x.next_h[l];
+            s.h[l] = next_h;
+            s.rejected_last[l] = !accept as u64;
+            let steps = s.steps[l] + accept as u64;
+            let rejected = s.rejected[l] + (running && !accept) as u64;
+            s.steps[l] = steps;
+            s.rejected[l] = rejected;
+            let blown = accept && !((r1.abs() < DIVERGED) & (v1.abs() < DIVERGED));
+            let done = accept && x.lands_on_end[l] != 0;
+            let floor = running && next_h < DT_FLOOR_MS;
+            // A signed comparison: AVX2 compares 64-bit integers only as signed.
+            let cap = running && (steps + rejected) as i64 >= max_trials;
+            // Independent selects, lowest priority first (an if/else-if chain becomes a table
+            // lookup that keeps the loop scalar). The run ends at the time reached, `t`.
+            let end = if running {
+                LaneEnd::Running
+            } else {
+                LaneEnd::Finished
+            };
+            let end = if cap { LaneEnd::StepCap } else { end };
+            let end = if floor { LaneEnd::DtFloor } else { end };
+            let end = if done { LaneEnd::Finished } else { end };
+            let end = if blown { LaneEnd::Diverged } else { end };
+            s.end[l] = end;
+            x.kept[l] = (accept && !blown) as u64;
+        }
     }
-    (s.mr, s.mv) = (mr, mv);
-    (s.t, s.r, s.v, s.k1r, s.k1v) = (t, r, v, k1r, k1v);
-    (acc.qr, acc.qv) = (qr, qv);
-    // The step counts and the run's end.
-    let (mut h, mut rejected_last, mut end_ms) = (s.h, s.rejected_last, s.end_ms);
-    let (mut steps, mut rejected, mut ends) = (s.steps, s.rejected, s.end);
-    let mut accepted = [0; LANES];
-    for l in 0..LANES {
-        let running = s.end[l] == LaneEnd::Running;
-        let accept = x.accept[l] != 0;
-        let next_h = x.next_h[l];
-        h[l] = if running { next_h } else { s.h[l] };
-        rejected_last[l] = if running {
-            !accept as u64
-        } else {
-            s.rejected_last[l]
-        };
-        steps[l] = s.steps[l] + accept as u64;
-        rejected[l] = s.rejected[l] + (running && !accept) as u64;
-        let (r1, v1) = (x.r1[l], x.v1[l]);
-        let blown = accept && !((r1.abs() < DIVERGED) & (v1.abs() < DIVERGED));
-        let done = accept && x.lands_on_end[l] != 0;
-        let floor = running && next_h < DT_FLOOR_MS;
-        // A signed comparison: AVX2 compares 64-bit integers only as signed.
-        let cap = running && (steps[l] + rejected[l]) as i64 >= max_trials;
-        // Independent selects, lowest priority first (an if/else-if chain becomes a table
-        // lookup that keeps the loop scalar).
-        let end = s.end[l];
-        let end = if cap { LaneEnd::StepCap } else { end };
-        let end = if floor { LaneEnd::DtFloor } else { end };
-        let end = if done { LaneEnd::Finished } else { end };
-        let end = if blown { LaneEnd::Diverged } else { end };
-        end_ms[l] = if running && end != LaneEnd::Running {
-            s.t[l]
-        } else {
-            s.end_ms[l]
-        };
-        ends[l] = end;
-        accepted[l] = (accept && !blown) as u64;
-    }
-    (s.h, s.rejected_last, s.end_ms) = (h, rejected_last, end_ms);
-    (s.steps, s.rejected, s.end) = (steps, rejected, ends);
-    acc.accepted = accepted;
 }
 
 /// Each lane's quadrature of its accepted step: the time it covers in the statistics
@@ -1023,6 +1133,10 @@ struct Quadrature {
 
 /// One iteration's trial steps of every lane, between the passes of [`trial_steps`].
 struct Trial {
+    /// Each lane's time and state at the trial's start.
+    t0: Lanes,
+    r0: Lanes,
+    v0: Lanes,
     h: Lanes,
     t1: Lanes,
     /// 1 where the step ends at `duration_ms`, else 0.
@@ -1037,8 +1151,12 @@ struct Trial {
     ev: Lanes,
     /// 1 where the step is accepted, else 0.
     accept: [u64; LANES],
+    /// 1 where the step is accepted and its state finite (the traces take it), else 0.
+    kept: [u64; LANES],
     /// The controller's next step.
     next_h: Lanes,
+    /// The quadrature of each lane's accepted step.
+    quad: Quadrature,
 }
 
 /// The smaller of `a` and `b` as a compare and select (`b` if either is NaN; the
@@ -1055,55 +1173,79 @@ fn greater(a: f64, b: f64) -> f64 {
     if a > b { a } else { b }
 }
 
-/// Widens lane `l`'s min and max to `x` where `take` (a select, no branch).
-#[inline(always)]
-fn include_extremum(m: &mut TimeMoments, l: usize, take: bool, x: f64) {
-    m.min[l] = if take { lesser(m.min[l], x) } else { m.min[l] };
-    m.max[l] = if take { greater(m.max[l], x) } else { m.max[l] };
+/// One step's contribution to a variable's time statistics: `w` ms of time, the average
+/// over it, the integral of the squared deviation from that average, and the range
+/// `[lo, hi]` of the quadrature points.
+struct StepMoments {
+    w: f64,
+    mean: f64,
+    m2: f64,
+    range: [f64; 2],
 }
 
-/// Merges one step's quadrature (`w` ms of time, its average and squared-deviation
-/// integral) into lane `l`'s running time statistics, and the quadrature points' range
-/// `[lo, hi]` into the extremes, if `take`.
+/// Merges one step's moments into lane `l`'s running time statistics if `take`, with
+/// `share` the step's part of the merged time (0 if not `take`), and widens the extremes
+/// to the quadrature points' range if `take` and to the step's end state `end` if
+/// `take_end` (which `take` implies). Each field of `m` is read once and written once as
+/// an arithmetic update that leaves it unchanged where nothing is taken (the step's
+/// weight is then 0): written as selects between new and old values, LLVM turns the
+/// updates into masked stores, gathers and scatters.
 #[inline(always)]
 fn merge<A: Arith>(
     m: &mut TimeMoments,
     l: usize,
     take: bool,
-    w: f64,
-    mean: f64,
-    m2: f64,
-    [lo, hi]: [f64; 2],
+    share: f64,
+    step: StepMoments,
+    take_end: bool,
+    end: f64,
 ) {
-    let total = m.weight[l] + w;
-    let share = if take { w / total } else { 0.0 };
-    let delta = mean - m.mean[l];
-    let merged_mean = A::mul_add(delta, share, m.mean[l]);
-    let merged_m2 = A::mul_add(delta * delta * m.weight[l], share, m.m2[l] + m2);
-    m.mean[l] = if take { merged_mean } else { m.mean[l] };
-    m.m2[l] = if take { merged_m2 } else { m.m2[l] };
-    m.weight[l] = if take { total } else { m.weight[l] };
-    let (lo, hi) = (lesser(m.min[l], lo), greater(m.max[l], hi));
-    m.min[l] = if take { lo } else { m.min[l] };
-    m.max[l] = if take { hi } else { m.max[l] };
+    let (weight, mean, m2) = (m.weight[l], m.mean[l], m.m2[l]);
+    let (min, max) = (m.min[l], m.max[l]);
+    // A step not taken may hold NaN (a rejected trial): selected away, not multiplied.
+    let delta = if take { step.mean - mean } else { 0.0 };
+    let step_m2 = if take { step.m2 } else { 0.0 };
+    m.mean[l] = A::mul_add(delta, share, mean);
+    m.m2[l] = A::mul_add(delta * delta * weight, share, m2 + step_m2);
+    m.weight[l] = weight + step.w;
+    // The values the extremes widen to (the points' range only where the end is taken
+    // too: a step in the window ends in it), or none. `A::min` and `A::max` stay min and
+    // max instructions where a compare-and-select that updates memory would become
+    // masked stores or scatters.
+    let [lo, hi] = step.range;
+    let (lo, hi) = if take {
+        (lesser(lo, end), greater(hi, end))
+    } else {
+        (end, end)
+    };
+    let (lo, hi) = if take_end {
+        (lo, hi)
+    } else {
+        (f64::INFINITY, f64::NEG_INFINITY)
+    };
+    m.min[l] = A::min(min, lo);
+    m.max[l] = A::max(max, hi);
 }
 
 /// Writes the trace rows that fall inside each lane's accepted step of this iteration,
 /// from its dense output (the step's end state itself at theta = 1), into its run's rows.
+/// The dense-output coefficients are computed here, lane by lane, as the quadrature
+/// computes them (the same bits), so that sweeps without traces do not store them.
 #[inline(always)]
 fn record_traces<A: Arith>(
     schedule: &AdaptiveSchedule,
     rows: usize,
-    acc: &AcceptedSteps,
+    x: &Trial,
     s: &mut LaneState,
     trace: &mut [f64],
 ) {
     for l in 0..LANES {
         let Some(q) = s.run[l] else { continue };
-        if acc.accepted[l] == 0 {
+        if x.kept[l] == 0 {
             continue;
         }
-        let t1 = acc.t0[l] + acc.h[l];
+        let (t0, h) = (x.t0[l], x.h[l]);
+        let t1 = t0 + h;
         let finished = s.end[l] == LaneEnd::Finished;
         let len = &mut s.trace_len[l];
         while *len < rows {
@@ -1113,14 +1255,15 @@ fn record_traces<A: Arith>(
             if t > t1 && !(finished && i + 1 == rows) {
                 break;
             }
-            let theta = ((t - acc.t0[l]) / acc.h[l]).min(1.0);
+            let theta = ((t - t0) / h).min(1.0);
             let (r, v) = if theta == 1.0 || (finished && i + 1 == rows) {
                 (s.r[l], s.v[l])
             } else {
-                let q = |c: &[Lanes; 5]| std::array::from_fn(|i| c[i][l]);
+                let kr = std::array::from_fn(|i| x.kr[i][l]);
+                let kv = std::array::from_fn(|i| x.kv[i][l]);
                 (
-                    dense::<A>(&q(&acc.qr), theta),
-                    dense::<A>(&q(&acc.qv), theta),
+                    dense::<A>(&dense_coefficients::<A>(x.r0[l], x.r1[l], h, &kr), theta),
+                    dense::<A>(&dense_coefficients::<A>(x.v0[l], x.v1[l], h, &kv), theta),
                 )
             };
             trace[2 * (q * rows + i)] = r;

@@ -22,8 +22,9 @@ use crate::spec::{InitDist, InputForm, NoiseKind, Slot, Var};
 
 /// Most runs per kernel call of an adaptive sweep without traces (32 lane batches): when a
 /// lane's run ends, the kernel gives the lane the next run of the queue, so lanes idle
-/// only at the queue's end (docs/adaptive.md). On W1, 256 runs keep the lanes 65 % busy,
-/// 1024 runs 86 %.
+/// only at the queue's end, where the AVX kernels pack the remaining runs into fewer lanes
+/// (docs/adaptive.md). On W1, 256 runs keep the lanes 91 % busy, 1024 runs 98 % (67 and
+/// 88 % on the portable path, which does not pack).
 pub const ADAPTIVE_QUEUE_RUNS: usize = 32 * LANES;
 
 /// A stable-state analysis and step-size check of a node, kept for its replicates.

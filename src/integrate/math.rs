@@ -202,7 +202,6 @@ pub fn phi1_series<A: Arith>(z: f64) -> f64 {
 pub fn ln<A: Arith>(x: f64) -> f64 {
     const LN2_HI: f64 = 6.931_471_803_691_238e-1;
     const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    const TWO52: f64 = 4_503_599_627_370_496.0;
     /// fdlibm's e_log.c minimax coefficients (Sun Microsystems, 1993, freely
     /// redistributable): `2 atanh(s) = 2s + s z R(z)`, `z = s^2`, with
     /// `|R - sum Lg_i z^i| < 2^-58.45` for |s| <= 0.1716.
@@ -215,22 +214,27 @@ pub fn ln<A: Arith>(x: f64) -> f64 {
         1.531_383_769_920_937_3e-1,
         1.479_819_860_511_658_6e-1,
     ];
-    let bits = x.to_bits();
-    let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-    // The biased exponent as a double, without an int → float instruction.
-    let biased = f64::from_bits(0x4330_0000_0000_0000 | (bits >> 52)) - TWO52;
-    let big = m > std::f64::consts::SQRT_2;
-    let m = if big { m * 0.5 } else { m };
-    let e = if big {
-        biased - 1022.0
-    } else {
-        biased - 1023.0
-    };
+    let (m, e) = mantissa_exponent(x);
     let s = (m - 1.0) / (m + 1.0);
     let z = s * s;
     // 2s + s z R(z), with 2s exact.
     let ln_m = A::mul_add(s * z, poly::<A>(z, &LG), 2.0 * s);
     A::mul_add(e, LN2_HI, A::mul_add(e, LN2_LO, ln_m))
+}
+
+/// `x = m 2^e` for a positive normal `x`, with `m` in [sqrt(1/2), sqrt(2)) and the integer
+/// `e` as a double: from the bits, without an int → float instruction (both exact).
+#[inline(always)]
+fn mantissa_exponent(x: f64) -> (f64, f64) {
+    const TWO52: f64 = 4_503_599_627_370_496.0;
+    let bits = x.to_bits();
+    let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    let biased = f64::from_bits(0x4330_0000_0000_0000 | (bits >> 52)) - TWO52;
+    if m > std::f64::consts::SQRT_2 {
+        (m * 0.5, biased - 1022.0)
+    } else {
+        (m, biased - 1023.0)
+    }
 }
 
 /// `log2(x)` for a positive normal `x`, within 1e-7 absolute (measured in the tests below):
@@ -241,7 +245,6 @@ pub fn ln<A: Arith>(x: f64) -> f64 {
 /// `P` the degree-7 Chebyshev fit of `log2(1 + u)/u` on that range.
 #[inline(always)]
 pub fn log2_coarse<A: Arith>(x: f64) -> f64 {
-    const TWO52: f64 = 4_503_599_627_370_496.0;
     const P: [f64; 8] = [
         1.442_694_994_893_046_5,
         -0.721_352_931_362_974_2,
@@ -252,17 +255,7 @@ pub fn log2_coarse<A: Arith>(x: f64) -> f64 {
         0.232_652_578_821_136_24,
         -0.142_759_734_359_919_8,
     ];
-    let bits = x.to_bits();
-    let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-    // The biased exponent as a double, without an int → float instruction.
-    let biased = f64::from_bits(0x4330_0000_0000_0000 | (bits >> 52)) - TWO52;
-    let big = m > std::f64::consts::SQRT_2;
-    let m = if big { m * 0.5 } else { m };
-    let e = if big {
-        biased - 1022.0
-    } else {
-        biased - 1023.0
-    };
+    let (m, e) = mantissa_exponent(x);
     let u = m - 1.0;
     A::mul_add(u, poly::<A>(u, &P), e)
 }

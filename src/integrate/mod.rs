@@ -373,7 +373,7 @@ macro_rules! isa_entries {
             avx512,
             Isa::Avx512,
             "avx512f,avx512dq,avx512vl,avx2,fma",
-            16,
+            8,
             $kernel($($arg: $ty),*) -> $ret
         );
     };
@@ -409,8 +409,10 @@ pub const POLL_STEPS: u64 = 1024;
 const _: () = assert!(POLL_STEPS.is_multiple_of(CHUNK as u64));
 
 /// Lanes per group in the passes over a chunk of states (here and in moments.rs), whose
-/// accumulators stay in registers over the chunk: two vectors of the path (4 portable,
-/// 8 avx2+fma, 16 avx512), which measured fastest of 4/8/16 on each path. A lane's results
+/// accumulators stay in registers over the chunk: 4 portable, 8 avx2+fma (two vectors),
+/// 8 avx512 (one vector), each the fastest measured on its path (avx512 with min/max as a
+/// compare and select: 8 against 16 lanes, euler 0.88 -> 0.73, exp_euler 1.65 -> 1.38,
+/// with white noise on v 2.9 -> 2.55 ns per run-step; 32 slower than 16). A lane's results
 /// do not depend on it.
 const PORTABLE_GROUP: usize = 4;
 

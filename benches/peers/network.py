@@ -37,17 +37,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 from bench import cpu_idle, machine, versions, wait_quiet
+from peer_brainmass_network import floats
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 TOL = 1e-9          # scaled by max(1, |x|): the same algorithm in both tools
-
-
-def floats(text):
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
 
 
 def csv_floats(xs):

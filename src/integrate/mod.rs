@@ -2,8 +2,8 @@
 //!
 //! A batch holds [`LANES`] runs in structure-of-arrays form. Every step is one loop over
 //! the lanes (the scheme's step; white normals in another) with no branches that depend
-//! on a lane's value, so LLVM compiles it to SIMD; every `CHUNK` (16) steps, passes over the
-//! stored states update the statistics and divergence counts. The same body, generic over
+//! on a lane's value, so LLVM compiles it to SIMD; every `CHUNK` (16) steps, one pass over the
+//! stored states updates the statistics and divergence counts. The same body, generic over
 //! the scheme and the [`Arith`] of the path, is compiled for the x86-64 baseline, for
 //! AVX2+FMA and for AVX-512, and [`Isa::detect`] picks the best this CPU runs. The kernel
 //! does no I/O and no allocation inside the time loop; every [`POLL_STEPS`] steps it reads
@@ -368,7 +368,7 @@ macro_rules! isa_entry {
 /// `avx512`.
 macro_rules! isa_entries {
     ($kernel:ident($($arg:ident: $ty:ty),*) -> $ret:ty) => {
-        isa_entry!(avx2, Isa::Avx2Fma, "avx2,fma", 8, $kernel($($arg: $ty),*) -> $ret);
+        isa_entry!(avx2, Isa::Avx2Fma, "avx2,fma", 4, $kernel($($arg: $ty),*) -> $ret);
         isa_entry!(
             avx512,
             Isa::Avx512,
@@ -395,7 +395,7 @@ fn record(trace: &mut Vec<f64>, r: &Lanes, v: &Lanes) {
 }
 
 /// Steps integrated between passes of the divergence check and the statistics over the
-/// stored states. The step loop then stores only the new states; the passes keep their
+/// stored states. The step loop then stores only the new states; the pass keeps its
 /// sums in registers across a chunk. 8 and 16 measured alike; 32 is slower (euler 1.4
 /// against 1.1 ns per run-step: the chunk's states no longer sit comfortably in L1).
 const CHUNK: usize = 16;
@@ -408,13 +408,14 @@ const CHUNK: usize = 16;
 pub const POLL_STEPS: u64 = 1024;
 const _: () = assert!(POLL_STEPS.is_multiple_of(CHUNK as u64));
 
-/// Lanes per group in the passes over a chunk of states (here and in moments.rs), whose
-/// accumulators stay in registers over the chunk: 4 portable, 8 avx2+fma (two vectors),
-/// 8 avx512 (one vector), each the fastest measured on its path (avx512 with min/max as a
-/// compare and select: 8 against 16 lanes, euler 0.88 -> 0.73, exp_euler 1.65 -> 1.38,
-/// with white noise on v 2.9 -> 2.55 ns per run-step; 32 slower than 16). A lane's results
-/// do not depend on it.
-const PORTABLE_GROUP: usize = 4;
+/// Lanes per group in the pass over a chunk of states, whose accumulators (divergence
+/// counts and both variables' sums: a dozen per vector) stay in registers over the chunk:
+/// one vector on every path, 2 portable (SSE2), 4 avx2+fma, 8 avx512. Wider groups spill
+/// where registers are few: on AVX2, 8 lanes (two vectors, two dozen accumulators for 16
+/// registers) took euler from 0.75 to 0.99 and exp_euler from 1.75 to 1.99 ns per
+/// run-step; portable, 2 lanes instead of 4 took euler from 1.92 to 1.66. A lane's
+/// results do not depend on it.
+const PORTABLE_GROUP: usize = 2;
 
 /// The state of a batch's lanes and what the kernel accumulates about them. Aligned to
 /// 64 bytes, like [`Batch`], [`Coefficients`] and `LaneRng`, so that every lane array
@@ -439,6 +440,13 @@ struct LaneState {
 impl LaneState {
     /// Takes the chunk's `n` states (steps `k0 .. k0 + n`) into the divergence counts and,
     /// from `first_stat_step` on, the statistics; then starts the next chunk from the last.
+    ///
+    /// One pass per group of `GROUP` lanes: each stored state is loaded once and goes into
+    /// the divergence counts and both variables' sums, whose accumulators (a dozen vectors
+    /// on the vector paths) stay in registers over the chunk. The two variables' sums are
+    /// independent chains, so the pass is bound by throughput rather than by the latency
+    /// of one multiply-add chain (separate passes per variable and for the divergence
+    /// counts measured 5-13 % slower on AVX-512 and portable, the same on AVX2).
     #[inline(always)]
     fn close_chunk<A: Arith, const GROUP: usize>(
         &mut self,
@@ -447,39 +455,60 @@ impl LaneState {
         first_stat_step: u64,
     ) {
         const { assert!(LANES.is_multiple_of(GROUP)) };
+        let last = k0 + n as u64 - 1;
+        // The first state of the chunk that enters the statistics, if any.
+        let from = if last < first_stat_step {
+            None
+        } else if k0 > first_stat_step {
+            Some(1)
+        } else {
+            // The sums restart at first_stat_step, whose state becomes their shift
+            // (moments.rs) and first sample; what came before is not summed.
+            let j = (first_stat_step - k0 + 1) as usize;
+            self.mr = Moments::starting_at(&self.r[j]);
+            self.mv = Moments::starting_at(&self.v[j]);
+            Some(j)
+        };
         for g in (0..LANES).step_by(GROUP) {
             let mut alive: [u64; GROUP] = std::array::from_fn(|w| self.alive[g + w]);
             let mut finite: [u64; GROUP] = std::array::from_fn(|w| self.finite[g + w]);
-            for j in 1..=n {
-                for w in 0..GROUP {
-                    let (r, v) = (self.r[j][g + w], self.v[j][g + w]);
-                    // A lane stays alive while both variables are below DIVERGED in
-                    // magnitude (NaN compares false); the count of alive steps locates the
-                    // first divergence.
-                    alive[w] &= ((r.abs() < DIVERGED) & (v.abs() < DIVERGED)) as u64;
-                    finite[w] += alive[w];
+            let from = from.unwrap_or(n + 1);
+            for j in 1..from {
+                count_alive(&mut alive, &mut finite, &self.r[j], &self.v[j], g);
+            }
+            if from <= n {
+                let mut mr = self.mr.group::<GROUP>(g);
+                let mut mv = self.mv.group::<GROUP>(g);
+                for j in from..=n {
+                    count_alive(&mut alive, &mut finite, &self.r[j], &self.v[j], g);
+                    mr.add::<A, LANES>(&self.r[j], g);
+                    mv.add::<A, LANES>(&self.v[j], g);
                 }
+                self.mr.set_group(g, &mr);
+                self.mv.set_group(g, &mv);
             }
             self.alive[g..g + GROUP].copy_from_slice(&alive);
             self.finite[g..g + GROUP].copy_from_slice(&finite);
         }
-        let last = k0 + n as u64 - 1;
-        if last >= first_stat_step {
-            // The sums restart at first_stat_step, whose state becomes their shift
-            // (stats.rs) and first sample; what came before is not summed.
-            let from = if k0 > first_stat_step {
-                1
-            } else {
-                let j = (first_stat_step - k0 + 1) as usize;
-                self.mr = Moments::starting_at(&self.r[j]);
-                self.mv = Moments::starting_at(&self.v[j]);
-                j
-            };
-            self.mr.add_samples::<A, GROUP>(&self.r[from..=n]);
-            self.mv.add_samples::<A, GROUP>(&self.v[from..=n]);
-        }
         self.r[0] = self.r[n];
         self.v[0] = self.v[n];
+    }
+}
+
+/// Takes one post-step state of `G` lanes into their divergence counts: a lane stays alive
+/// while both variables are below [`DIVERGED`] in magnitude (NaN compares false), and the
+/// count of alive steps locates the first divergence.
+#[inline(always)]
+fn count_alive<const G: usize>(
+    alive: &mut [u64; G],
+    finite: &mut [u64; G],
+    r: &Lanes,
+    v: &Lanes,
+    g: usize,
+) {
+    for w in 0..G {
+        alive[w] &= ((r[g + w].abs() < DIVERGED) & (v[g + w].abs() < DIVERGED)) as u64;
+        finite[w] += alive[w];
     }
 }
 

@@ -19,6 +19,32 @@ pub struct Moments<const W: usize = LANES> {
     max: [f64; W],
 }
 
+/// The running sums of `G` lanes of a [`Moments`], taken out of it so that a loop over
+/// samples keeps them in registers (a group of one vector or a few).
+#[derive(Debug, Clone, Copy)]
+pub struct GroupMoments<const G: usize> {
+    shift: [f64; G],
+    sum: [f64; G],
+    sum_sq: [f64; G],
+    min: [f64; G],
+    max: [f64; G],
+}
+
+impl<const G: usize> GroupMoments<G> {
+    /// Adds one sample per lane with `A`'s arithmetic.
+    #[inline(always)]
+    pub fn add<A: Arith, const W: usize>(&mut self, xs: &[f64; W], g: usize) {
+        for w in 0..G {
+            let x = xs[g + w];
+            let d = x - self.shift[w];
+            self.sum[w] += d;
+            self.sum_sq[w] = A::mul_add(d, d, self.sum_sq[w]);
+            self.min[w] = A::min(self.min[w], x);
+            self.max[w] = A::max(self.max[w], x);
+        }
+    }
+}
+
 /// Statistics of one variable of one run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {
@@ -64,26 +90,34 @@ impl<const W: usize> Moments<W> {
     pub fn add_samples<A: Arith, const GROUP: usize>(&mut self, xs: &[[f64; W]]) {
         const { assert!(W.is_multiple_of(GROUP)) };
         for g in (0..W).step_by(GROUP) {
-            let shift: [f64; GROUP] = std::array::from_fn(|w| self.shift[g + w]);
-            let mut sum: [f64; GROUP] = std::array::from_fn(|w| self.sum[g + w]);
-            let mut sum_sq: [f64; GROUP] = std::array::from_fn(|w| self.sum_sq[g + w]);
-            let mut min: [f64; GROUP] = std::array::from_fn(|w| self.min[g + w]);
-            let mut max: [f64; GROUP] = std::array::from_fn(|w| self.max[g + w]);
+            let mut group = self.group::<GROUP>(g);
             for x in xs {
-                for w in 0..GROUP {
-                    let x = x[g + w];
-                    let d = x - shift[w];
-                    sum[w] += d;
-                    sum_sq[w] = A::mul_add(d, d, sum_sq[w]);
-                    min[w] = A::min(min[w], x);
-                    max[w] = A::max(max[w], x);
-                }
+                group.add::<A, W>(x, g);
             }
-            self.sum[g..g + GROUP].copy_from_slice(&sum);
-            self.sum_sq[g..g + GROUP].copy_from_slice(&sum_sq);
-            self.min[g..g + GROUP].copy_from_slice(&min);
-            self.max[g..g + GROUP].copy_from_slice(&max);
+            self.set_group(g, &group);
         }
+    }
+
+    /// The sums of lanes `g .. g + G`, to be held in registers while they are updated.
+    #[inline(always)]
+    pub fn group<const G: usize>(&self, g: usize) -> GroupMoments<G> {
+        GroupMoments {
+            shift: std::array::from_fn(|w| self.shift[g + w]),
+            sum: std::array::from_fn(|w| self.sum[g + w]),
+            sum_sq: std::array::from_fn(|w| self.sum_sq[g + w]),
+            min: std::array::from_fn(|w| self.min[g + w]),
+            max: std::array::from_fn(|w| self.max[g + w]),
+        }
+    }
+
+    /// Stores the sums of lanes `g .. g + G`.
+    #[inline(always)]
+    pub fn set_group<const G: usize>(&mut self, g: usize, group: &GroupMoments<G>) {
+        self.shift[g..g + G].copy_from_slice(&group.shift);
+        self.sum[g..g + G].copy_from_slice(&group.sum);
+        self.sum_sq[g..g + G].copy_from_slice(&group.sum_sq);
+        self.min[g..g + G].copy_from_slice(&group.min);
+        self.max[g..g + G].copy_from_slice(&group.max);
     }
 
     /// Statistics of lane `l` after `count` samples.

@@ -490,6 +490,92 @@ fn resume_skips_a_complete_network_shard_and_reruns_an_incomplete_one() {
     }
 }
 
+/// `mpr-sweep status DIR [--json]`.
+fn status(out: &Path) -> (Outcome, Value) {
+    let text = mpr_sweep().args(["status", s(out)]).outcome();
+    let json = mpr_sweep().args(["status", s(out), "--json"]).outcome();
+    assert_eq!(
+        text.code, json.code,
+        "text and JSON agree on the exit status"
+    );
+    let value = serde_json::from_str(&json.stdout).expect("status --json prints JSON");
+    (text, value)
+}
+
+/// `status` checks every table of a network sweep (summary, traces, nodes, FC) and the
+/// network files: a shard whose nodes part is missing is incomplete and listed for
+/// resubmission, and parts computed from other contents of the files than the directory's
+/// copies are reported corrupt, naming both hashes.
+#[test]
+fn status_checks_every_table_of_a_network_sweep_and_its_files() {
+    let dir = TempDir::new().unwrap();
+    let spec = write_noisy_sweep(dir.path());
+    let out = dir.path().join("out");
+    run(&spec, &out, &["--shard", "0/2"]).expect_code(0);
+    run(&spec, &out, &["--shard", "1/2"]).expect_code(0);
+    let (text, v) = status(&out);
+    text.expect_code(0);
+    assert_eq!(v["complete"], true, "{v}");
+    for part in v["parts"].as_array().unwrap() {
+        for kind in KINDS {
+            assert_eq!(part[kind]["state"], "complete", "{kind}: {part}");
+        }
+    }
+
+    let nodes = out.join("nodes/part-00001-of-00002.parquet");
+    fs::remove_file(&nodes).unwrap();
+    let (text, v) = status(&out);
+    text.expect_code(1);
+    assert_eq!(v["missing_shards"], serde_json::json!([1]), "{v}");
+    assert_eq!(v["parts"][1]["nodes"]["state"], "missing", "{v}");
+    assert_eq!(v["parts"][1]["fc"]["state"], "complete", "{v}");
+    assert_eq!(v["parts"][0]["nodes"]["state"], "complete", "{v}");
+    assert!(
+        text.stdout
+            .contains("shard 1: runs 6..12 (summary, traces, fc written, nodes missing)"),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("--array=1 "), "{}", text.stdout);
+    run(&spec, &out, &["--resume", "--shard", "1/2"]).expect_code(0);
+    status(&out).0.expect_code(0);
+
+    // The directory's copy of the weights no longer holds what the parts were computed
+    // from.
+    let mut case = case_b();
+    case.w[0][1] *= 0.5;
+    write_case_b(&out, &case);
+    let (text, v) = status(&out);
+    text.expect_code(1);
+    assert_eq!(v["corrupt_shards"], serde_json::json!([0, 1]), "{v}");
+    for kind in KINDS {
+        let reason = v["parts"][0][kind]["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with("computed from other network files (mpr_sweep.network_sha256 "),
+            "{kind}: {reason}"
+        );
+    }
+    assert!(
+        text.stdout.contains("computed from other network files"),
+        "{}",
+        text.stdout
+    );
+
+    // Without the files there is nothing to check the parts against: exit 2, naming it.
+    fs::remove_file(out.join("len.csv")).unwrap();
+    let outcome = mpr_sweep().args(["status", s(&out)]).outcome();
+    outcome.expect_code(2);
+    assert!(
+        outcome
+            .stderr
+            .contains("cannot check the parts without the network files")
+            && outcome.stderr.contains("network.tract_lengths_mm")
+            && outcome.stderr.contains("len.csv"),
+        "{}",
+        outcome.stderr
+    );
+}
+
 /// The same spec text over changed network files: `--resume` (and a plain run of another
 /// shard) refuses the directory, naming the part and both sha256 prefixes, rather than mix
 /// two networks' results; `--overwrite` recomputes every part with the new files.

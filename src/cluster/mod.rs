@@ -44,6 +44,15 @@ pub enum ClusterError {
         /// What is missing or unreadable.
         why: String,
     },
+    /// `status` cannot read the network files of a result directory's spec, which its
+    /// parts are checked against.
+    #[error("{}: cannot check the parts without the network files of its spec.yaml: {why}", dir.display())]
+    NetworkFiles {
+        /// The directory given.
+        dir: std::path::PathBuf,
+        /// The spec's error: the key and the file.
+        why: String,
+    },
     /// The sweep cannot be planned.
     #[error(transparent)]
     Plan(#[from] PlanError),

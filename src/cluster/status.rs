@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use super::ClusterError;
 use super::sbatch::{array_list, shell_quote};
-use crate::output::{Layout, check_part, spec_sha256};
+use crate::output::{Layout, TableKind, check_part, spec_sha256};
 use crate::plan::estimate::clock;
 use crate::plan::{Plan, Shard};
 
@@ -31,26 +31,29 @@ pub struct ShardStatus {
     pub index: u64,
     /// The run ids the shard holds.
     pub runs: Range<u64>,
-    /// The state of its summary part.
-    pub summary: PartState,
-    /// `None` when the spec asks for no traces.
-    pub traces: Option<PartState>,
+    /// The state of its part of each table the spec's results hold, the summary first.
+    pub tables: Vec<(TableKind, PartState)>,
 }
 
 impl ShardStatus {
-    /// Whether the summary part, and the trace part if any, are complete.
+    /// Whether every one of its parts is complete.
     pub fn is_complete(&self) -> bool {
-        self.summary == PartState::Complete
-            && self
-                .traces
-                .as_ref()
-                .is_none_or(|t| *t == PartState::Complete)
+        self.tables.iter().all(|(_, s)| *s == PartState::Complete)
     }
 
-    /// Whether the summary or trace part is corrupt.
+    /// Whether one of its parts is corrupt.
     pub fn is_corrupt(&self) -> bool {
-        matches!(self.summary, PartState::Corrupt(_))
-            || matches!(self.traces, Some(PartState::Corrupt(_)))
+        self.tables
+            .iter()
+            .any(|(_, s)| matches!(s, PartState::Corrupt(_)))
+    }
+
+    /// The state of its part of `table`, if the results hold that table.
+    pub fn part(&self, table: TableKind) -> Option<&PartState> {
+        self.tables
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map(|(_, s)| s)
     }
 }
 
@@ -140,7 +143,15 @@ pub fn dir_status(
         }
         Err(e) => return Err(not_dir(format!("cannot read spec.yaml: {e}"))),
     };
-    let spec = crate::spec::parse(&text).map_err(|e| not_dir(format!("spec.yaml: {e}")))?;
+    let mut spec = crate::spec::parse(&text).map_err(|e| not_dir(format!("spec.yaml: {e}")))?;
+    // A network sweep's parts must come from the files the directory's spec names (relative
+    // paths resolve in DIR, where `run` copies them).
+    spec.load_files(dir)
+        .map_err(|e| ClusterError::NetworkFiles {
+            dir: dir.to_path_buf(),
+            why: e.to_string(),
+        })?;
+    let network_sha = spec.network_data().map(|d| d.sha256.clone());
     let plan = Plan::new(&spec)?;
     if shards == Some(0) {
         return Err(ClusterError::Option("--shards must be at least 1".into()));
@@ -150,10 +161,7 @@ pub fn dir_status(
     }
     let sha = spec_sha256(&spec.text);
     let traces = spec.traces.is_some();
-    let mut sub_dirs = vec![(layout.summary_dir(), true)];
-    if traces {
-        sub_dirs.push((layout.traces_dir(), false));
-    }
+    let tables = TableKind::of(&spec);
 
     // Part names, temporary files, and the shard counts present.
     let mut counts: Vec<(u64, PathBuf)> = Vec::new();
@@ -184,8 +192,8 @@ pub fn dir_status(
         }
         Ok(())
     };
-    for (d, _) in &sub_dirs {
-        scan(d, &mut counts)?;
+    for &table in &tables {
+        scan(&layout.table_dir(table), &mut counts)?;
     }
     // The spec's own temporary file (`.spec.yaml.tmp-PID`).
     if let Ok(entries) = fs::read_dir(dir) {
@@ -239,11 +247,14 @@ pub fn dir_status(
         for index in 0..n {
             let shard = Shard { index, count: n };
             let runs = plan.shard_range(shard);
-            let state = |path: PathBuf, summary: bool| {
+            let state = |table: TableKind| {
+                let path = layout.part(table, shard);
                 if !path.exists() {
                     PartState::Missing
                 } else {
-                    match check_part(&path, &sha, shard, &runs, summary) {
+                    let summary = table == TableKind::Summary;
+                    let expected = (sha.as_str(), network_sha.as_deref());
+                    match check_part(&path, expected, shard, &runs, summary) {
                         Ok(()) => PartState::Complete,
                         Err(why) => PartState::Corrupt(why),
                     }
@@ -252,8 +263,7 @@ pub fn dir_status(
             parts.push(ShardStatus {
                 index,
                 runs: runs.clone(),
-                summary: state(layout.summary_part(shard), true),
-                traces: traces.then(|| state(layout.traces_part(shard), false)),
+                tables: tables.iter().map(|&t| (t, state(t))).collect(),
             });
         }
     }
@@ -367,14 +377,23 @@ impl DirStatus {
             }
         );
         for p in missing.iter().take(50) {
-            let what = match (&p.summary, &p.traces) {
-                (PartState::Complete, Some(PartState::Missing)) => {
-                    " (summary written, traces missing)"
-                }
-                (PartState::Missing, Some(PartState::Complete)) => {
-                    " (traces written, summary missing)"
-                }
-                _ => "",
+            // Which parts a partly written shard has and lacks.
+            let names = |complete: bool| -> Vec<&str> {
+                p.tables
+                    .iter()
+                    .filter(|(_, s)| (*s == PartState::Complete) == complete)
+                    .map(|(t, _)| t.name())
+                    .collect()
+            };
+            let (written, lacking) = (names(true), names(false));
+            let what = if written.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} written, {} missing)",
+                    written.join(", "),
+                    lacking.join(", ")
+                )
             };
             let writing = if self.temp_files.iter().any(|t| {
                 t.path
@@ -411,11 +430,9 @@ impl DirStatus {
                 count: n,
             };
             let layout = Layout::new(&self.dir);
-            for (state, path) in [
-                (Some(&p.summary), layout.summary_part(shard)),
-                (p.traces.as_ref(), layout.traces_part(shard)),
-            ] {
-                if let Some(PartState::Corrupt(why)) = state {
+            for (table, state) in &p.tables {
+                let path = layout.part(*table, shard);
+                if let PartState::Corrupt(why) = state {
                     let _ = writeln!(
                         w,
                         "  shard {}: runs {}..{}: {}: {why}",
@@ -526,8 +543,10 @@ impl DirStatus {
                 "shard": p.index,
                 "runs": [p.runs.start, p.runs.end],
                 "complete": p.is_complete(),
-                "summary": state(&p.summary),
-                "traces": p.traces.as_ref().map(state),
+                "summary": p.part(TableKind::Summary).map(state),
+                "traces": p.part(TableKind::Traces).map(state),
+                "nodes": p.part(TableKind::Nodes).map(state),
+                "fc": p.part(TableKind::Fc).map(state),
             })).collect::<Vec<_>>(),
         })
     }

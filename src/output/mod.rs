@@ -38,6 +38,7 @@ pub use writers::{
 };
 
 use crate::plan::Shard;
+use crate::spec::Spec;
 
 /// Failures while writing results.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +121,46 @@ pub fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
     }
 }
 
+/// The tables of a result directory: each a folder of one part per shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// One row per run.
+    Summary,
+    /// The traced runs' states (with `output.traces`).
+    Traces,
+    /// One row per run and node (a network sweep).
+    Nodes,
+    /// The functional connectivity (a network sweep with `output.fc`).
+    Fc,
+}
+
+impl TableKind {
+    /// The folder's name, also the table's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableKind::Summary => "summary",
+            TableKind::Traces => "traces",
+            TableKind::Nodes => "nodes",
+            TableKind::Fc => "fc",
+        }
+    }
+
+    /// The tables the results of `spec` hold, the summary first.
+    pub fn of(spec: &Spec) -> Vec<TableKind> {
+        let mut tables = vec![TableKind::Summary];
+        if spec.traces.is_some() {
+            tables.push(TableKind::Traces);
+        }
+        if spec.network.is_some() {
+            tables.push(TableKind::Nodes);
+        }
+        if spec.fc_output {
+            tables.push(TableKind::Fc);
+        }
+        tables
+    }
+}
+
 /// The files of one result directory.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -191,6 +232,16 @@ impl Layout {
     /// The trace part of `shard`.
     pub fn traces_part(&self, shard: Shard) -> PathBuf {
         self.traces_dir().join(Self::part_name(shard))
+    }
+
+    /// The folder of `table`.
+    pub fn table_dir(&self, table: TableKind) -> PathBuf {
+        self.dir.join(table.name())
+    }
+
+    /// The part of `table` for `shard`.
+    pub fn part(&self, table: TableKind, shard: Shard) -> PathBuf {
+        self.table_dir(table).join(Self::part_name(shard))
     }
 }
 

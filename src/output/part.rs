@@ -267,11 +267,12 @@ pub fn part_metadata_value(path: &Path, key: &str) -> Result<Option<String>, Str
         .and_then(|p| p.value.clone()))
 }
 
-/// Reads a part's footer and checks that it is shard `shard` of the spec with hash `sha`:
-/// its `mpr_sweep.*` metadata and (for summaries) its row count.
+/// Reads a part's footer and checks that it is shard `shard` of the spec with hash `sha`
+/// and, for a network sweep, computed from the network files with hash `network_sha`: its
+/// `mpr_sweep.*` metadata and (for summaries) its row count.
 pub fn check_part(
     path: &Path,
-    sha: &str,
+    (sha, network_sha): (&str, Option<&str>),
     shard: Shard,
     runs: &Range<u64>,
     summary: bool,
@@ -304,6 +305,19 @@ pub fn check_part(
             ));
         }
         None => return Err("no mpr_sweep.spec_sha256 in its metadata".into()),
+    }
+    if let Some(want) = network_sha {
+        match get("mpr_sweep.network_sha256") {
+            Some(v) if v == want => {}
+            Some(v) => {
+                return Err(format!(
+                    "computed from other network files (mpr_sweep.network_sha256 {}, the files of the directory's spec have {})",
+                    &v[..v.len().min(12)],
+                    &want[..want.len().min(12)]
+                ));
+            }
+            None => return Err("no mpr_sweep.network_sha256 in its metadata".into()),
+        }
     }
     expect("mpr_sweep.shard", &shard.to_string())?;
     expect("mpr_sweep.runs", &format!("{}..{}", runs.start, runs.end))?;

@@ -27,9 +27,9 @@ use crate::error::Error;
 use crate::integrate::{Isa, LANES, StopToken, Stopped};
 use crate::output::{
     DirError, EncodedGroup, FcBatch, Layout, Metadata, NETWORK_GROUP_ROWS, NodesBatch, OutputError,
-    SUMMARY_GROUP_ROWS, SummaryBatch, TRACE_GROUP_ROWS, Table, TableEncoder, TableWriter,
-    TraceBatch, fc_schema, io_err, nodes_schema, spec_sha256, summary_schema, trace_schema,
-    write_atomic,
+    SUMMARY_GROUP_ROWS, SummaryBatch, TRACE_GROUP_ROWS, Table, TableEncoder, TableKind,
+    TableWriter, TraceBatch, fc_schema, io_err, nodes_schema, spec_sha256, summary_schema,
+    trace_schema, write_atomic,
 };
 use crate::plan::{Plan, Shard};
 use crate::simulate::{RunResult, Simulator};
@@ -548,18 +548,12 @@ fn part_is_complete(
     runs: &std::ops::Range<u64>,
 ) -> bool {
     let sha = spec_sha256(&spec.text);
-    let summary = crate::output::check_part(&layout.summary_part(shard), &sha, shard, runs, true);
-    let traces = match spec.traces {
-        Some(_) => crate::output::check_part(&layout.traces_part(shard), &sha, shard, runs, false),
-        None => Ok(()),
-    };
-    let other = |wanted: bool, part: std::path::PathBuf| {
-        !wanted || crate::output::check_part(&part, &sha, shard, runs, false).is_ok()
-    };
-    summary.is_ok()
-        && traces.is_ok()
-        && other(spec.network.is_some(), layout.nodes_part(shard))
-        && other(spec.fc_output, layout.fc_part(shard))
+    let network_sha = spec.network_data().map(|d| d.sha256.as_str());
+    TableKind::of(spec).into_iter().all(|table| {
+        let part = layout.part(table, shard);
+        let summary = table == TableKind::Summary;
+        crate::output::check_part(&part, (&sha, network_sha), shard, runs, summary).is_ok()
+    })
 }
 
 /// Runs per block: about [`BLOCK_RUN_STEPS`] run-steps but at most [`MAX_BLOCK_RUNS`]
@@ -622,17 +616,8 @@ pub fn claim_dir(spec: &Spec, layout: &Layout, overwrite: bool) -> Result<(), Er
 /// [`claim_dir`], then the part directories, refusing parts of another shard layout.
 fn prepare_dir(spec: &Spec, layout: &Layout, opts: &RunOptions) -> Result<(), Error> {
     claim_dir(spec, layout, opts.overwrite)?;
-    let mut dirs = vec![layout.summary_dir()];
-    if spec.traces.is_some() {
-        dirs.push(layout.traces_dir());
-    }
-    if spec.network.is_some() {
-        dirs.push(layout.nodes_dir());
-    }
-    if spec.fc_output {
-        dirs.push(layout.fc_dir());
-    }
-    for d in dirs {
+    for table in TableKind::of(spec) {
+        let d = layout.table_dir(table);
         fs::create_dir_all(&d).map_err(io_err(&d))?;
         refuse_other_layouts(&d, opts)?;
         if let Some(data) = spec.network_data()

@@ -534,6 +534,7 @@ impl LaneInputs {
             (&mut c.v_drive, &s.v_drive),
             (&mut c.two_inv_tau, &s.two_inv_tau),
             (&mut c.two_dt_inv_tau, &s.two_dt_inv_tau),
+            (&mut c.fast_v_max, &s.fast_v_max),
             (&mut c.inv_tau, &s.inv_tau),
             (&mut c.j_tau, &s.j_tau),
             (&mut c.pi_tau_sq, &s.pi_tau_sq),

@@ -127,6 +127,10 @@ pub struct Coefficients {
     pub two_inv_tau: Lanes,
     /// `2 dt/tau`: the exponential-Euler argument is this times v.
     pub two_dt_inv_tau: Lanes,
+    /// The largest |v| whose exponential-Euler argument `2 dt v/tau`, as the step rounds
+    /// it, surely lies within phi1's polynomial range: a bound of the range check without
+    /// its multiplication.
+    pub fast_v_max: Lanes,
     /// `1/tau` (1/ms).
     pub inv_tau: Lanes,
     /// `J tau` (ms).
@@ -147,6 +151,8 @@ impl Default for Coefficients {
             v_drive: z,
             two_inv_tau: z,
             two_dt_inv_tau: z,
+            // An argument of zero is in range whatever v is.
+            fast_v_max: [f64::INFINITY; LANES],
             inv_tau: z,
             j_tau: z,
             pi_tau_sq: z,
@@ -173,6 +179,12 @@ impl Coefficients {
         self.v_drive[l] = p.eta + p.input_v;
         self.two_inv_tau[l] = 2.0 / tau;
         self.two_dt_inv_tau[l] = 2.0 * dt / tau;
+        // With c = 2 dt/tau and L = fl(fl(M/c) (1 - 4 eps)), |v| <= L gives
+        // |c v| <= c L <= M (1 + eps)^2 (1 - 4 eps) < M, so the product the step rounds is at
+        // most M (representable) too: every lane that passes the check takes the
+        // polynomial, as phi1 would. (c = 0 gives infinity: always in range.)
+        let c = self.two_dt_inv_tau[l];
+        self.fast_v_max[l] = math::PHI1_POLY_MAX / c * (1.0 - 4.0 * f64::EPSILON);
         self.inv_tau[l] = 1.0 / tau;
         self.j_tau[l] = p.j * tau;
         self.pi_tau_sq[l] = (PI * tau) * (PI * tau);
@@ -664,7 +676,7 @@ mod tests {
     const DT: f64 = 0.01;
     const STEPS: u64 = 3000;
     /// The lane that, in a wild batch, keeps exp_euler's argument |2 dt v/tau| above phi1's
-    /// series range: tau = 0.05 ms, so |v| > 1.25 suffices, and it settles near v = -2.
+    /// polynomial range: tau = 0.05 ms, so |v| > 1.25 suffices, and it settles near v = -2.
     const WILD: usize = 7;
     const WILD_TAU_MS: f64 = 0.05;
 
@@ -675,7 +687,7 @@ mod tests {
     }
 
     /// 32 lanes starting at r = 100 Hz, v = -2. Tame: every lane stays within phi1's
-    /// series range, so the batch takes the series form throughout. Wild: lane `WILD` does
+    /// polynomial range, so the batch takes the polynomial form throughout. Wild: lane `WILD` does
     /// not, so the whole batch takes the general form (a per-lane select) at every step.
     fn batch(wild: bool) -> Batch {
         let mut b = Batch::default();
@@ -706,10 +718,10 @@ mod tests {
         .expect("nobody asked to stop")
     }
 
-    /// A lane's bits do not depend on whether its batch took phi1's series form or the
+    /// A lane's bits do not depend on whether its batch took phi1's polynomial form or the
     /// general form (contract: results independent of batching).
     #[test]
-    fn a_lane_outside_the_series_range_leaves_its_neighbours_bits_alone() {
+    fn a_lane_outside_the_polynomial_range_leaves_its_neighbours_bits_alone() {
         for isa in Isa::available() {
             let (tame, wild) = (run(false, isa), run(true, isa));
             for l in (0..LANES).filter(|&l| l != WILD) {
@@ -820,8 +832,8 @@ mod tests {
             (r, v) = (r + h * f_r, v + h * f_v);
         }
         assert!(
-            z_min > math::PHI1_SERIES_MAX,
-            "the reference entered the series range: |z| = {z_min}"
+            z_min > math::PHI1_POLY_MAX,
+            "the reference entered the polynomial range: |z| = {z_min}"
         );
         for isa in Isa::available() {
             let got = run(true, isa);

@@ -83,13 +83,13 @@ pub(super) fn rhs<A: Arith>(
 pub struct ExpEuler;
 
 impl Scheme for ExpEuler {
-    /// `phi1` by its series alone when `|A dt| <= 1/2` in every lane (W1's whole range at
+    /// `phi1` by its polynomial alone when `|A dt| <= 1/2` in every lane (W1's whole range at
     /// dt = 0.01 ms, where that means |v| <= 25): no range reduction and no division.
     const HAS_FAST_FORM: bool = true;
 
     #[inline(always)]
     fn in_fast_range(c: &Coefficients, l: usize, v: f64) -> bool {
-        (c.two_dt_inv_tau[l] * v).abs() <= math::PHI1_SERIES_MAX
+        v.abs() <= c.fast_v_max[l]
     }
 
     #[inline(always)]
@@ -102,7 +102,7 @@ impl Scheme for ExpEuler {
         let (f_r, f_v) = rhs::<A>(c, l, s.r, s.v, s.input);
         let z = c.two_dt_inv_tau[l] * s.v;
         let phi = if FAST {
-            math::phi1_series::<A>(z)
+            math::phi1_poly::<A>(z)
         } else {
             math::phi1::<A>(z)
         };

@@ -295,29 +295,31 @@ pub fn check_part(
             None => Err(format!("no {key} in its metadata")),
         }
     };
-    match get("mpr_sweep.spec_sha256") {
-        Some(v) if v == sha => {}
-        Some(v) => {
-            return Err(format!(
-                "written for another spec (mpr_sweep.spec_sha256 {}, the directory's spec has {})",
+    // A hash of what the part was computed from, both named by their first 12 digits.
+    let expect_hash = |key: &str, want: &str, wrong: &str, ours: &str| -> Result<(), String> {
+        match get(key) {
+            Some(v) if v == want => Ok(()),
+            Some(v) => Err(format!(
+                "{wrong} ({key} {}, {ours} {})",
                 &v[..v.len().min(12)],
-                &sha[..12]
-            ));
+                &want[..want.len().min(12)]
+            )),
+            None => Err(format!("no {key} in its metadata")),
         }
-        None => return Err("no mpr_sweep.spec_sha256 in its metadata".into()),
-    }
+    };
+    expect_hash(
+        "mpr_sweep.spec_sha256",
+        sha,
+        "written for another spec",
+        "the directory's spec has",
+    )?;
     if let Some(want) = network_sha {
-        match get("mpr_sweep.network_sha256") {
-            Some(v) if v == want => {}
-            Some(v) => {
-                return Err(format!(
-                    "computed from other network files (mpr_sweep.network_sha256 {}, the files of the directory's spec have {})",
-                    &v[..v.len().min(12)],
-                    &want[..want.len().min(12)]
-                ));
-            }
-            None => return Err("no mpr_sweep.network_sha256 in its metadata".into()),
-        }
+        expect_hash(
+            "mpr_sweep.network_sha256",
+            want,
+            "computed from other network files",
+            "the files of the directory's spec have",
+        )?;
     }
     expect("mpr_sweep.shard", &shard.to_string())?;
     expect("mpr_sweep.runs", &format!("{}..{}", runs.start, runs.end))?;

@@ -124,17 +124,25 @@ pub fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
 /// The tables of a result directory: each a folder of one part per shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableKind {
-    /// One row per run.
+    /// `DIR/summary`: one row per run.
     Summary,
-    /// The traced runs' states (with `output.traces`).
+    /// `DIR/traces`: the traced runs' states (with `output.traces`).
     Traces,
-    /// One row per run and node (a network sweep).
+    /// `DIR/nodes`: one row per run and node (a network sweep).
     Nodes,
-    /// The functional connectivity (a network sweep with `output.fc`).
+    /// `DIR/fc`: the functional connectivity (a network sweep with `output.fc`).
     Fc,
 }
 
 impl TableKind {
+    /// Every table a result directory may hold.
+    pub const ALL: [TableKind; 4] = [
+        TableKind::Summary,
+        TableKind::Traces,
+        TableKind::Nodes,
+        TableKind::Fc,
+    ];
+
     /// The folder's name, also the table's name in messages.
     pub fn name(self) -> &'static str {
         match self {
@@ -189,52 +197,12 @@ impl Layout {
         self.dir.join("logs")
     }
 
-    /// `<dir>/summary`: one summary part per shard.
-    pub fn summary_dir(&self) -> PathBuf {
-        self.dir.join("summary")
-    }
-
-    /// `<dir>/traces`: one trace part per shard, when the spec asks for traces.
-    pub fn traces_dir(&self) -> PathBuf {
-        self.dir.join("traces")
-    }
-
-    /// `<dir>/nodes`: one part per shard of a network sweep.
-    pub fn nodes_dir(&self) -> PathBuf {
-        self.dir.join("nodes")
-    }
-
-    /// `<dir>/fc`: one part per shard of a network sweep with `output.fc`.
-    pub fn fc_dir(&self) -> PathBuf {
-        self.dir.join("fc")
-    }
-
-    /// The nodes part of `shard`.
-    pub fn nodes_part(&self, shard: Shard) -> PathBuf {
-        self.nodes_dir().join(Self::part_name(shard))
-    }
-
-    /// The FC part of `shard`.
-    pub fn fc_part(&self, shard: Shard) -> PathBuf {
-        self.fc_dir().join(Self::part_name(shard))
-    }
-
     /// `part-00003-of-00016.parquet`
     pub fn part_name(shard: Shard) -> String {
         format!("part-{:05}-of-{:05}.parquet", shard.index, shard.count)
     }
 
-    /// The summary part of `shard`.
-    pub fn summary_part(&self, shard: Shard) -> PathBuf {
-        self.summary_dir().join(Self::part_name(shard))
-    }
-
-    /// The trace part of `shard`.
-    pub fn traces_part(&self, shard: Shard) -> PathBuf {
-        self.traces_dir().join(Self::part_name(shard))
-    }
-
-    /// The folder of `table`.
+    /// `DIR/<name>`: the folder of `table`, one part per shard.
     pub fn table_dir(&self, table: TableKind) -> PathBuf {
         self.dir.join(table.name())
     }

@@ -13,7 +13,7 @@ pub fn fc(
 ) -> Result<PlotSummary, PlotError> {
     check_out(out, width, height)?;
     summary_parts(dir)?;
-    let fc_dir = Layout::new(dir).fc_dir();
+    let fc_dir = Layout::new(dir).table_dir(TableKind::Fc);
     let parts = match part_files(&fc_dir) {
         Ok(p) => p,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),

@@ -33,7 +33,7 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
-use crate::output::{Layout, OutputError, io_err, write_atomic};
+use crate::output::{Layout, OutputError, TableKind, io_err, write_atomic};
 
 /// DejaVu Sans 2.37 (Bitstream Vera license: `assets/fonts/LICENSE-DejaVu.txt`).
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");

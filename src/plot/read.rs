@@ -118,7 +118,7 @@ pub(super) fn summary_parts(dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
             "no such directory"
         }));
     }
-    let sub = Layout::new(dir).summary_dir();
+    let sub = Layout::new(dir).table_dir(TableKind::Summary);
     match part_files(&sub) {
         Ok(parts) if !parts.is_empty() => Ok(parts),
         Ok(_) => Err(not_dir("no summary/part-*.parquet")),

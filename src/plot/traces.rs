@@ -69,7 +69,7 @@ pub fn traces(dir: &Path, args: &TracesArgs, out: &Path) -> Result<TracesSummary
         };
         PlotError::NotTraced { runs: missing, why }
     };
-    let trace_dir = Layout::new(dir).traces_dir();
+    let trace_dir = Layout::new(dir).table_dir(TableKind::Traces);
     let parts = match part_files(&trace_dir) {
         Ok(p) => p,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),

@@ -146,7 +146,7 @@ pub fn run_until(
         Destination::Dir(dir) => {
             let layout = Layout::new(dir);
             prepare_dir(spec, &layout, opts)?;
-            let summary_path = layout.summary_part(opts.shard);
+            let summary_path = layout.part(TableKind::Summary, opts.shard);
             if summary_path.exists() {
                 if opts.resume && part_is_complete(spec, &layout, opts.shard, &runs) {
                     return Ok(RunReport {
@@ -165,9 +165,9 @@ pub fn run_until(
             }
             (
                 Some(summary_path),
-                Some(layout.traces_part(opts.shard)),
-                Some(layout.nodes_part(opts.shard)),
-                Some(layout.fc_part(opts.shard)),
+                Some(layout.part(TableKind::Traces, opts.shard)),
+                Some(layout.part(TableKind::Nodes, opts.shard)),
+                Some(layout.part(TableKind::Fc, opts.shard)),
             )
         }
         Destination::Memory => (None, None, None, None),
@@ -580,12 +580,7 @@ pub fn claim_dir(spec: &Spec, layout: &Layout, overwrite: bool) -> Result<(), Er
     match fs::read_to_string(&spec_path) {
         Ok(existing) if existing == spec.text => {}
         Ok(_) if overwrite => {
-            for sub in [
-                layout.summary_dir(),
-                layout.traces_dir(),
-                layout.nodes_dir(),
-                layout.fc_dir(),
-            ] {
+            for sub in TableKind::ALL.map(|t| layout.table_dir(t)) {
                 if sub.exists() {
                     fs::remove_dir_all(&sub).map_err(io_err(&sub))?;
                 }

@@ -507,9 +507,10 @@ impl LaneState {
     }
 }
 
-/// Takes one post-step state of `G` lanes into their divergence counts: a lane stays alive
-/// while both variables are below [`DIVERGED`] in magnitude (NaN compares false), and the
-/// count of alive steps locates the first divergence.
+/// Takes one post-step state of lanes `g .. g + G` into their divergence counts (`alive`
+/// and `finite` hold those lanes' counts): a lane stays alive while both variables are
+/// below [`DIVERGED`] in magnitude (NaN compares false), and the count of alive steps
+/// locates the first divergence.
 #[inline(always)]
 fn count_alive<const G: usize>(
     alive: &mut [u64; G],

@@ -31,7 +31,7 @@ pub struct GroupMoments<const G: usize> {
 }
 
 impl<const G: usize> GroupMoments<G> {
-    /// Adds one sample per lane with `A`'s arithmetic.
+    /// Adds lanes `g .. g + G` of `xs` (one sample per lane) with `A`'s arithmetic.
     #[inline(always)]
     pub fn add<A: Arith, const W: usize>(&mut self, xs: &[f64; W], g: usize) {
         for w in 0..G {

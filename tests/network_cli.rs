@@ -516,6 +516,7 @@ fn status_checks_every_table_of_a_network_sweep_and_its_files() {
     let (text, v) = status(&out);
     text.expect_code(0);
     assert_eq!(v["complete"], true, "{v}");
+    assert_eq!(v["other_network_files"], false, "{v}");
     for part in v["parts"].as_array().unwrap() {
         for kind in KINDS {
             assert_eq!(part[kind]["state"], "complete", "{kind}: {part}");
@@ -555,8 +556,13 @@ fn status_checks_every_table_of_a_network_sweep_and_its_files() {
             "{kind}: {reason}"
         );
     }
+    assert_eq!(v["other_network_files"], true, "{v}");
+    assert_eq!(v["parts"][1]["fc"]["other_network_files"], true, "{v}");
+    // Resubmitting cannot help (`run` refuses the directory): the report says what can.
     assert!(
-        text.stdout.contains("computed from other network files"),
+        text.stdout.contains("computed from other network files")
+            && text.stdout.contains("rerun every shard with --overwrite")
+            && !text.stdout.contains("sbatch --array"),
         "{}",
         text.stdout
     );

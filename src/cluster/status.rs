@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use super::ClusterError;
 use super::sbatch::{array_list, shell_quote};
-use crate::output::{Layout, TableKind, check_part, spec_sha256};
+use crate::output::{Layout, PartMismatch, TableKind, check_part, spec_sha256};
 use crate::plan::estimate::clock;
 use crate::plan::{Plan, Shard};
 
@@ -21,7 +21,7 @@ pub enum PartState {
     /// Not written (yet).
     Missing,
     /// A final-named file that does not read back as this shard's part; the reason.
-    Corrupt(String),
+    Corrupt(PartMismatch),
 }
 
 /// One shard of a result directory.
@@ -256,7 +256,7 @@ pub fn dir_status(
                     let expected = (sha.as_str(), network_sha.as_deref());
                     match check_part(&path, expected, shard, &runs, summary) {
                         Ok(()) => PartState::Complete,
-                        Err(why) => PartState::Corrupt(why),
+                        Err(mismatch) => PartState::Corrupt(mismatch),
                     }
                 }
             };
@@ -288,6 +288,17 @@ impl DirStatus {
         self.shards.is_some()
             && self.parts.iter().all(ShardStatus::is_complete)
             && self.unexpected.is_empty()
+    }
+
+    /// Whether a part was computed from other contents of the network files than
+    /// `DIR/spec.yaml` names: `run` refuses the directory (resubmitting cannot help) until
+    /// the files are restored or `--overwrite` recomputes every shard.
+    pub fn other_network_files(&self) -> bool {
+        self.parts.iter().any(|p| {
+            p.tables
+                .iter()
+                .any(|(_, s)| matches!(s, PartState::Corrupt(PartMismatch::OtherNetwork(_))))
+        })
     }
 
     /// Shards that are missing or corrupt.
@@ -432,7 +443,8 @@ impl DirStatus {
             let layout = Layout::new(&self.dir);
             for (table, state) in &p.tables {
                 let path = layout.part(*table, shard);
-                if let PartState::Corrupt(why) = state {
+                if let PartState::Corrupt(mismatch) = state {
+                    let why = mismatch.why();
                     let _ = writeln!(
                         w,
                         "  shard {}: runs {}..{}: {}: {why}",
@@ -465,7 +477,13 @@ impl DirStatus {
                     files.join(" ")
                 );
             }
-            if !self.todo().is_empty() {
+            if self.other_network_files() {
+                let _ = writeln!(
+                    w,
+                    "parts were computed from other network files than {} names: `run` refuses this directory until those files are restored (the parts' hash is above), or rerun every shard with --overwrite",
+                    Layout::new(&self.dir).spec().display()
+                );
+            } else if !self.todo().is_empty() {
                 let _ = writeln!(
                     w,
                     "resubmit the missing and corrupt shards{}:\n  sbatch --array={} {}",
@@ -511,7 +529,11 @@ impl DirStatus {
         let state = |s: &PartState| match s {
             PartState::Complete => serde_json::json!({"state": "complete"}),
             PartState::Missing => serde_json::json!({"state": "missing"}),
-            PartState::Corrupt(why) => serde_json::json!({"state": "corrupt", "reason": why}),
+            PartState::Corrupt(m) => serde_json::json!({
+                "state": "corrupt",
+                "reason": m.why(),
+                "other_network_files": matches!(m, PartMismatch::OtherNetwork(_)),
+            }),
         };
         let indices = |f: &dyn Fn(&ShardStatus) -> bool| -> Vec<u64> {
             self.parts
@@ -532,6 +554,7 @@ impl DirStatus {
             "complete_shards": indices(&|p| p.is_complete()),
             "missing_shards": indices(&|p| !p.is_complete() && !p.is_corrupt()),
             "corrupt_shards": indices(&|p| p.is_corrupt()),
+            "other_network_files": self.other_network_files(),
             "array": self.array(),
             "job_script": self.job_script,
             "remove": self.to_remove(),

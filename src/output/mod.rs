@@ -27,7 +27,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 pub use network::{FcBatch, NETWORK_GROUP_ROWS, NodeRow, NodesBatch, fc_schema, nodes_schema};
-pub use part::{EncodedRowGroup, PartFile, RowGroupEncoder, check_part, part_metadata_value};
+pub use part::{
+    EncodedRowGroup, PartFile, PartMismatch, RowGroupEncoder, check_part, part_metadata_value,
+};
 pub use schema::{
     Metadata, param_slots, spec_sha256, summary_fields, summary_schema, trace_schema,
 };

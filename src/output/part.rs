@@ -267,6 +267,25 @@ pub fn part_metadata_value(path: &Path, key: &str) -> Result<Option<String>, Str
         .and_then(|p| p.value.clone()))
 }
 
+/// Why a part does not count as its shard's part, and what it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartMismatch {
+    /// Unreadable, of another spec or shard, or short of rows: `run --resume` rewrites it.
+    Unusable(String),
+    /// Computed from other contents of the network files than the spec names now: `run`
+    /// refuses the directory until the files are restored or `--overwrite` recomputes.
+    OtherNetwork(String),
+}
+
+impl PartMismatch {
+    /// What is wrong, for messages.
+    pub fn why(&self) -> &str {
+        match self {
+            PartMismatch::Unusable(why) | PartMismatch::OtherNetwork(why) => why,
+        }
+    }
+}
+
 /// Reads a part's footer and checks that it is shard `shard` of the spec with hash `sha`
 /// and, for a network sweep, computed from the network files with hash `network_sha`: its
 /// `mpr_sweep.*` metadata and (for summaries) its row count.
@@ -276,7 +295,37 @@ pub fn check_part(
     shard: Shard,
     runs: &Range<u64>,
     summary: bool,
-) -> Result<(), String> {
+) -> Result<(), PartMismatch> {
+    let found = check_footer(path, sha, shard, runs, summary).map_err(PartMismatch::Unusable)?;
+    if let Some(want) = network_sha {
+        match found {
+            Some(v) if v == want => {}
+            Some(v) => {
+                return Err(PartMismatch::OtherNetwork(format!(
+                    "computed from other network files (mpr_sweep.network_sha256 {}, the files of the directory's spec have {})",
+                    &v[..v.len().min(12)],
+                    &want[..want.len().min(12)]
+                )));
+            }
+            None => {
+                return Err(PartMismatch::Unusable(
+                    "no mpr_sweep.network_sha256 in its metadata".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`check_part`] but for the network files: the part's `mpr_sweep.network_sha256`, if
+/// it has one, for the caller to compare.
+fn check_footer(
+    path: &Path,
+    sha: &str,
+    shard: Shard,
+    runs: &Range<u64>,
+    summary: bool,
+) -> Result<Option<String>, String> {
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let reader = SerializedFileReader::new(file).map_err(|e| format!("not Parquet: {e}"))?;
     let meta = reader.metadata().file_metadata();
@@ -295,31 +344,16 @@ pub fn check_part(
             None => Err(format!("no {key} in its metadata")),
         }
     };
-    // A hash of what the part was computed from, both named by their first 12 digits.
-    let expect_hash = |key: &str, want: &str, wrong: &str, ours: &str| -> Result<(), String> {
-        match get(key) {
-            Some(v) if v == want => Ok(()),
-            Some(v) => Err(format!(
-                "{wrong} ({key} {}, {ours} {})",
+    match get("mpr_sweep.spec_sha256") {
+        Some(v) if v == sha => {}
+        Some(v) => {
+            return Err(format!(
+                "written for another spec (mpr_sweep.spec_sha256 {}, the directory's spec has {})",
                 &v[..v.len().min(12)],
-                &want[..want.len().min(12)]
-            )),
-            None => Err(format!("no {key} in its metadata")),
+                &sha[..12]
+            ));
         }
-    };
-    expect_hash(
-        "mpr_sweep.spec_sha256",
-        sha,
-        "written for another spec",
-        "the directory's spec has",
-    )?;
-    if let Some(want) = network_sha {
-        expect_hash(
-            "mpr_sweep.network_sha256",
-            want,
-            "computed from other network files",
-            "the files of the directory's spec have",
-        )?;
+        None => return Err("no mpr_sweep.spec_sha256 in its metadata".into()),
     }
     expect("mpr_sweep.shard", &shard.to_string())?;
     expect("mpr_sweep.runs", &format!("{}..{}", runs.start, runs.end))?;
@@ -329,5 +363,5 @@ pub fn check_part(
             return Err(format!("{} rows, expected {want}", meta.num_rows()));
         }
     }
-    Ok(())
+    Ok(get("mpr_sweep.network_sha256"))
 }

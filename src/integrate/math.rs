@@ -372,6 +372,28 @@ pub fn sin_cos_turns<A: Arith>(u: f64) -> (f64, f64) {
     (s, c)
 }
 
+/// The composite Simpson rule for `f` on [a, b] with `n` (even) intervals: the tests'
+/// reference integrals.
+#[cfg(test)]
+pub(crate) fn simpson(f: impl Fn(f64) -> f64, a: f64, b: f64, n: usize) -> f64 {
+    assert!(
+        n.is_multiple_of(2),
+        "Simpson's rule takes an even number of intervals"
+    );
+    let h = (b - a) / n as f64;
+    let sum: f64 = (0..=n)
+        .map(|k| {
+            let w = if k == 0 || k == n {
+                1.0
+            } else {
+                [2.0, 4.0][k % 2]
+            };
+            w * f(a + k as f64 * h)
+        })
+        .sum();
+    sum * h / 3.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,10 +13,11 @@
 //! lowest lanes and compute only the groups of lanes that hold them (packing).
 //!
 //! Steps land exactly on `duration_ms` and on every edge of a `step` or `pulse` input;
-//! continuous inputs (`sine`) are evaluated at each stage's own time. Statistics are time
-//! averages of the continuous extension (dense output) by 5-point Gauss–Legendre
-//! quadrature on each accepted step, clipped to [transient_ms, duration_ms]; traces are the
-//! dense output at their times. The body is generic over the path's [`Arith`], compiled
+//! continuous inputs (`sine`) are evaluated at each stage's own time, and steps land on
+//! `transient_ms` too. Statistics are time integrals over [transient_ms, duration_ms] by the
+//! method's own quadrature: each step integrates r, v and their squares with the stage
+//! weights, as if they were further components of the system (fifth order, like the
+//! state); traces are the continuous extension (dense output) at their times. The body is generic over the path's [`Arith`], compiled
 //! for the baseline, for AVX2+FMA and for AVX-512 like the fixed-step kernel. No I/O, and
 //! no allocation inside the step loop.
 
@@ -52,25 +53,6 @@ pub(super) const DOPRI5_D: [f64; 7] = [
     701980252875.0 / 199316789632.0,
     -1453857185.0 / 822651844.0,
     69997945.0 / 29380423.0,
-];
-
-/// 5-point Gauss–Legendre nodes on [0, 1] (exact for polynomials of degree 9: the dense
-/// output squared is of degree 8).
-const GL_NODES: [f64; 5] = [
-    0.5 - 0.5 * 0.906_179_845_938_664,
-    0.5 - 0.5 * 0.538_469_310_105_683_1,
-    0.5,
-    0.5 + 0.5 * 0.538_469_310_105_683_1,
-    0.5 + 0.5 * 0.906_179_845_938_664,
-];
-
-/// The weights of [`GL_NODES`] (summing to 1).
-const GL_WEIGHTS: [f64; 5] = [
-    0.5 * 0.236_926_885_056_189_1,
-    0.5 * 0.478_628_670_499_366_5,
-    0.5 * 0.568_888_888_888_888_9,
-    0.5 * 0.478_628_670_499_366_5,
-    0.5 * 0.236_926_885_056_189_1,
 ];
 
 /// log2 of the step-size controller's safety factor 0.9.
@@ -182,14 +164,32 @@ impl Default for Tolerances {
     }
 }
 
-/// Time statistics of one variable over the lanes: the weight (time covered), the time
-/// average and the integral of the squared deviation from it (merged step by step as in
-/// Chan et al.'s pairwise update), and the extremes.
+/// Accepted steps in the window whose integrals a lane sums around one shift before it
+/// merges them into its run's statistics (see [`TimeMoments`]).
+const CHUNK_STEPS: u64 = 256;
+
+/// Time statistics of one variable over the lanes. The steps' integrals of `x - shift`
+/// and `(x - shift)^2` are summed over a chunk of up to [`CHUNK_STEPS`] accepted steps in
+/// the window, with `shift` the state at the chunk's start, so that the sums stay of the
+/// size of the chunk's own variation (a small variance around a large mean keeps its
+/// digits). A full chunk is merged into the run's time average and integral of the squared
+/// deviation by Chan et al.'s pairwise update (one division per chunk, not per step), and
+/// the next chunk starts around the state reached. The chunks of a run depend only on its
+/// own steps. `min` and `max` cover the states at the window's start and at the ends of the
+/// accepted steps in it.
 #[derive(Debug, Clone, Copy)]
 struct TimeMoments {
+    /// Time merged, ms.
     weight: Lanes,
     mean: Lanes,
+    /// The integral of the squared deviation from `mean` over the merged time.
     m2: Lanes,
+    /// The current chunk: its shift, its time and its integrals of `x - shift` and
+    /// `(x - shift)^2`.
+    shift: Lanes,
+    chunk_w: Lanes,
+    chunk_1: Lanes,
+    chunk_2: Lanes,
     min: Lanes,
     max: Lanes,
 }
@@ -200,18 +200,30 @@ impl TimeMoments {
             weight: [0.0; LANES],
             mean: [0.0; LANES],
             m2: [0.0; LANES],
+            shift: [0.0; LANES],
+            chunk_w: [0.0; LANES],
+            chunk_1: [0.0; LANES],
+            chunk_2: [0.0; LANES],
             min: [f64::INFINITY; LANES],
             max: [f64::NEG_INFINITY; LANES],
         }
     }
 
-    /// Empties lane `l` for the next run.
-    fn reset(&mut self, l: usize) {
+    /// Empties lane `l` for a run that starts at `x0`; `in_window`: the window starts at
+    /// the run's start (`transient_ms` = 0), so `x0` counts among the extremes.
+    fn reset(&mut self, l: usize, x0: f64, in_window: bool) {
         self.weight[l] = 0.0;
         self.mean[l] = 0.0;
         self.m2[l] = 0.0;
-        self.min[l] = f64::INFINITY;
-        self.max[l] = f64::NEG_INFINITY;
+        self.shift[l] = x0;
+        self.chunk_w[l] = 0.0;
+        self.chunk_1[l] = 0.0;
+        self.chunk_2[l] = 0.0;
+        (self.min[l], self.max[l]) = if in_window {
+            (x0, x0)
+        } else {
+            (f64::INFINITY, f64::NEG_INFINITY)
+        };
     }
 
     /// Lane `to` takes lane `from`'s statistics.
@@ -220,19 +232,57 @@ impl TimeMoments {
             weight,
             mean,
             m2,
+            shift,
+            chunk_w,
+            chunk_1,
+            chunk_2,
             min,
             max,
         } = self;
-        for x in [weight, mean, m2, min, max] {
+        for x in [weight, mean, m2, shift, chunk_w, chunk_1, chunk_2, min, max] {
             x[to] = x[from];
         }
     }
 
+    /// Lane `l`'s merged time, average and integral of the squared deviation, its current
+    /// chunk included.
+    #[inline(always)]
+    fn merged<A: Arith>(&self, l: usize) -> (f64, f64, f64) {
+        let (weight, mean, m2) = (self.weight[l], self.mean[l], self.m2[l]);
+        let w = self.chunk_w[l];
+        if w <= 0.0 {
+            return (weight, mean, m2);
+        }
+        let (s1, s2) = (self.chunk_1[l], self.chunk_2[l]);
+        // The chunk's average (relative to its shift) and squared deviation from it.
+        let chunk_mean = s1 / w;
+        let chunk_m2 = A::mul_add(-s1, chunk_mean, s2);
+        let delta = (self.shift[l] + chunk_mean) - mean;
+        let total = weight + w;
+        let share = w / total;
+        (
+            total,
+            A::mul_add(delta, share, mean),
+            A::mul_add(delta * delta * weight, share, m2 + chunk_m2),
+        )
+    }
+
+    /// Merges lane `l`'s chunk into its statistics and starts the next one around `x`.
+    #[inline(always)]
+    fn flush<A: Arith>(&mut self, l: usize, x: f64) {
+        (self.weight[l], self.mean[l], self.m2[l]) = self.merged::<A>(l);
+        self.shift[l] = x;
+        self.chunk_w[l] = 0.0;
+        self.chunk_1[l] = 0.0;
+        self.chunk_2[l] = 0.0;
+    }
+
     /// Lane `l`'s time average, standard deviation (of the time distribution), min, max.
-    fn summary(&self, l: usize) -> Summary {
+    fn summary<A: Arith>(&self, l: usize) -> Summary {
+        let (weight, mean, m2) = self.merged::<A>(l);
         Summary {
-            mean: self.mean[l],
-            std: (self.m2[l] / self.weight[l]).max(0.0).sqrt(),
+            mean,
+            std: (m2 / weight).max(0.0).sqrt(),
             min: self.min[l],
             max: self.max[l],
         }
@@ -412,18 +462,39 @@ pub(super) fn dense_coefficients<A: Arith>(y0: f64, y1: f64, h: f64, k: &[f64; 7
     [y0, d, b, c, h * s]
 }
 
+/// One trial step of one lane (see [`dopri_step`]).
+pub(super) struct DopriStep {
+    /// The seven stages of r and of v.
+    pub kr: [f64; 7],
+    pub kv: [f64; 7],
+    /// The fifth-order solution.
+    pub r1: f64,
+    pub v1: f64,
+    /// The error estimate (the step's fifth- minus fourth-order solution).
+    pub er: f64,
+    pub ev: f64,
+    /// The step's averages of `x - shift` and `(x - shift)^2` for x = r, v: the stage
+    /// values weighted by the fifth-order weights `b_i` (see [`dopri_step`]).
+    pub avg_r: [f64; 2],
+    pub avg_v: [f64; 2],
+}
+
 /// One Dormand–Prince 5(4) step of lane `l` from `(r, v)` at `t` over `h`, with `k1`
-/// given: the stages, the fifth-order solution and the error estimate.
+/// given: the stages, the fifth-order solution, the error estimate and the step's
+/// averages. An integral `z' = g(r, v)` appended to the system would be advanced by
+/// `h sum_i b_i g(R_i, V_i)` over the stage values `(R_i, V_i)`, to the method's fifth
+/// order (`z` feeds back into nothing, so its own stages are never needed): that is the
+/// average of `g` here, for `g = x - shift` and `(x - shift)^2`.
 #[inline(always)]
 pub(super) fn dopri_step<A: Arith>(
     c: &Coefficients,
     drive: Option<&Drive>,
     l: usize,
-    t: f64,
-    h: f64,
+    (t, h): (f64, f64),
     (r, v): (f64, f64),
     k1: (f64, f64),
-) -> ([f64; 7], [f64; 7], f64, f64, f64, f64) {
+    (shift_r, shift_v): (f64, f64),
+) -> DopriStep {
     let input = |c_i: f64| {
         drive.map(|d| {
             let ts = A::mul_add(c_i, h, t);
@@ -433,22 +504,31 @@ pub(super) fn dopri_step<A: Arith>(
             ]
         })
     };
+    // Adds stage i's values to the averages (b_2 = 0: a compile-time constant, dropped).
+    let mut avg_r = [0.0; 2];
+    let mut avg_v = [0.0; 2];
+    let mut average = |i: usize, ri: f64, vi: f64| {
+        if DOPRI5_B[i] != 0.0 {
+            for (avg, x) in [(&mut avg_r, ri - shift_r), (&mut avg_v, vi - shift_v)] {
+                let bx = DOPRI5_B[i] * x;
+                avg[0] += bx;
+                avg[1] = A::mul_add(bx, x, avg[1]);
+            }
+        }
+    };
     let mut kr = [0.0; 7];
     let mut kv = [0.0; 7];
     (kr[0], kv[0]) = k1;
+    average(0, r, v);
     for i in 1..6 {
         let (mut sr, mut sv) = (0.0, 0.0);
         for j in 0..i {
             sr = A::mul_add(DOPRI5_A[i - 1][j], kr[j], sr);
             sv = A::mul_add(DOPRI5_A[i - 1][j], kv[j], sv);
         }
-        (kr[i], kv[i]) = rhs::<A>(
-            c,
-            l,
-            A::mul_add(h, sr, r),
-            A::mul_add(h, sv, v),
-            input(DOPRI5_C[i]),
-        );
+        let (ri, vi) = (A::mul_add(h, sr, r), A::mul_add(h, sv, v));
+        average(i, ri, vi);
+        (kr[i], kv[i]) = rhs::<A>(c, l, ri, vi, input(DOPRI5_C[i]));
     }
     let (mut sr, mut sv) = (0.0, 0.0);
     // b_2 = 0 and e_2 = 0: those terms are dropped (compile-time constants).
@@ -467,7 +547,16 @@ pub(super) fn dopri_step<A: Arith>(
             ev = A::mul_add(DOPRI5_E[i], kv[i], ev);
         }
     }
-    (kr, kv, r1, v1, h * er, h * ev)
+    DopriStep {
+        kr,
+        kv,
+        r1,
+        v1,
+        er: h * er,
+        ev: h * ev,
+        avg_r,
+        avg_v,
+    }
 }
 
 /// Rounds a positive step-size factor to [`FACTOR_BITS`] mantissa bits (to nearest, ties
@@ -498,6 +587,8 @@ struct LaneState {
     end: [LaneEnd; LANES],
     steps: [u64; LANES],
     rejected: [u64; LANES],
+    /// Accepted steps in the statistics' current chunk.
+    chunk_steps: [u64; LANES],
     mr: TimeMoments,
     mv: TimeMoments,
     /// The queue position of each lane's run; `None` once the queue is empty.
@@ -636,7 +727,12 @@ impl LaneState {
         l: usize,
         q: Option<usize>,
         inputs: &LaneInputs,
-        &RunStart { h0, fsal, rows }: &RunStart,
+        &RunStart {
+            h0,
+            fsal,
+            rows,
+            window_at_start,
+        }: &RunStart,
         trace: &mut [f64],
     ) {
         let b = &inputs.batch;
@@ -662,8 +758,9 @@ impl LaneState {
         };
         self.steps[l] = 0;
         self.rejected[l] = 0;
-        self.mr.reset(l);
-        self.mv.reset(l);
+        self.chunk_steps[l] = 0;
+        self.mr.reset(l, b.r0[l], window_at_start);
+        self.mv.reset(l, b.v0[l], window_at_start);
         self.run[l] = q;
         self.trace_len[l] = 0;
         if let Some(q) = q
@@ -691,6 +788,7 @@ impl LaneState {
             end,
             steps,
             rejected,
+            chunk_steps,
             mr,
             mv,
             run,
@@ -699,7 +797,7 @@ impl LaneState {
         for x in [t, h, r, v, k1r, k1v, log2_err_prev] {
             x[to] = x[from];
         }
-        for x in [rejected_last, steps, rejected] {
+        for x in [rejected_last, steps, rejected, chunk_steps] {
             x[to] = x[from];
         }
         end[to] = end[from];
@@ -711,14 +809,14 @@ impl LaneState {
     }
 
     /// The results of lane `l`'s run.
-    fn result(&self, l: usize) -> AdaptiveRun {
+    fn result<A: Arith>(&self, l: usize) -> AdaptiveRun {
         AdaptiveRun {
             end: self.end[l],
             end_ms: self.t[l],
             steps: self.steps[l],
             rejected: self.rejected[l],
-            r: self.mr.summary(l),
-            v: self.mv.summary(l),
+            r: self.mr.summary::<A>(l),
+            v: self.mv.summary::<A>(l),
             r_final: self.r[l],
             v_final: self.v[l],
             trace_len: self.trace_len[l],
@@ -727,11 +825,13 @@ impl LaneState {
 }
 
 /// How every run starts: its first trial step, whether the first stage comes from the
-/// previous step (FSAL, without time-varying inputs) and the trace rows.
+/// previous step (FSAL, without time-varying inputs), the trace rows and whether the
+/// statistics' window starts with the run (`transient_ms` = 0).
 struct RunStart {
     h0: f64,
     fsal: bool,
     rows: usize,
+    window_at_start: bool,
 }
 
 /// The iterations of a queue; `DRIVEN`: some input varies in time; once the queue is
@@ -750,6 +850,7 @@ fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
         h0,
         fsal: !DRIVEN,
         rows,
+        window_at_start: schedule.transient_ms <= 0.0,
     };
     let mut inputs = LaneInputs {
         batch: queue.batches[0].0,
@@ -767,6 +868,7 @@ fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
         end: [LaneEnd::Running; LANES],
         steps: [0; LANES],
         rejected: [0; LANES],
+        chunk_steps: [0; LANES],
         mr: TimeMoments::new(),
         mv: TimeMoments::new(),
         run: [None; LANES],
@@ -799,15 +901,9 @@ fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
         accept: [0; LANES],
         kept: [0; LANES],
         next_h: [0.0; LANES],
-        quad: Quadrature {
-            w: [0.0; LANES],
-            range_r: [[0.0; LANES]; 2],
-            range_v: [[0.0; LANES]; 2],
-            mean_r: [0.0; LANES],
-            mean_v: [0.0; LANES],
-            m2_r: [0.0; LANES],
-            m2_v: [0.0; LANES],
-        },
+        avg_r: [[0.0; LANES]; 2],
+        avg_v: [[0.0; LANES]; 2],
+        flush: [0; LANES],
     };
     let (mut iterations, mut lane_steps) = (0u64, 0u64);
     // The lanes below `width` hold every running run; only they are computed.
@@ -827,7 +923,7 @@ fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
             if let Some(q) = s.run[l]
                 && s.end[l] != LaneEnd::Running
             {
-                results[q] = Some(s.result(l));
+                results[q] = Some(s.result::<A>(l));
                 let q = (next < queue.runs).then_some(next);
                 if let Some(q) = q {
                     inputs.take(l, queue, q);
@@ -869,12 +965,13 @@ fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
 }
 
 /// One trial step of every lane, with per-lane selects only (no branch on a lane's data):
-/// acceptance, the controller, the statistics and the end of a run. Four passes over the
-/// lanes: the stages; the controller; the quadrature; the merge into the statistics, the
-/// next state, the counts and the run's end. One fused loop stays scalar on AVX2 (LLVM's
-/// cost model declines it); split like this, LLVM vectorises every pass on AVX-512 and all
-/// but the merge (a few selects and a division per lane) on AVX2. The passes write each
-/// lane's fields in place (no copies of the lane state per iteration).
+/// acceptance, the controller, the statistics and the end of a run. Three passes over the
+/// lanes: the stages (with the step's averages); the controller; the sums of the
+/// statistics, the next state, the counts and the run's end. One fused loop stays scalar
+/// on AVX2 (LLVM's cost model declines it); split like this, LLVM vectorises every pass.
+/// The passes write each lane's fields in place (no copies of the lane state per
+/// iteration). A last, scalar pass merges the statistics' chunks that are full (see
+/// [`TimeMoments`]): on average one lane in [`CHUNK_STEPS`] per iteration.
 #[inline(always)]
 fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
     schedule: &AdaptiveSchedule,
@@ -889,7 +986,7 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
     let fsal = !DRIVEN;
     let (duration, transient) = (schedule.duration_ms, schedule.transient_ms);
     let max_trials = schedule.max_trial_steps.min(i64::MAX as u64) as i64;
-    // The stages, the fifth-order solution and the error estimate.
+    // The stages, the fifth-order solution, the error estimate and the step's averages.
     for g in 0..LANES / PACK {
         if g * PACK >= width {
             break;
@@ -897,12 +994,14 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
         for l in g * PACK..(g + 1) * PACK {
             let t0 = s.t[l];
             let (r0, v0) = (s.r[l], s.v[l]);
-            // The next point the step must not pass: duration_ms or an input edge.
+            // The next point the step must not pass: duration_ms, transient_ms (so that
+            // a step lies either before the statistics' window or in it) or an input edge.
+            let stop = if t0 < transient { transient } else { duration };
             let stop = match drive {
-                Some(d) => duration
+                Some(d) => stop
                     .min(d.waveform[0].next_edge(l, t0))
                     .min(d.waveform[1].next_edge(l, t0)),
-                None => duration,
+                None => stop,
             };
             let proposal = s.h[l];
             let land = proposal * LAND_STRETCH >= stop - t0;
@@ -921,13 +1020,18 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
                 });
                 rhs::<A>(c, l, r0, v0, input)
             };
-            let (kr, kv, r1, v1, er, ev) = dopri_step::<A>(c, drive, l, t0, h, (r0, v0), k1);
+            let shift = (s.mr.shift[l], s.mv.shift[l]);
+            let step = dopri_step::<A>(c, drive, l, (t0, h), (r0, v0), k1, shift);
             (x.t0[l], x.r0[l], x.v0[l]) = (t0, r0, v0);
             for i in 0..7 {
-                x.kr[i][l] = kr[i];
-                x.kv[i][l] = kv[i];
+                x.kr[i][l] = step.kr[i];
+                x.kv[i][l] = step.kv[i];
             }
-            (x.r1[l], x.v1[l], x.er[l], x.ev[l]) = (r1, v1, er, ev);
+            (x.r1[l], x.v1[l], x.er[l], x.ev[l]) = (step.r1, step.v1, step.er, step.ev);
+            for j in 0..2 {
+                x.avg_r[j][l] = step.avg_r[j];
+                x.avg_v[j][l] = step.avg_v[j];
+            }
         }
     }
     // The error norm, acceptance and the controller.
@@ -941,10 +1045,12 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
             // A NaN in r1 or v1 makes the scale and so the error NaN: rejected.
             let sc_r = A::mul_add(tol.rtol[l], greater(r0.abs(), r1.abs()), tol.atol_r[l]);
             let sc_v = A::mul_add(tol.rtol[l], greater(v0.abs(), v1.abs()), tol.atol_v[l]);
-            let (xr, xv) = (x.er[l] / sc_r, x.ev[l] / sc_v);
-            // The squared norm: err <= 1 exactly where err^2 <= 1 + 2^-52 (the largest square
-            // whose correctly rounded root is 1), so no square root is needed.
-            let err_sq = 0.5 * A::mul_add(xr, xr, xv * xv);
+            // The squared norm 0.5 ((er/sc_r)^2 + (ev/sc_v)^2), with one division: err <= 1
+            // exactly where err^2 <= 1 + 2^-52 (the largest square whose correctly rounded
+            // root is 1), so no square root is needed either.
+            let (xr, xv) = (x.er[l] * sc_v, x.ev[l] * sc_r);
+            let sc = sc_r * sc_v;
+            let err_sq = 0.5 * A::mul_add(xr, xr, xv * xv) / (sc * sc);
             // NaN compares false: a non-finite trial step is rejected.
             let accept = running && err_sq <= 1.0 + f64::EPSILON;
             // The controller, on an error clamped into [1e-10, 1e10] (NaN counts as huge). One
@@ -983,62 +1089,13 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
             };
         }
     }
-    // The quadrature over the part of each accepted step inside [transient, duration],
-    // and each lane's next first stage.
-    let quad = &mut x.quad;
-    for g in 0..LANES / PACK {
-        if g * PACK >= width {
-            break;
-        }
-        for l in g * PACK..(g + 1) * PACK {
-            let accept = x.accept[l] != 0;
-            let (t0, t1, h) = (s.t[l], x.t1[l], x.h[l]);
-            let (r1, v1) = (x.r1[l], x.v1[l]);
-            let a = greater(t0, transient);
-            let w = if accept { greater(t1 - a, 0.0) } else { 0.0 };
-            let kr = std::array::from_fn(|i| x.kr[i][l]);
-            let kv = std::array::from_fn(|i| x.kv[i][l]);
-            let qr_l = dense_coefficients::<A>(s.r[l], r1, h, &kr);
-            let qv_l = dense_coefficients::<A>(s.v[l], v1, h, &kv);
-            // The next step's first stage: the last one (FSAL), or the same on a retry. Here,
-            // where the stages are loaded anyway: in a pass of its own, LLVM would gather it.
-            s.k1r[l] = if accept { kr[6] } else { kr[0] };
-            s.k1v[l] = if accept { kv[6] } else { kv[0] };
-            let inv_h = 1.0 / h;
-            let mut yr = [0.0; 5];
-            let mut yv = [0.0; 5];
-            let (mut mean_r, mut mean_v) = (0.0, 0.0);
-            for j in 0..5 {
-                let theta = (A::mul_add(w, GL_NODES[j], a) - t0) * inv_h;
-                yr[j] = dense::<A>(&qr_l, theta);
-                yv[j] = dense::<A>(&qv_l, theta);
-                mean_r = A::mul_add(GL_WEIGHTS[j], yr[j], mean_r);
-                mean_v = A::mul_add(GL_WEIGHTS[j], yv[j], mean_v);
-            }
-            let (mut m2_r, mut m2_v) = (0.0, 0.0);
-            for j in 0..5 {
-                let (dr, dv) = (yr[j] - mean_r, yv[j] - mean_v);
-                m2_r = A::mul_add(GL_WEIGHTS[j] * dr, dr, m2_r);
-                m2_v = A::mul_add(GL_WEIGHTS[j] * dv, dv, m2_v);
-            }
-            let range = |y: [f64; 5]| {
-                y.into_iter()
-                    .fold([y[0]; 2], |[lo, hi], y| [lesser(lo, y), greater(hi, y)])
-            };
-            [quad.range_r[0][l], quad.range_r[1][l]] = range(yr);
-            [quad.range_v[0][l], quad.range_v[1][l]] = range(yv);
-            quad.w[l] = w;
-            (quad.mean_r[l], quad.mean_v[l]) = (mean_r, mean_v);
-            (quad.m2_r[l], quad.m2_v[l]) = (w * m2_r, w * m2_v);
-        }
-    }
-    // The merge into the statistics, the next state (the step's end or, for a retry, its
-    // start), the step counts and the run's end. Every field is read once and written
-    // once per lane, and no stored value is a select between a new value and the field's
-    // own old one (LLVM turns that into masked stores): the old state comes from the
-    // trial's copy of it. A lane that is not running idles (a run that ends is handed in
-    // and its lane refilled or idled before the next iteration), so what is written to
-    // its fields is never read.
+    // The sums of the statistics, the next state (the step's end or, for a retry, its
+    // start) and first stage, the step counts and the run's end. Every field is read once
+    // and written once per lane, and no stored value is a select between a new value and
+    // the field's own old one (LLVM turns that into masked stores): the old state comes
+    // from the trial's copy of it, and the sums add 0 where nothing is taken. A lane that
+    // is not running idles (a run that ends is handed in and its lane refilled or idled
+    // before the next iteration), so what is written to its fields is never read.
     for g in 0..LANES / PACK {
         if g * PACK >= width {
             break;
@@ -1048,43 +1105,26 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
             let accept = x.accept[l] != 0;
             let (t0, t1) = (x.t0[l], x.t1[l]);
             let (r1, v1) = (x.r1[l], x.v1[l]);
-            let w = quad.w[l];
-            let in_window = w > 0.0;
-            let end_in_window = accept && t1 >= transient;
-            // r and v cover the same time: one share for both.
-            let share = if in_window {
-                w / (s.mr.weight[l] + w)
-            } else {
-                0.0
-            };
-            merge::<A>(
-                &mut s.mr,
-                l,
-                in_window,
-                share,
-                StepMoments {
-                    w,
-                    mean: quad.mean_r[l],
-                    m2: quad.m2_r[l],
-                    range: [quad.range_r[0][l], quad.range_r[1][l]],
-                },
-                end_in_window,
-                r1,
-            );
-            merge::<A>(
-                &mut s.mv,
-                l,
-                in_window,
-                share,
-                StepMoments {
-                    w,
-                    mean: quad.mean_v[l],
-                    m2: quad.m2_v[l],
-                    range: [quad.range_v[0][l], quad.range_v[1][l]],
-                },
-                end_in_window,
-                v1,
-            );
+            // Steps land on transient_ms: an accepted step is in the window or before it.
+            let in_window = accept && t0 >= transient;
+            let w = if in_window { t1 - t0 } else { 0.0 };
+            // A rejected trial may hold NaN: selected away, not multiplied by 0.
+            let taken = |avg: &[Lanes; 2], j: usize| if in_window { avg[j][l] } else { 0.0 };
+            let (r_1, r_2) = (taken(&x.avg_r, 0), taken(&x.avg_r, 1));
+            let (v_1, v_2) = (taken(&x.avg_v, 0), taken(&x.avg_v, 1));
+            let chunk_steps = s.chunk_steps[l] + in_window as u64;
+            s.chunk_steps[l] = chunk_steps;
+            // A full chunk, or the window's start: the scalar pass below merges the chunk
+            // and starts the next around the state reached.
+            // (A signed comparison: see `cap`.)
+            // (A signed comparison: see `cap`.)
+            x.flush[l] =
+                ((chunk_steps as i64 >= CHUNK_STEPS as i64) | (accept & (t1 == transient))) as u64;
+            sum::<A>(&mut s.mr, l, w, r_1, r_2, accept && t1 >= transient, r1);
+            sum::<A>(&mut s.mv, l, w, v_1, v_2, accept && t1 >= transient, v1);
+            // The next step's first stage: the last one (FSAL), or the same on a retry.
+            s.k1r[l] = blend(accept, x.kr[6][l], x.kr[0][l]);
+            s.k1v[l] = blend(accept, x.kv[6][l], x.kv[0][l]);
             let t = if accept { t1 } else { t0 };
             s.t[l] = t;
             s.r[l] = if accept { r1 } else { x.r0[l] };
@@ -1116,20 +1156,17 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
             x.kept[l] = (accept && !blown) as u64;
         }
     }
-}
-
-/// Each lane's quadrature of its accepted step: the time it covers in the statistics
-/// window, the range of the dense output at the Gauss–Legendre points, their average and
-/// the integral of the squared deviation from it.
-struct Quadrature {
-    w: Lanes,
-    /// The least and the largest of the points.
-    range_r: [Lanes; 2],
-    range_v: [Lanes; 2],
-    mean_r: Lanes,
-    mean_v: Lanes,
-    m2_r: Lanes,
-    m2_v: Lanes,
+    // The full chunks, lane by lane: a lane's chunk is full once in CHUNK_STEPS of its
+    // steps, so most iterations have none (the flags are OR-ed without a branch first).
+    if x.flush[..width].iter().fold(0, |any, &f| any | f) != 0 {
+        for l in 0..width {
+            if x.flush[l] != 0 {
+                s.mr.flush::<A>(l, s.r[l]);
+                s.mv.flush::<A>(l, s.v[l]);
+                s.chunk_steps[l] = 0;
+            }
+        }
+    }
 }
 
 /// One iteration's trial steps of every lane, between the passes of [`trial_steps`].
@@ -1150,14 +1187,25 @@ struct Trial {
     /// Error estimates.
     er: Lanes,
     ev: Lanes,
+    /// The step's averages of `x - shift` and `(x - shift)^2` (see [`DopriStep`]).
+    avg_r: [Lanes; 2],
+    avg_v: [Lanes; 2],
     /// 1 where the step is accepted, else 0.
     accept: [u64; LANES],
     /// 1 where the step is accepted and its state finite (the traces take it), else 0.
     kept: [u64; LANES],
+    /// 1 where the lane's chunk of statistics is to be merged, else 0.
+    flush: [u64; LANES],
     /// The controller's next step.
     next_h: Lanes,
-    /// The quadrature of each lane's accepted step.
-    quad: Quadrature,
+}
+
+/// `a` if `take`, else `b`, by their bits: a plain `if` between two loads becomes one
+/// load from a selected address, which LLVM can only vectorise as a gather.
+#[inline(always)]
+fn blend(take: bool, a: f64, b: f64) -> f64 {
+    let mask = (take as u64).wrapping_neg();
+    f64::from_bits((a.to_bits() & mask) | (b.to_bits() & !mask))
 }
 
 /// The smaller of `a` and `b` as a compare and select (`b` if either is NaN; the
@@ -1174,58 +1222,34 @@ fn greater(a: f64, b: f64) -> f64 {
     if a > b { a } else { b }
 }
 
-/// One step's contribution to a variable's time statistics: `w` ms of time, the average
-/// over it, the integral of the squared deviation from that average, and the range
-/// `[lo, hi]` of the quadrature points.
-struct StepMoments {
-    w: f64,
-    mean: f64,
-    m2: f64,
-    range: [f64; 2],
-}
-
-/// Merges one step's moments into lane `l`'s running time statistics if `take`, with
-/// `share` the step's part of the merged time (0 if not `take`), and widens the extremes
-/// to the quadrature points' range if `take` and to the step's end state `end` if
-/// `take_end` (which `take` implies). Each field of `m` is read once and written once as
-/// an arithmetic update that leaves it unchanged where nothing is taken (the step's
-/// weight is then 0): written as selects between new and old values, LLVM turns the
-/// updates into masked stores, gathers and scatters.
+/// Adds one step to lane `l`'s chunk of statistics: `w` ms of time (0 if the step is not
+/// taken) with the step's averages `avg_1` of `x - shift` and `avg_2` of `(x - shift)^2`,
+/// and widens the extremes to the step's end state `end` if `take_end`. Each field is read
+/// once and written once as an arithmetic update that leaves it unchanged where nothing is
+/// taken: written as selects between new and old values, LLVM turns the updates into
+/// masked stores, gathers and scatters.
 #[inline(always)]
-fn merge<A: Arith>(
+fn sum<A: Arith>(
     m: &mut TimeMoments,
     l: usize,
-    take: bool,
-    share: f64,
-    step: StepMoments,
+    w: f64,
+    avg_1: f64,
+    avg_2: f64,
     take_end: bool,
     end: f64,
 ) {
-    let (weight, mean, m2) = (m.weight[l], m.mean[l], m.m2[l]);
-    let (min, max) = (m.min[l], m.max[l]);
-    // A step not taken may hold NaN (a rejected trial): selected away, not multiplied.
-    let delta = if take { step.mean - mean } else { 0.0 };
-    let step_m2 = if take { step.m2 } else { 0.0 };
-    m.mean[l] = A::mul_add(delta, share, mean);
-    m.m2[l] = A::mul_add(delta * delta * weight, share, m2 + step_m2);
-    m.weight[l] = weight + step.w;
-    // The values the extremes widen to (the points' range only where the end is taken
-    // too: a step in the window ends in it), or none. `A::min` and `A::max` stay min and
-    // max instructions where a compare-and-select that updates memory would become
-    // masked stores or scatters.
-    let [lo, hi] = step.range;
-    let (lo, hi) = if take {
-        (lesser(lo, end), greater(hi, end))
-    } else {
-        (end, end)
-    };
+    m.chunk_w[l] += w;
+    m.chunk_1[l] = A::mul_add(w, avg_1, m.chunk_1[l]);
+    m.chunk_2[l] = A::mul_add(w, avg_2, m.chunk_2[l]);
+    // `A::min` and `A::max` stay min and max instructions where a compare-and-select that
+    // updates memory would become masked stores or scatters.
     let (lo, hi) = if take_end {
-        (lo, hi)
+        (end, end)
     } else {
         (f64::INFINITY, f64::NEG_INFINITY)
     };
-    m.min[l] = A::min(min, lo);
-    m.max[l] = A::max(max, hi);
+    m.min[l] = A::min(m.min[l], lo);
+    m.max[l] = A::max(m.max[l], hi);
 }
 
 /// Writes the trace rows that fall inside each lane's accepted step of this iteration,
@@ -1303,7 +1327,6 @@ mod tests {
         assert!((DOPRI5_B.iter().sum::<f64>() - 1.0).abs() < 1e-15);
         // The embedded weights also sum to one, so the error weights sum to zero.
         assert!(DOPRI5_E.iter().sum::<f64>().abs() < 1e-16);
-        assert!((GL_WEIGHTS.iter().sum::<f64>() - 1.0).abs() < 1e-15);
     }
 
     #[test]
@@ -1346,11 +1369,70 @@ mod tests {
         assert!(ratio > 56.0 && ratio < 72.0, "ratio {ratio}");
     }
 
+    /// One lane at eta = -5, J = 15, delta = 1 (tau = 1 ms).
+    fn settling_lane() -> Coefficients {
+        let mut c = Coefficients::default();
+        let p = crate::model::NodeParams::from_user(1.0, -5.0, 15.0, 1.0, 0.0, 0.0);
+        c.set_lane(0, &p, 0.0, 0.0, 0.01);
+        c
+    }
+
+    /// The step's averages of `x - shift` and `(x - shift)^2` over `[0, h]` from r = 0.1 kHz,
+    /// v = -2 (where both change fast), by one step or by `n` substeps merged.
+    fn averages(c: &Coefficients, h: f64, n: usize, shift: (f64, f64)) -> [f64; 4] {
+        let (mut y, mut sum) = ((0.1, -2.0), [0.0; 4]);
+        let dt = h / n as f64;
+        for _ in 0..n {
+            let k1 = rhs::<Unfused>(c, 0, y.0, y.1, None);
+            let step = dopri_step::<Unfused>(c, None, 0, (0.0, dt), y, k1, shift);
+            let avg = [step.avg_r[0], step.avg_r[1], step.avg_v[0], step.avg_v[1]];
+            for (s, a) in sum.iter_mut().zip(avg) {
+                *s += a / n as f64;
+            }
+            y = (step.r1, step.v1);
+        }
+        sum
+    }
+
     #[test]
-    fn gauss_legendre_is_exact_for_degree_nine() {
-        let exact = 1.0 / 10.0;
-        let q: f64 = (0..5).map(|j| GL_WEIGHTS[j] * GL_NODES[j].powi(9)).sum();
-        assert!((q - exact).abs() < 1e-16, "{q}");
+    fn the_stage_weights_average_x_and_its_square_to_fifth_order() {
+        let c = settling_lane();
+        let mut errors = Vec::new();
+        for h in [0.04, 0.02] {
+            // 256 substeps: their error is 256^5 times smaller, far below the step's.
+            let reference = averages(&c, h, 256, (0.0, 0.0));
+            let one = averages(&c, h, 1, (0.0, 0.0));
+            errors.push(
+                (0..4)
+                    .map(|i| (one[i] - reference[i]).abs())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        for i in 0..4 {
+            // The average is the integral over h: local error O(h^6) / h = O(h^5), so halving
+            // h divides it by about 32 (a fourth-order rule would give 16).
+            let ratio = errors[0][i] / errors[1][i];
+            assert!(
+                ratio > 26.0 && ratio < 40.0,
+                "average {i}: ratio {ratio}, errors {errors:?}"
+            );
+        }
+        // Around a shift: the same weights, so avg((x - s)^2) = avg(x^2) - 2 s avg(x) + s^2
+        // (the weights sum to 1) up to rounding.
+        let (sr, sv) = (0.09, -1.9);
+        let plain = averages(&c, 0.04, 1, (0.0, 0.0));
+        let shifted = averages(&c, 0.04, 1, (sr, sv));
+        for (i, s) in [(0, sr), (2, sv)] {
+            assert!(
+                (shifted[i] - (plain[i] - s)).abs() < 1e-15,
+                "{shifted:?} {plain:?}"
+            );
+            let want = plain[i + 1] - 2.0 * s * plain[i] + s * s;
+            assert!(
+                (shifted[i + 1] - want).abs() < 1e-14,
+                "{shifted:?} {plain:?}"
+            );
+        }
     }
 
     /// Lane 0 at eta = -5 (settles), lane 1 with delta = 0, r = 0 and eta = 1, where v' =

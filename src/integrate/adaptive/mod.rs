@@ -1,5 +1,6 @@
-//! The adaptive kernel: Dormand–Prince 5(4) with a step size per lane, chosen by the
-//! embedded error estimate (docs/adaptive.md).
+//! The adaptive kernel: an embedded Runge–Kutta pair ([`Pair`]: Dormand–Prince 5(4) in
+//! `dopri5.rs`) with a step size per lane, chosen by the embedded error estimate
+//! (docs/adaptive.md).
 //!
 //! The kernel takes a queue of runs and integrates [`LANES`] of them at a time. Every lane
 //! carries its own time, step size, state and first stage (FSAL). Each iteration, every
@@ -16,52 +17,87 @@
 //! continuous inputs (`sine`) are evaluated at each stage's own time, and steps land on
 //! `transient_ms` too. Statistics are time integrals over [transient_ms, duration_ms] by the
 //! method's own quadrature: each step integrates r, v and their squares with the stage
-//! weights, as if they were further components of the system (fifth order, like the
-//! state); traces are the continuous extension (dense output) at their times. The body is generic over the path's [`Arith`], compiled
-//! for the baseline, for AVX2+FMA and for AVX-512 like the fixed-step kernel. No I/O, and
-//! no allocation inside the step loop.
+//! weights, as if they were further components of the system (of the pair's order, like
+//! the state); traces are the pair's continuous extension (dense output) at their times.
+//! The body is generic over the pair and the path's [`Arith`], compiled for the baseline,
+//! for AVX2+FMA and for AVX-512 like the fixed-step kernel. No I/O, and no allocation
+//! inside the step loop.
+
+mod dopri5;
+
+pub use dopri5::Dopri54;
 
 use super::math::{self, Arith, Fused, Unfused};
-use super::schemes::{DOPRI5_A, DOPRI5_B, rhs};
+use super::schemes::rhs;
 use super::{
     Batch, Coefficients, DIVERGED, Drive, Isa, LANES, Lanes, StopToken, Stopped, Summary, Waveform,
 };
 
-/// Stage times `c_i` of the seven stages (the seventh is the FSAL stage at the step's end).
-const DOPRI5_C: [f64; 7] = [0.0, 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0, 1.0];
+/// An embedded Runge–Kutta pair as the kernel uses it: one trial step of a lane with its
+/// error estimate and averages, the error norm, the controller's exponents and the
+/// continuous extension for traces.
+pub trait Pair {
+    /// The controller's exponents: `fac = 0.9 err^-ALPHA err_prev^BETA`.
+    const ALPHA: f64;
+    const BETA: f64;
+    /// The continuous extension of one step.
+    type Dense: Dense;
 
-/// Error coefficients: the fifth-order weights minus the embedded fourth-order ones
-/// (`5179/57600, 0, 7571/16695, 393/640, -92097/339200, 187/2100, 1/40`).
-pub(super) const DOPRI5_E: [f64; 7] = [
-    71.0 / 57600.0,
-    0.0,
-    -71.0 / 16695.0,
-    71.0 / 1920.0,
-    -17253.0 / 339200.0,
-    22.0 / 525.0,
-    -1.0 / 40.0,
-];
+    /// One trial step of lane `l` from `y = (r, v)` at `t` over `h` (`th = (t, h)`), with
+    /// its first stage `k1` given, and the step's averages of `x - shift` and
+    /// `(x - shift)^2` for x = r, v by the pair's weights over its stage states (the step
+    /// of an appended component `z' = g(r, v)`, as accurate as the state).
+    fn step<A: Arith>(
+        c: &Coefficients,
+        drive: Option<&Drive>,
+        l: usize,
+        th: (f64, f64),
+        y: (f64, f64),
+        k1: (f64, f64),
+        shift: (f64, f64),
+    ) -> PairStep;
 
-/// Shampine's continuous extension as Hairer's `dopri5` writes it: with `d = y1 - y0`,
-/// `y(theta) = y0 + theta (d + (1 - theta) (h k1 - d + theta (d - h k7 - (h k1 - d)
-/// + (1 - theta) h sum_i D_i k_i)))`, of degree 4 in theta.
-pub(super) const DOPRI5_D: [f64; 7] = [
-    -12715105075.0 / 11282082432.0,
-    0.0,
-    87487479700.0 / 32700410799.0,
-    -10690763975.0 / 1880347072.0,
-    701980252875.0 / 199316789632.0,
-    -1453857185.0 / 822651844.0,
-    69997945.0 / 29380423.0,
-];
+    /// The squared error norm of a step from its [`PairStep::err`] and the scales
+    /// `atol + rtol max(|x0|, |x1|)` of r and v: the step is accepted where it is <= 1.
+    fn err_sq<A: Arith>(err: &[f64; 4], sc_r: f64, sc_v: f64) -> f64;
 
-/// log2 of the step-size controller's safety factor 0.9.
-const LOG2_SAFETY: f64 = -0.152_003_093_445_049_95;
-/// Controller exponents (Gustafsson's PI controller for a 5(4) pair):
-/// `fac = 0.9 err^-ALPHA err_prev^BETA`, evaluated as
+    /// The continuous extension of the step [`Pair::step`] takes from the same arguments
+    /// (the same bits: the step is recomputed).
+    fn dense<A: Arith>(
+        c: &Coefficients,
+        drive: Option<&Drive>,
+        l: usize,
+        th: (f64, f64),
+        y: (f64, f64),
+        k1: (f64, f64),
+    ) -> Self::Dense;
+}
+
+/// One lane's trial step (see [`Pair::step`]).
+pub struct PairStep {
+    /// The right-hand side at the step's end, `f(t + h, y1)`: the next step's first stage.
+    pub k_last: (f64, f64),
+    /// The solution at the step's end.
+    pub r1: f64,
+    pub v1: f64,
+    /// The error estimates the pair's [`Pair::err_sq`] takes (r and v, then a second
+    /// estimate of r and v where the pair has one).
+    pub err: [f64; 4],
+    /// The step's averages of `x - shift` and `(x - shift)^2`, for r and for v.
+    pub avg_r: [f64; 2],
+    pub avg_v: [f64; 2],
+}
+
+/// The continuous extension of one step.
+pub trait Dense {
+    /// `(r, v)` at `t0 + theta h`, theta in [0, 1].
+    fn at<A: Arith>(&self, theta: f64) -> (f64, f64);
+}
+
+/// log2 of the step-size controller's safety factor 0.9: the pair's factor
+/// `0.9 err^-ALPHA err_prev^BETA` is evaluated as
 /// `2^(LOG2_SAFETY - ALPHA log2 err + BETA log2 err_prev)`.
-const ALPHA: f64 = 0.7 / 5.0;
-const BETA: f64 = 0.4 / 5.0;
+const LOG2_SAFETY: f64 = -0.152_003_093_445_049_95;
 /// Bounds of the factor by which one step changes the next.
 const FAC_MIN: f64 = 0.2;
 const FAC_MAX: f64 = 5.0;
@@ -369,7 +405,7 @@ pub fn integrate_adaptive(
     match isa {
         Isa::Avx512 => avx512::run(schedule, &queue, trace, stop),
         Isa::Avx2Fma => avx2::run(schedule, &queue, trace, stop),
-        Isa::Portable => kernel::<Unfused, LANES>(schedule, &queue, trace, stop),
+        Isa::Portable => kernel::<Dopri54, Unfused, LANES>(schedule, &queue, trace, stop),
     }
 }
 
@@ -413,7 +449,7 @@ macro_rules! isa_entry {
                 trace: &mut [f64],
                 stop: &StopToken,
             ) -> Result<AdaptiveResult, Stopped> {
-                kernel::<Fused, PACK_AVX>(schedule, queue, trace, stop)
+                kernel::<Dopri54, Fused, PACK_AVX>(schedule, queue, trace, stop)
             }
         }
 
@@ -434,130 +470,6 @@ macro_rules! isa_entry {
 
 isa_entry!(avx2, Isa::Avx2Fma, "avx2,fma");
 isa_entry!(avx512, Isa::Avx512, "avx512f,avx512dq,avx512vl,avx2,fma");
-
-/// The dense output of one variable at `theta` from its coefficients
-/// `[y0, d, h k1 - d, d - h k7 - (h k1 - d), h sum D_i k_i]`.
-#[inline(always)]
-pub(super) fn dense<A: Arith>(q: &[f64; 5], theta: f64) -> f64 {
-    let s = 1.0 - theta;
-    let inner = A::mul_add(s, q[4], q[3]);
-    let inner = A::mul_add(theta, inner, q[2]);
-    let inner = A::mul_add(s, inner, q[1]);
-    A::mul_add(theta, inner, q[0])
-}
-
-/// The dense-output coefficients of one variable (see [`dense`]).
-#[inline(always)]
-pub(super) fn dense_coefficients<A: Arith>(y0: f64, y1: f64, h: f64, k: &[f64; 7]) -> [f64; 5] {
-    let d = y1 - y0;
-    let b = A::mul_add(h, k[0], -d);
-    let c = A::mul_add(-h, k[6], d) - b;
-    let mut s = 0.0;
-    for i in 0..7 {
-        // D_2 = 0 (a compile-time constant: the term is dropped, not multiplied by 0).
-        if DOPRI5_D[i] != 0.0 {
-            s = A::mul_add(DOPRI5_D[i], k[i], s);
-        }
-    }
-    [y0, d, b, c, h * s]
-}
-
-/// One trial step of one lane (see [`dopri_step`]).
-pub(super) struct DopriStep {
-    /// The seven stages of r and of v.
-    pub kr: [f64; 7],
-    pub kv: [f64; 7],
-    /// The fifth-order solution.
-    pub r1: f64,
-    pub v1: f64,
-    /// The error estimate (the step's fifth- minus fourth-order solution).
-    pub er: f64,
-    pub ev: f64,
-    /// The step's averages of `x - shift` and `(x - shift)^2` for x = r, v: the stage
-    /// values weighted by the fifth-order weights `b_i` (see [`dopri_step`]).
-    pub avg_r: [f64; 2],
-    pub avg_v: [f64; 2],
-}
-
-/// One Dormand–Prince 5(4) step of lane `l` from `(r, v)` at `t` over `h`, with `k1`
-/// given: the stages, the fifth-order solution, the error estimate and the step's
-/// averages. An integral `z' = g(r, v)` appended to the system would be advanced by
-/// `h sum_i b_i g(R_i, V_i)` over the stage values `(R_i, V_i)`, to the method's fifth
-/// order (`z` feeds back into nothing, so its own stages are never needed): that is the
-/// average of `g` here, for `g = x - shift` and `(x - shift)^2`.
-#[inline(always)]
-pub(super) fn dopri_step<A: Arith>(
-    c: &Coefficients,
-    drive: Option<&Drive>,
-    l: usize,
-    (t, h): (f64, f64),
-    (r, v): (f64, f64),
-    k1: (f64, f64),
-    (shift_r, shift_v): (f64, f64),
-) -> DopriStep {
-    let input = |c_i: f64| {
-        drive.map(|d| {
-            let ts = A::mul_add(c_i, h, t);
-            [
-                d.waveform[0].lane_value(l, t, ts),
-                d.waveform[1].lane_value(l, t, ts),
-            ]
-        })
-    };
-    // Adds stage i's values to the averages (b_2 = 0: a compile-time constant, dropped).
-    let mut avg_r = [0.0; 2];
-    let mut avg_v = [0.0; 2];
-    let mut average = |i: usize, ri: f64, vi: f64| {
-        if DOPRI5_B[i] != 0.0 {
-            for (avg, x) in [(&mut avg_r, ri - shift_r), (&mut avg_v, vi - shift_v)] {
-                let bx = DOPRI5_B[i] * x;
-                avg[0] += bx;
-                avg[1] = A::mul_add(bx, x, avg[1]);
-            }
-        }
-    };
-    let mut kr = [0.0; 7];
-    let mut kv = [0.0; 7];
-    (kr[0], kv[0]) = k1;
-    average(0, r, v);
-    for i in 1..6 {
-        let (mut sr, mut sv) = (0.0, 0.0);
-        for j in 0..i {
-            sr = A::mul_add(DOPRI5_A[i - 1][j], kr[j], sr);
-            sv = A::mul_add(DOPRI5_A[i - 1][j], kv[j], sv);
-        }
-        let (ri, vi) = (A::mul_add(h, sr, r), A::mul_add(h, sv, v));
-        average(i, ri, vi);
-        (kr[i], kv[i]) = rhs::<A>(c, l, ri, vi, input(DOPRI5_C[i]));
-    }
-    let (mut sr, mut sv) = (0.0, 0.0);
-    // b_2 = 0 and e_2 = 0: those terms are dropped (compile-time constants).
-    for i in 0..6 {
-        if DOPRI5_B[i] != 0.0 {
-            sr = A::mul_add(DOPRI5_B[i], kr[i], sr);
-            sv = A::mul_add(DOPRI5_B[i], kv[i], sv);
-        }
-    }
-    let (r1, v1) = (A::mul_add(h, sr, r), A::mul_add(h, sv, v));
-    (kr[6], kv[6]) = rhs::<A>(c, l, r1, v1, input(DOPRI5_C[6]));
-    let (mut er, mut ev) = (0.0, 0.0);
-    for i in 0..7 {
-        if DOPRI5_E[i] != 0.0 {
-            er = A::mul_add(DOPRI5_E[i], kr[i], er);
-            ev = A::mul_add(DOPRI5_E[i], kv[i], ev);
-        }
-    }
-    DopriStep {
-        kr,
-        kv,
-        r1,
-        v1,
-        er: h * er,
-        ev: h * ev,
-        avg_r,
-        avg_v,
-    }
-}
 
 /// Rounds a positive step-size factor to [`FACTOR_BITS`] mantissa bits (to nearest, ties
 /// up), with integer operations on its bits. The error estimates of the two kernel
@@ -696,9 +608,10 @@ fn take_waveform_lane(dst: &mut Waveform, l: usize, src: &Waveform, j: usize) {
     }
 }
 
-/// The kernel of one path: `A`'s arithmetic, tail lanes packed in groups of `PACK`.
+/// The kernel of one pair and path: `A`'s arithmetic, tail lanes packed in groups of
+/// `PACK`.
 #[inline(always)]
-fn kernel<A: Arith, const PACK: usize>(
+fn kernel<P: Pair, A: Arith, const PACK: usize>(
     schedule: &AdaptiveSchedule,
     queue: &Queue,
     trace: &mut [f64],
@@ -712,9 +625,9 @@ fn kernel<A: Arith, const PACK: usize>(
         .any(|w| *w != Waveform::None);
     // Without time-varying inputs the lane loop compiles without any input code.
     if driven {
-        steps::<A, true, PACK>(schedule, queue, trace, stop)
+        steps::<P, A, true, PACK>(schedule, queue, trace, stop)
     } else {
-        steps::<A, false, PACK>(schedule, queue, trace, stop)
+        steps::<P, A, false, PACK>(schedule, queue, trace, stop)
     }
 }
 
@@ -838,7 +751,7 @@ struct RunStart {
 /// empty, the running runs are packed into groups of `PACK` lanes (a divisor of
 /// [`LANES`]).
 #[inline(always)]
-fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
+fn steps<P: Pair, A: Arith, const DRIVEN: bool, const PACK: usize>(
     schedule: &AdaptiveSchedule,
     queue: &Queue,
     trace: &mut [f64],
@@ -892,12 +805,13 @@ fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
         h: [0.0; LANES],
         t1: [0.0; LANES],
         lands_on_end: [0; LANES],
-        kr: [[0.0; LANES]; 7],
-        kv: [[0.0; LANES]; 7],
+        k1r: [0.0; LANES],
+        k1v: [0.0; LANES],
+        klr: [0.0; LANES],
+        klv: [0.0; LANES],
         r1: [0.0; LANES],
         v1: [0.0; LANES],
-        er: [0.0; LANES],
-        ev: [0.0; LANES],
+        err: [[0.0; LANES]; 4],
         accept: [0; LANES],
         kept: [0; LANES],
         next_h: [0.0; LANES],
@@ -914,9 +828,18 @@ fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
         if iterations.is_multiple_of(POLL_ITERATIONS) && stop.is_requested() {
             return Err(Stopped);
         }
-        trial_steps::<A, DRIVEN, PACK>(schedule, &inputs, &mut s, &mut trial, width);
+        trial_steps::<P, A, DRIVEN, PACK>(schedule, &inputs, &mut s, &mut trial, width);
         if rows > 0 {
-            record_traces::<A>(schedule, rows, &trial, &mut s, trace);
+            let drive = DRIVEN.then_some(&inputs.batch.drive);
+            record_traces::<P, A>(
+                schedule,
+                &inputs.batch.coef,
+                drive,
+                rows,
+                &trial,
+                &mut s,
+                trace,
+            );
         }
         // Lanes whose run ended hand in its results and take the next run of the queue.
         for l in 0..width {
@@ -973,7 +896,7 @@ fn steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
 /// iteration). A last, scalar pass merges the statistics' chunks that are full (see
 /// [`TimeMoments`]): on average one lane in [`CHUNK_STEPS`] per iteration.
 #[inline(always)]
-fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
+fn trial_steps<P: Pair, A: Arith, const DRIVEN: bool, const PACK: usize>(
     schedule: &AdaptiveSchedule,
     inputs: &LaneInputs,
     s: &mut LaneState,
@@ -1021,13 +944,14 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
                 rhs::<A>(c, l, r0, v0, input)
             };
             let shift = (s.mr.shift[l], s.mv.shift[l]);
-            let step = dopri_step::<A>(c, drive, l, (t0, h), (r0, v0), k1, shift);
+            let step = P::step::<A>(c, drive, l, (t0, h), (r0, v0), k1, shift);
             (x.t0[l], x.r0[l], x.v0[l]) = (t0, r0, v0);
-            for i in 0..7 {
-                x.kr[i][l] = step.kr[i];
-                x.kv[i][l] = step.kv[i];
+            (x.k1r[l], x.k1v[l]) = k1;
+            (x.klr[l], x.klv[l]) = step.k_last;
+            (x.r1[l], x.v1[l]) = (step.r1, step.v1);
+            for j in 0..4 {
+                x.err[j][l] = step.err[j];
             }
-            (x.r1[l], x.v1[l], x.er[l], x.ev[l]) = (step.r1, step.v1, step.er, step.ev);
             for j in 0..2 {
                 x.avg_r[j][l] = step.avg_r[j];
                 x.avg_v[j][l] = step.avg_v[j];
@@ -1045,12 +969,10 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
             // A NaN in r1 or v1 makes the scale and so the error NaN: rejected.
             let sc_r = A::mul_add(tol.rtol[l], greater(r0.abs(), r1.abs()), tol.atol_r[l]);
             let sc_v = A::mul_add(tol.rtol[l], greater(v0.abs(), v1.abs()), tol.atol_v[l]);
-            // The squared norm 0.5 ((er/sc_r)^2 + (ev/sc_v)^2), with one division: err <= 1
-            // exactly where err^2 <= 1 + 2^-52 (the largest square whose correctly rounded
-            // root is 1), so no square root is needed either.
-            let (xr, xv) = (x.er[l] * sc_v, x.ev[l] * sc_r);
-            let sc = sc_r * sc_v;
-            let err_sq = 0.5 * A::mul_add(xr, xr, xv * xv) / (sc * sc);
+            // The squared norm: err <= 1 exactly where err^2 <= 1 + 2^-52 (the largest
+            // square whose correctly rounded root is 1), so no square root is needed.
+            let err = std::array::from_fn(|j| x.err[j][l]);
+            let err_sq = P::err_sq::<A>(&err, sc_r, sc_v);
             // NaN compares false: a non-finite trial step is rejected.
             let accept = running && err_sq <= 1.0 + f64::EPSILON;
             // The controller, on an error clamped into [1e-10, 1e10] (NaN counts as huge). One
@@ -1065,9 +987,9 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
             let e_sq = if err_sq.is_nan() { 1e20 } else { e_sq };
             let log2_e = 0.5 * math::log2_coarse::<A>(e_sq);
             let z = if accept {
-                A::mul_add(-ALPHA, log2_e, BETA * s.log2_err_prev[l])
+                A::mul_add(-P::ALPHA, log2_e, P::BETA * s.log2_err_prev[l])
             } else {
-                -ALPHA * log2_e
+                -P::ALPHA * log2_e
             };
             let fac = math::exp2_coarse::<A>(z + LOG2_SAFETY);
             // No growth on a rejection nor on the step after one.
@@ -1123,8 +1045,8 @@ fn trial_steps<A: Arith, const DRIVEN: bool, const PACK: usize>(
             sum::<A>(&mut s.mr, l, w, r_1, r_2, accept && t1 >= transient, r1);
             sum::<A>(&mut s.mv, l, w, v_1, v_2, accept && t1 >= transient, v1);
             // The next step's first stage: the last one (FSAL), or the same on a retry.
-            s.k1r[l] = blend(accept, x.kr[6][l], x.kr[0][l]);
-            s.k1v[l] = blend(accept, x.kv[6][l], x.kv[0][l]);
+            s.k1r[l] = blend(accept, x.klr[l], x.k1r[l]);
+            s.k1v[l] = blend(accept, x.klv[l], x.k1v[l]);
             let t = if accept { t1 } else { t0 };
             s.t[l] = t;
             s.r[l] = if accept { r1 } else { x.r0[l] };
@@ -1179,15 +1101,16 @@ struct Trial {
     t1: Lanes,
     /// 1 where the step ends at `duration_ms`, else 0.
     lands_on_end: [u64; LANES],
-    /// Stage i of every lane side by side.
-    kr: [Lanes; 7],
-    kv: [Lanes; 7],
+    /// The first stage each lane's step took, and its last (see [`PairStep::k_last`]).
+    k1r: Lanes,
+    k1v: Lanes,
+    klr: Lanes,
+    klv: Lanes,
     r1: Lanes,
     v1: Lanes,
-    /// Error estimates.
-    er: Lanes,
-    ev: Lanes,
-    /// The step's averages of `x - shift` and `(x - shift)^2` (see [`DopriStep`]).
+    /// Error estimates (see [`PairStep::err`]).
+    err: [Lanes; 4],
+    /// The step's averages of `x - shift` and `(x - shift)^2` (see [`PairStep`]).
     avg_r: [Lanes; 2],
     avg_v: [Lanes; 2],
     /// 1 where the step is accepted, else 0.
@@ -1254,11 +1177,13 @@ fn sum<A: Arith>(
 
 /// Writes the trace rows that fall inside each lane's accepted step of this iteration,
 /// from its dense output (the step's end state itself at theta = 1), into its run's rows.
-/// The dense-output coefficients are computed here, lane by lane, as the quadrature
-/// computes them (the same bits), so that sweeps without traces do not store them.
+/// The continuous extension is computed here, lane by lane, by taking the step again from
+/// its start (the same bits), so that sweeps without traces neither compute nor store it.
 #[inline(always)]
-fn record_traces<A: Arith>(
+fn record_traces<P: Pair, A: Arith>(
     schedule: &AdaptiveSchedule,
+    coef: &Coefficients,
+    drive: Option<&Drive>,
     rows: usize,
     x: &Trial,
     s: &mut LaneState,
@@ -1272,6 +1197,7 @@ fn record_traces<A: Arith>(
         let (t0, h) = (x.t0[l], x.h[l]);
         let t1 = t0 + h;
         let finished = s.end[l] == LaneEnd::Finished;
+        let mut dense = None;
         let len = &mut s.trace_len[l];
         while *len < rows {
             let i = *len;
@@ -1284,12 +1210,17 @@ fn record_traces<A: Arith>(
             let (r, v) = if theta == 1.0 || (finished && i + 1 == rows) {
                 (s.r[l], s.v[l])
             } else {
-                let kr = std::array::from_fn(|i| x.kr[i][l]);
-                let kv = std::array::from_fn(|i| x.kv[i][l]);
-                (
-                    dense::<A>(&dense_coefficients::<A>(x.r0[l], x.r1[l], h, &kr), theta),
-                    dense::<A>(&dense_coefficients::<A>(x.v0[l], x.v1[l], h, &kv), theta),
-                )
+                let step = dense.get_or_insert_with(|| {
+                    P::dense::<A>(
+                        coef,
+                        drive,
+                        l,
+                        (t0, h),
+                        (x.r0[l], x.v0[l]),
+                        (x.k1r[l], x.k1v[l]),
+                    )
+                });
+                step.at::<A>(theta)
             };
             trace[2 * (q * rows + i)] = r;
             trace[2 * (q * rows + i) + 1] = v;
@@ -1301,139 +1232,6 @@ fn record_traces<A: Arith>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A linear ODE y' = lambda y solved by the scalar building blocks: the stage and
-    /// dense-output coefficients, checked against exp(lambda t).
-    fn step_linear(lambda: f64, y0: f64, h: f64) -> ([f64; 7], f64, f64) {
-        // Stages of y' = lambda y with the same tableau as dopri_step.
-        let mut k = [0.0; 7];
-        k[0] = lambda * y0;
-        for i in 1..6 {
-            let s: f64 = (0..i).map(|j| DOPRI5_A[i - 1][j] * k[j]).sum();
-            k[i] = lambda * (y0 + h * s);
-        }
-        let y1 = y0 + h * (0..6).map(|i| DOPRI5_B[i] * k[i]).sum::<f64>();
-        k[6] = lambda * y1;
-        let err = h * (0..7).map(|i| DOPRI5_E[i] * k[i]).sum::<f64>();
-        (k, y1, err)
-    }
-
-    #[test]
-    fn tableau_rows_sum_to_their_stage_times_and_weights_to_one() {
-        for i in 1..6 {
-            let row: f64 = DOPRI5_A[i - 1].iter().sum();
-            assert!((row - DOPRI5_C[i]).abs() < 1e-15, "stage {i}: {row}");
-        }
-        assert!((DOPRI5_B.iter().sum::<f64>() - 1.0).abs() < 1e-15);
-        // The embedded weights also sum to one, so the error weights sum to zero.
-        assert!(DOPRI5_E.iter().sum::<f64>().abs() < 1e-16);
-    }
-
-    #[test]
-    fn dense_output_ends_on_the_step_and_interpolates_to_fourth_order() {
-        let lambda = -1.3;
-        let mut max_err = Vec::new();
-        for h in [0.1, 0.05] {
-            let (k, y1, _) = step_linear(lambda, 1.0, h);
-            let q = dense_coefficients::<Unfused>(1.0, y1, h, &k);
-            // theta = 1 is the step's solution, up to the rounding of y0 + (y1 - y0).
-            assert!((dense::<Unfused>(&q, 1.0) - y1).abs() <= f64::EPSILON * y1.abs());
-            assert_eq!(dense::<Unfused>(&q, 0.0), 1.0);
-            let worst = (1..20)
-                .map(|i| {
-                    let theta = i as f64 / 20.0;
-                    (dense::<Unfused>(&q, theta) - (lambda * theta * h).exp()).abs()
-                })
-                .fold(0.0, f64::max);
-            max_err.push(worst);
-        }
-        // A fourth-order continuous extension: local error O(h^5), so halving h divides
-        // the interpolation error by about 32 (a third-order one would give 16, a fifth 64).
-        let ratio = max_err[0] / max_err[1];
-        assert!(
-            ratio > 26.0 && ratio < 40.0,
-            "ratio {ratio}, errors {max_err:?}"
-        );
-    }
-
-    #[test]
-    fn the_error_estimate_is_of_fifth_order_in_h() {
-        // The embedded estimate is the local error of the fourth-order solution: O(h^5).
-        let lambda = -1.3;
-        let e = |h: f64| step_linear(lambda, 1.0, h).2.abs();
-        let ratio = e(0.2) / e(0.1);
-        assert!(ratio > 28.0 && ratio < 36.0, "ratio {ratio}");
-        // And the fifth-order solution's own error is O(h^6).
-        let g = |h: f64| (step_linear(lambda, 1.0, h).1 - (lambda * h).exp()).abs();
-        let ratio = g(0.2) / g(0.1);
-        assert!(ratio > 56.0 && ratio < 72.0, "ratio {ratio}");
-    }
-
-    /// One lane at eta = -5, J = 15, delta = 1 (tau = 1 ms).
-    fn settling_lane() -> Coefficients {
-        let mut c = Coefficients::default();
-        let p = crate::model::NodeParams::from_user(1.0, -5.0, 15.0, 1.0, 0.0, 0.0);
-        c.set_lane(0, &p, 0.0, 0.0, 0.01);
-        c
-    }
-
-    /// The step's averages of `x - shift` and `(x - shift)^2` over `[0, h]` from r = 0.1 kHz,
-    /// v = -2 (where both change fast), by one step or by `n` substeps merged.
-    fn averages(c: &Coefficients, h: f64, n: usize, shift: (f64, f64)) -> [f64; 4] {
-        let (mut y, mut sum) = ((0.1, -2.0), [0.0; 4]);
-        let dt = h / n as f64;
-        for _ in 0..n {
-            let k1 = rhs::<Unfused>(c, 0, y.0, y.1, None);
-            let step = dopri_step::<Unfused>(c, None, 0, (0.0, dt), y, k1, shift);
-            let avg = [step.avg_r[0], step.avg_r[1], step.avg_v[0], step.avg_v[1]];
-            for (s, a) in sum.iter_mut().zip(avg) {
-                *s += a / n as f64;
-            }
-            y = (step.r1, step.v1);
-        }
-        sum
-    }
-
-    #[test]
-    fn the_stage_weights_average_x_and_its_square_to_fifth_order() {
-        let c = settling_lane();
-        let mut errors = Vec::new();
-        for h in [0.04, 0.02] {
-            // 256 substeps: their error is 256^5 times smaller, far below the step's.
-            let reference = averages(&c, h, 256, (0.0, 0.0));
-            let one = averages(&c, h, 1, (0.0, 0.0));
-            errors.push(
-                (0..4)
-                    .map(|i| (one[i] - reference[i]).abs())
-                    .collect::<Vec<_>>(),
-            );
-        }
-        for i in 0..4 {
-            // The average is the integral over h: local error O(h^6) / h = O(h^5), so halving
-            // h divides it by about 32 (a fourth-order rule would give 16).
-            let ratio = errors[0][i] / errors[1][i];
-            assert!(
-                ratio > 26.0 && ratio < 40.0,
-                "average {i}: ratio {ratio}, errors {errors:?}"
-            );
-        }
-        // Around a shift: the same weights, so avg((x - s)^2) = avg(x^2) - 2 s avg(x) + s^2
-        // (the weights sum to 1) up to rounding.
-        let (sr, sv) = (0.09, -1.9);
-        let plain = averages(&c, 0.04, 1, (0.0, 0.0));
-        let shifted = averages(&c, 0.04, 1, (sr, sv));
-        for (i, s) in [(0, sr), (2, sv)] {
-            assert!(
-                (shifted[i] - (plain[i] - s)).abs() < 1e-15,
-                "{shifted:?} {plain:?}"
-            );
-            let want = plain[i + 1] - 2.0 * s * plain[i] + s * s;
-            assert!(
-                (shifted[i + 1] - want).abs() < 1e-14,
-                "{shifted:?} {plain:?}"
-            );
-        }
-    }
 
     /// Lane 0 at eta = -5 (settles), lane 1 with delta = 0, r = 0 and eta = 1, where v' =
     /// v^2 + 1 blows up at t = pi/2 ms; the others repeat lane 0.

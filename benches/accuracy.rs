@@ -8,8 +8,8 @@
 //!     cargo bench --bench accuracy -- --threads 2 --methods rk4,dopri5
 //!     cargo bench --bench accuracy -- --methods adaptive      # the adaptive rows only
 //!
-//! The `adaptive` rows run `method: dopri5` with `simulation.adaptive` at each tolerance of
-//! [`RTOLS`] (atol at their defaults) and add the accepted and rejected steps per run
+//! The `adaptive` rows run `method: dopri5` and `method: dop853` with `simulation.adaptive`
+//! at each tolerance of [`RTOLS`] (atol at their defaults) and add the accepted and rejected steps per run
 //! (median, max) and the wall time per accepted step per core. The lane utilisation of the
 //! adaptive kernel (which refills lanes from a queue of runs) is measured by
 //! `cargo bench --bench adaptive`, which sees the kernel's iterations.
@@ -57,25 +57,27 @@ struct Finals {
     steps: Vec<(u64, u64)>,
 }
 
-/// The sweep with `method` at step `dt`, or with `method: dopri5` and adaptive steps at
-/// tolerance `rtol`.
+/// The sweep with `method` at step `dt`, or with `method` (dopri5 or dop853) and adaptive
+/// steps at tolerance `rtol`.
 enum Stepping<'a> {
     Fixed(&'a str, f64),
-    Adaptive(f64),
+    Adaptive(&'a str, f64),
 }
 
 impl Stepping<'_> {
     fn name(&self) -> String {
         match self {
             Stepping::Fixed(method, dt) => format!("{method}-{dt}"),
-            Stepping::Adaptive(rtol) => format!("adaptive-{rtol}"),
+            Stepping::Adaptive(method, rtol) => format!("adaptive-{method}-{rtol}"),
         }
     }
 
     fn simulation(&self) -> String {
         match self {
             Stepping::Fixed(method, dt) => format!("method: {method}, dt_ms: {dt}"),
-            Stepping::Adaptive(rtol) => format!("method: dopri5, adaptive: {{rtol: {rtol}}}"),
+            Stepping::Adaptive(method, rtol) => {
+                format!("method: {method}, adaptive: {{rtol: {rtol}}}")
+            }
         }
     }
 }
@@ -269,16 +271,19 @@ fn main() {
         }
     }
     if methods.iter().any(|m| m == "adaptive") {
-        table += "\n| adaptive dopri5, rtol | accepted steps per run (median, max) | rejected (median, max) | runs off by > 1e-6 | worst relative error | time (s) | ns per accepted step per core |\n\
-                  |---|--:|--:|--:|--:|--:|--:|\n";
-        for rtol in RTOLS {
-            let f = run(&work, grid, threads, &Stepping::Adaptive(rtol));
+        table += "\n| adaptive method | rtol | accepted steps per run (median, max) | rejected (median, max) | runs off by > 1e-6 | worst relative error | time (s) | ns per accepted step per core |\n\
+                  |---|--:|--:|--:|--:|--:|--:|--:|\n";
+        for (method, rtol) in ["dopri5", "dop853"]
+            .into_iter()
+            .flat_map(|m| RTOLS.map(|rtol| (m, rtol)))
+        {
+            let f = run(&work, grid, threads, &Stepping::Adaptive(method, rtol));
             let (off, worst) = compare(&f.states, &reference.states);
             let accepted = median_max(f.steps.iter().map(|s| s.0).collect());
             let rejected = median_max(f.steps.iter().map(|s| s.1).collect());
             let total: u64 = f.steps.iter().map(|s| s.0).sum();
             let line = format!(
-                "| {rtol:e} | {}, {} | {}, {} | {:.1} % | {worst:.1e} | {:.2} | {:.0} |\n",
+                "| {method} | {rtol:e} | {}, {} | {}, {} | {:.1} % | {worst:.1e} | {:.2} | {:.0} |\n",
                 accepted.0,
                 accepted.1,
                 rejected.0,

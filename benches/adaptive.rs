@@ -7,13 +7,14 @@
 //! utilisation (trial steps over 32 x iterations) and the accepted and rejected steps per
 //! run (median, max). On a shared machine the CPU time is the steadier number.
 //!
-//!     cargo bench --bench adaptive                         # rtol 1e-8, every path
+//!     cargo bench --bench adaptive                         # dopri5, rtol 1e-8, every path
+//!     cargo bench --bench adaptive -- --method dop853      # the 8(5,3) pair
 //!     cargo bench --bench adaptive -- --rtol 1e-6 --grid 16 --queues 32,256
 
 use std::time::Instant;
 
 use mpr_sweep::integrate::{
-    self, AdaptiveSchedule, Batch, Isa, LANES, MAX_TRIAL_STEPS, StopToken, Tolerances,
+    self, AdaptivePair, AdaptiveSchedule, Batch, Isa, LANES, MAX_TRIAL_STEPS, StopToken, Tolerances,
 };
 use mpr_sweep::plan::Plan;
 use mpr_sweep::simulate::node_params;
@@ -57,13 +58,20 @@ fn median_max(mut xs: Vec<u64>) -> (u64, u64) {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut grid, mut rtol) = (64, 1e-8);
+    let (mut grid, mut rtol, mut pair) = (64, 1e-8, AdaptivePair::Dopri5);
     let mut queues = vec![LANES, 8 * LANES, 32 * LANES];
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
         match arg.as_str() {
             "--grid" => grid = value().parse().expect("--grid N"),
             "--rtol" => rtol = value().parse().expect("--rtol X"),
+            "--method" => {
+                pair = match value().as_str() {
+                    "dopri5" => AdaptivePair::Dopri5,
+                    "dop853" => AdaptivePair::Dop853,
+                    other => panic!("--method dopri5 or dop853, not {other}"),
+                }
+            }
             "--queues" => {
                 queues = value()
                     .split(',')
@@ -72,11 +80,14 @@ fn main() {
             }
             // cargo bench passes --bench to harness-less benchmarks.
             "--bench" => {}
-            other => panic!("unknown option {other}; expected --grid, --rtol, --queues"),
+            other => {
+                panic!("unknown option {other}; expected --grid, --rtol, --method, --queues")
+            }
         }
     }
     let (batches, runs) = w1(grid, rtol);
     let schedule = AdaptiveSchedule {
+        pair,
         duration_ms: 100.0,
         transient_ms: 0.0,
         dt_init_ms: 0.01,
@@ -84,7 +95,7 @@ fn main() {
         trace_every_ms: 0.0,
         max_trial_steps: MAX_TRIAL_STEPS,
     };
-    println!("W1 {grid} x {grid} x 4 = {runs} runs, rtol {rtol:e}, one thread");
+    println!("W1 {grid} x {grid} x 4 = {runs} runs, {pair:?}, rtol {rtol:e}, one thread");
     println!(
         "| path | queue | wall (s) | CPU (s) | ns per accepted step | lane utilisation | accepted (median, max) | rejected (median, max) |"
     );

@@ -103,7 +103,7 @@ impl DtReport {
             .flat_map(|d| d.params.iter().map(|&j| spec.params[j].slot))
             .filter(|s| RELEVANT.contains(s))
             .collect();
-        let others: Vec<Method> = Method::ALL
+        let others: Vec<Method> = Method::FIXED_STEP
             .into_iter()
             .filter(|&m| m != spec.method)
             .collect();

@@ -20,8 +20,8 @@ mod ziggurat;
 
 pub use crate::model::Method;
 pub use adaptive::{
-    AdaptiveResult, AdaptiveRun, AdaptiveSchedule, DT_FLOOR_MS, LaneEnd, MAX_TRIAL_STEPS,
-    Tolerances, integrate_adaptive,
+    AdaptivePair, AdaptiveResult, AdaptiveRun, AdaptiveSchedule, DT_FLOOR_MS, LaneEnd,
+    MAX_TRIAL_STEPS, Tolerances, integrate_adaptive,
 };
 pub use drive::{Drive, Ou, Waveform};
 pub use moments::Summary;
@@ -318,6 +318,7 @@ pub fn integrate(
         Method::Heun | Method::Rk2 => dispatch::<Heun>(isa, schedule, batch, trace, stop),
         Method::Rk4 => dispatch::<Rk4>(isa, schedule, batch, trace, stop),
         Method::Dopri5 => dispatch::<Dopri5>(isa, schedule, batch, trace, stop),
+        Method::Dop853 => unreachable!("the spec refuses dop853 without adaptive steps"),
     }
 }
 

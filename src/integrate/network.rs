@@ -356,6 +356,7 @@ pub fn integrate_network(
         Method::Heun | Method::Rk2 => dispatch::<Heun>(isa, args),
         Method::Rk4 => dispatch::<Rk4>(isa, args),
         Method::Dopri5 => dispatch::<Dopri5>(isa, args),
+        Method::Dop853 => unreachable!("the spec refuses dop853 without adaptive steps"),
     }
 }
 

@@ -11,10 +11,10 @@ use crate::integrate::Xoshiro;
 use crate::integrate::math::Unfused;
 use crate::integrate::network::NET_LANES;
 use crate::integrate::{
-    self, AdaptiveSchedule, Batch, Isa, LANES, LaneEnd, Lanes, Ou, Schedule, StopToken, Stopped,
-    Tolerances, Waveform,
+    self, AdaptivePair, AdaptiveSchedule, Batch, Isa, LANES, LaneEnd, Lanes, Ou, Schedule,
+    StopToken, Stopped, Tolerances, Waveform,
 };
-use crate::model::{HZ_PER_KHZ, NodeParams, StableStates, StepStability};
+use crate::model::{HZ_PER_KHZ, Method, NodeParams, StableStates, StepStability};
 pub use crate::output::NodeRow;
 use crate::output::{Outcome, StepCounts, SummaryRow};
 use crate::plan::{Plan, Values};
@@ -371,6 +371,11 @@ impl<'a> Simulator<'a> {
             .flat_map(|f| f.traced[..f.rows.len()].iter().copied())
             .collect();
         let schedule = AdaptiveSchedule {
+            pair: match spec.method {
+                Method::Dop853 => AdaptivePair::Dop853,
+                // The spec allows adaptive steps with dopri5 and dop853 only.
+                _ => AdaptivePair::Dopri5,
+            },
             duration_ms: spec.duration_ms,
             transient_ms: spec.transient_ms,
             dt_init_ms: dt,

@@ -348,18 +348,28 @@ impl SpecBuilder {
         Ok(())
     }
 
-    /// With `simulation.adaptive`: the method must be dopri5 and there must be no noise;
-    /// fills in the defaults.
+    /// With `simulation.adaptive`: the method must be dopri5 or dop853 and there must be no
+    /// noise; fills in the defaults. Without it, the method must have a fixed step.
     fn check_adaptive(&mut self) -> Result<(), SpecError> {
         let Some(mark) = self.adaptive_mark else {
+            if !self.spec.method.has_fixed_step() {
+                return Err(SpecError::new(
+                    "simulation.method",
+                    self.method_mark,
+                    format!(
+                        "method {} takes adaptive steps only: add `simulation.adaptive` (for example `adaptive: {{rtol: 1e-8}}`), or use dopri5 or rk4 for a fixed step",
+                        self.spec.method.name()
+                    ),
+                ));
+            }
             return Ok(());
         };
-        if self.spec.method != Method::Dopri5 {
+        if !matches!(self.spec.method, Method::Dopri5 | Method::Dop853) {
             return Err(SpecError::new(
                 "simulation.adaptive",
                 Some(mark),
                 format!(
-                    "adaptive steps need `method: dopri5` (the embedded error estimate of the Dormand-Prince pair), got method {}",
+                    "adaptive steps need `method: dopri5` or `method: dop853` (the embedded error estimates of the Dormand-Prince pairs), got method {}",
                     self.spec.method.name()
                 ),
             ));

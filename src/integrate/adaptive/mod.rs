@@ -1,6 +1,6 @@
 //! The adaptive kernel: an embedded Runge–Kutta pair ([`Pair`]: Dormand–Prince 5(4) in
-//! `dopri5.rs`) with a step size per lane, chosen by the embedded error estimate
-//! (docs/adaptive.md).
+//! `dopri5.rs`, 8(5,3) in `dop853.rs`) with a step size per lane, chosen by the embedded
+//! error estimate (docs/adaptive.md).
 //!
 //! The kernel takes a queue of runs and integrates [`LANES`] of them at a time. Every lane
 //! carries its own time, step size, state and first stage (FSAL). Each iteration, every
@@ -23,9 +23,20 @@
 //! for AVX2+FMA and for AVX-512 like the fixed-step kernel. No I/O, and no allocation
 //! inside the step loop.
 
+mod dop853;
 mod dopri5;
 
+pub use dop853::Dop853;
 pub use dopri5::Dopri54;
+
+/// The embedded pair an adaptive sweep steps with (`method: dopri5` or `dop853`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdaptivePair {
+    /// Dormand–Prince 5(4) ([`Dopri54`]).
+    Dopri5,
+    /// Dormand–Prince 8(5,3) ([`Dop853`]).
+    Dop853,
+}
 
 use super::math::{self, Arith, Fused, Unfused};
 use super::schemes::rhs;
@@ -150,6 +161,8 @@ impl LaneEnd {
 /// What the runs of an adaptive queue share.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdaptiveSchedule {
+    /// The embedded pair.
+    pub pair: AdaptivePair,
     /// End of every run, ms.
     pub duration_ms: f64,
     /// Statistics cover [transient_ms, duration_ms].
@@ -405,7 +418,12 @@ pub fn integrate_adaptive(
     match isa {
         Isa::Avx512 => avx512::run(schedule, &queue, trace, stop),
         Isa::Avx2Fma => avx2::run(schedule, &queue, trace, stop),
-        Isa::Portable => kernel::<Dopri54, Unfused, LANES>(schedule, &queue, trace, stop),
+        Isa::Portable => match schedule.pair {
+            AdaptivePair::Dopri5 => {
+                kernel::<Dopri54, Unfused, LANES>(schedule, &queue, trace, stop)
+            }
+            AdaptivePair::Dop853 => kernel::<Dop853, Unfused, LANES>(schedule, &queue, trace, stop),
+        },
     }
 }
 
@@ -449,7 +467,14 @@ macro_rules! isa_entry {
                 trace: &mut [f64],
                 stop: &StopToken,
             ) -> Result<AdaptiveResult, Stopped> {
-                kernel::<Dopri54, Fused, PACK_AVX>(schedule, queue, trace, stop)
+                match schedule.pair {
+                    AdaptivePair::Dopri5 => {
+                        kernel::<Dopri54, Fused, PACK_AVX>(schedule, queue, trace, stop)
+                    }
+                    AdaptivePair::Dop853 => {
+                        kernel::<Dop853, Fused, PACK_AVX>(schedule, queue, trace, stop)
+                    }
+                }
             }
         }
 
@@ -815,6 +840,8 @@ fn steps<P: Pair, A: Arith, const DRIVEN: bool, const PACK: usize>(
         accept: [0; LANES],
         kept: [0; LANES],
         next_h: [0.0; LANES],
+        inner_r: [0.0; LANES],
+        inner_v: [0.0; LANES],
         avg_r: [[0.0; LANES]; 2],
         avg_v: [[0.0; LANES]; 2],
         flush: [0; LANES],
@@ -1001,7 +1028,12 @@ fn trial_steps<P: Pair, A: Arith, const DRIVEN: bool, const PACK: usize>(
             let factor = round_factor(lesser(greater(fac, FAC_MIN), upper));
             // An idle lane keeps its step (no decay into subnormal numbers).
             let factor = if running { factor } else { 1.0 };
-            x.next_h[l] = lesser(x.h[l] * factor, schedule.dt_max_ms);
+            let h = x.h[l];
+            x.next_h[l] = lesser(h * factor, schedule.dt_max_ms);
+            // The interpolants' interior extremes, here where the divisions are (in the merge
+            // pass, AVX2's cost model keeps that pass scalar).
+            x.inner_r[l] = hermite_extreme::<A>(r0, r1, h * x.k1r[l], h * x.klr[l]);
+            x.inner_v[l] = hermite_extreme::<A>(v0, v1, h * x.k1v[l], h * x.klv[l]);
             x.accept[l] = accept as u64;
             // The last accepted step's error, at least 1e-4 (as in Hairer's dopri5).
             s.log2_err_prev[l] = if accept {
@@ -1039,11 +1071,24 @@ fn trial_steps<P: Pair, A: Arith, const DRIVEN: bool, const PACK: usize>(
             // A full chunk, or the window's start: the scalar pass below merges the chunk
             // and starts the next around the state reached.
             // (A signed comparison: see `cap`.)
-            // (A signed comparison: see `cap`.)
             x.flush[l] =
                 ((chunk_steps as i64 >= CHUNK_STEPS as i64) | (accept & (t1 == transient))) as u64;
-            sum::<A>(&mut s.mr, l, w, r_1, r_2, accept && t1 >= transient, r1);
-            sum::<A>(&mut s.mv, l, w, v_1, v_2, accept && t1 >= transient, v1);
+            // The extremes: the step's end state (the one at transient_ms included) and,
+            // for a step in the window, its interpolant's interior extreme.
+            let take_end = accept && t1 >= transient;
+            let (inner_r, inner_v) = (x.inner_r[l], x.inner_v[l]);
+            let (lo_r, hi_r) = if in_window {
+                (lesser(r1, inner_r), greater(r1, inner_r))
+            } else {
+                (r1, r1)
+            };
+            let (lo_v, hi_v) = if in_window {
+                (lesser(v1, inner_v), greater(v1, inner_v))
+            } else {
+                (v1, v1)
+            };
+            sum::<A>(&mut s.mr, l, w, [r_1, r_2], take_end, [lo_r, hi_r]);
+            sum::<A>(&mut s.mv, l, w, [v_1, v_2], take_end, [lo_v, hi_v]);
             // The next step's first stage: the last one (FSAL), or the same on a retry.
             s.k1r[l] = blend(accept, x.klr[l], x.k1r[l]);
             s.k1v[l] = blend(accept, x.klv[l], x.k1v[l]);
@@ -1121,6 +1166,9 @@ struct Trial {
     flush: [u64; LANES],
     /// The controller's next step.
     next_h: Lanes,
+    /// The interior extremes of r and v on each lane's step (see [`hermite_extreme`]).
+    inner_r: Lanes,
+    inner_v: Lanes,
 }
 
 /// `a` if `take`, else `b`, by their bits: a plain `if` between two loads becomes one
@@ -1145,9 +1193,35 @@ fn greater(a: f64, b: f64) -> f64 {
     if a > b { a } else { b }
 }
 
+/// The interior extreme of one variable on a step, from the cubic Hermite interpolant of
+/// its end values `y0`, `y1` and slopes times the step, `hf0 = h f(t0)`, `hf1 = h f(t1)`:
+/// `p(theta) = y0 + theta (hf0 + theta (a2 + theta a3))`. Where the slopes have opposite
+/// signs, `p'` has one root in (0, 1), which the zero of the slopes' linear interpolation,
+/// `theta = hf0 / (hf0 - hf1)`, approximates (exact for a symmetric extreme; `p` is
+/// stationary there, so an error in theta costs only its square); elsewhere `y0`, which
+/// the extremes hold already.
+#[inline(always)]
+fn hermite_extreme<A: Arith>(y0: f64, y1: f64, hf0: f64, hf1: f64) -> f64 {
+    let d = y1 - y0;
+    let a2 = 3.0 * d - 2.0 * hf0 - hf1;
+    let a3 = hf0 + hf1 - 2.0 * d;
+    let theta = hf0 / (hf0 - hf1);
+    // One Newton step on p'.
+    let slope = A::mul_add(theta, A::mul_add(3.0 * a3, theta, 2.0 * a2), hf0);
+    let curvature = A::mul_add(6.0 * a3, theta, 2.0 * a2);
+    let theta = theta - slope / curvature;
+    // NaN (equal slopes) compares false.
+    let theta = if theta > 0.0 && theta < 1.0 {
+        theta
+    } else {
+        0.0
+    };
+    A::mul_add(theta, A::mul_add(theta, A::mul_add(theta, a3, a2), hf0), y0)
+}
+
 /// Adds one step to lane `l`'s chunk of statistics: `w` ms of time (0 if the step is not
-/// taken) with the step's averages `avg_1` of `x - shift` and `avg_2` of `(x - shift)^2`,
-/// and widens the extremes to the step's end state `end` if `take_end`. Each field is read
+/// taken) with the step's averages `avg[0]` of `x - shift` and `avg[1]` of
+/// `(x - shift)^2`, and widens the extremes to `[lo, hi]` if `take`. Each field is read
 /// once and written once as an arithmetic update that leaves it unchanged where nothing is
 /// taken: written as selects between new and old values, LLVM turns the updates into
 /// masked stores, gathers and scatters.
@@ -1156,18 +1230,17 @@ fn sum<A: Arith>(
     m: &mut TimeMoments,
     l: usize,
     w: f64,
-    avg_1: f64,
-    avg_2: f64,
-    take_end: bool,
-    end: f64,
+    avg: [f64; 2],
+    take: bool,
+    [lo, hi]: [f64; 2],
 ) {
     m.chunk_w[l] += w;
-    m.chunk_1[l] = A::mul_add(w, avg_1, m.chunk_1[l]);
-    m.chunk_2[l] = A::mul_add(w, avg_2, m.chunk_2[l]);
+    m.chunk_1[l] = A::mul_add(w, avg[0], m.chunk_1[l]);
+    m.chunk_2[l] = A::mul_add(w, avg[1], m.chunk_2[l]);
     // `A::min` and `A::max` stay min and max instructions where a compare-and-select that
     // updates memory would become masked stores or scatters.
-    let (lo, hi) = if take_end {
-        (end, end)
+    let (lo, hi) = if take {
+        (lo, hi)
     } else {
         (f64::INFINITY, f64::NEG_INFINITY)
     };
@@ -1253,6 +1326,7 @@ mod tests {
 
     fn schedule(max_trial_steps: u64) -> AdaptiveSchedule {
         AdaptiveSchedule {
+            pair: AdaptivePair::Dopri5,
             duration_ms: 5.0,
             transient_ms: 0.0,
             dt_init_ms: 0.01,

@@ -734,6 +734,12 @@ mod tests {
     /// The rate of the linear test problem.
     const LAMBDA: f64 = -1.3;
 
+    /// Asserts that `got` = (r, v) is within `tol` = (tol_r, tol_v) of `want`, absolutely.
+    fn assert_within(what: &str, got: (f64, f64), want: (f64, f64), tol: (f64, f64)) {
+        assert!((got.0 - want.0).abs() < tol.0, "{what}: r {} vs {}", got.0, want.0);
+        assert!((got.1 - want.1).abs() < tol.1, "{what}: v {} vs {}", got.1, want.1);
+    }
+
     /// Lane 0 of coefficients whose right-hand side is `r' = r v`, `v' = 0` (2/tau = 1,
     /// 1/tau = 0, no drives): from `v = LAMBDA`, r follows `r' = LAMBDA r` exactly, and v
     /// stays put.
@@ -1001,18 +1007,7 @@ mod tests {
         assert!((reference.0 - coarser.0).abs() < 1e-15);
         assert!((reference.1 - coarser.1).abs() < 1e-15);
         // Measured 1.4e-17 and 2.2e-16: the step is exact to rounding.
-        assert!(
-            (s.r1 - reference.0).abs() < 1e-15,
-            "r {} vs {}",
-            s.r1,
-            reference.0
-        );
-        assert!(
-            (s.v1 - reference.1).abs() < 1e-14,
-            "v {} vs {}",
-            s.v1,
-            reference.1
-        );
+        assert_within("mpr step", (s.r1, s.v1), reference, (1e-15, 1e-14));
         // The FSAL stage is the right-hand side at the solution.
         assert_eq!(
             (s.kr[12], s.kv[12]),
@@ -1161,18 +1156,7 @@ mod tests {
         let s = step::<Unfused>(&c, Some(&drive), (t, h), MPR_Y0);
         let reference = rk4(&c, Some(&drive), (t, h), MPR_Y0, 250);
         // Measured 4e-17 and 2e-16.
-        assert!(
-            (s.r1 - reference.0).abs() < 2e-15,
-            "r {} vs {}",
-            s.r1,
-            reference.0
-        );
-        assert!(
-            (s.v1 - reference.1).abs() < 1e-14,
-            "v {} vs {}",
-            s.v1,
-            reference.1
-        );
+        assert_within("sine step", (s.r1, s.v1), reference, (2e-15, 1e-14));
         // The extra stages of the dense output see their own times too: the continuous
         // extension's error O(h^8) is measured 5e-15 in r and 2.1e-14 in v.
         let (qr, qv) = dense_coefficients::<Unfused>(&c, Some(&drive), (t, h), MPR_Y0, &s);

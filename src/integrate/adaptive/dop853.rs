@@ -736,8 +736,9 @@ mod tests {
 
     /// Asserts that `got` = (r, v) is within `tol` = (tol_r, tol_v) of `want`, absolutely.
     fn assert_within(what: &str, got: (f64, f64), want: (f64, f64), tol: (f64, f64)) {
-        assert!((got.0 - want.0).abs() < tol.0, "{what}: r {} vs {}", got.0, want.0);
-        assert!((got.1 - want.1).abs() < tol.1, "{what}: v {} vs {}", got.1, want.1);
+        let (dr, dv) = ((got.0 - want.0).abs(), (got.1 - want.1).abs());
+        assert!(dr < tol.0, "{what}: r of {got:?} vs {want:?}");
+        assert!(dv < tol.1, "{what}: v of {got:?} vs {want:?}");
     }
 
     /// Lane 0 of coefficients whose right-hand side is `r' = r v`, `v' = 0` (2/tau = 1,

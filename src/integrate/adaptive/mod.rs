@@ -4,9 +4,9 @@
 //!
 //! The kernel takes a queue of runs and integrates [`LANES`] of them at a time. Every lane
 //! carries its own time, step size, state and first stage (FSAL). Each iteration, every
-//! lane that holds a run takes one trial step; the scaled RMS norm of the error estimate
-//! over (r, v) accepts or rejects it, and a PI controller (Gustafsson) proposes the next
-//! step. Acceptance, the controller, the statistics and the end of a run are all per-lane
+//! lane that holds a run takes one trial step; the pair's scaled norm of its error
+//! estimate over (r, v) accepts or rejects it, and a PI controller (Gustafsson) proposes
+//! the next step. Acceptance, the controller, the statistics and the end of a run are all per-lane
 //! selects inside one loop over the lanes: no branch depends on a lane's data, so the loop
 //! compiles to SIMD and a run's bits never depend on its neighbours. When a lane's run
 //! ends, the lane hands in the results and takes the queue's next run (refill), so lanes
@@ -26,8 +26,14 @@
 mod dop853;
 mod dopri5;
 
-pub use dop853::Dop853;
-pub use dopri5::Dopri54;
+use dop853::Dop853;
+use dopri5::Dopri54;
+
+use super::math::{self, Arith, Fused, Unfused};
+use super::schemes::rhs;
+use super::{
+    Batch, Coefficients, DIVERGED, Drive, Isa, LANES, Lanes, StopToken, Stopped, Summary, Waveform,
+};
 
 /// The embedded pair an adaptive sweep steps with (`method: dopri5` or `dop853`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,12 +43,6 @@ pub enum AdaptivePair {
     /// Dormand–Prince 8(5,3) ([`Dop853`]).
     Dop853,
 }
-
-use super::math::{self, Arith, Fused, Unfused};
-use super::schemes::rhs;
-use super::{
-    Batch, Coefficients, DIVERGED, Drive, Isa, LANES, Lanes, StopToken, Stopped, Summary, Waveform,
-};
 
 /// An embedded Runge–Kutta pair as the kernel uses it: one trial step of a lane with its
 /// error estimate and averages, the error norm, the controller's exponents and the
@@ -225,7 +225,7 @@ const CHUNK_STEPS: u64 = 256;
 /// deviation by Chan et al.'s pairwise update (one division per chunk, not per step), and
 /// the next chunk starts around the state reached. The chunks of a run depend only on its
 /// own steps. `min` and `max` cover the states at the window's start and at the ends of the
-/// accepted steps in it.
+/// accepted steps in it, and each such step's interior extreme (see [`hermite_extreme`]).
 #[derive(Debug, Clone, Copy)]
 struct TimeMoments {
     /// Time merged, ms.
@@ -1425,6 +1425,37 @@ mod tests {
             &stop,
         );
         assert!(res.is_err());
+    }
+
+    #[test]
+    fn the_interpolant_finds_the_extreme_between_the_step_ends() {
+        // y = sin t over steps around its maximum at pi/2, off-centre: the cubic Hermite
+        // interpolant's extreme approaches 1 at fourth order (measured 9.2e-4 at h = 0.8 and
+        // 5.8e-5 at 0.4: a ratio of 15.8).
+        let top = |h: f64| {
+            let (t0, t1) = (
+                std::f64::consts::FRAC_PI_2 - 0.375 * h,
+                std::f64::consts::FRAC_PI_2 + 0.625 * h,
+            );
+            hermite_extreme::<Unfused>(t0.sin(), t1.sin(), h * t0.cos(), h * t1.cos())
+        };
+        let errors = [0.8, 0.4].map(|h| (top(h) - 1.0).abs());
+        // Both ends miss the maximum by far more: sin(pi/2 + 0.625 h) = 0.88 at h = 0.8.
+        assert!(errors[0] < 1e-3, "{errors:?}");
+        let ratio = errors[0] / errors[1];
+        assert!(ratio > 14.0, "ratio {ratio}, errors {errors:?}");
+        // Slopes of one sign (no extreme inside) and equal slopes: the start value, which the
+        // extremes hold already.
+        assert_eq!(hermite_extreme::<Unfused>(0.0, 1.0, 0.5, 1.5), 0.0);
+        assert_eq!(hermite_extreme::<Fused>(0.0, 1.0, 0.5, 1.5), 0.0);
+        assert_eq!(hermite_extreme::<Unfused>(2.0, 2.0, 0.0, 0.0), 2.0);
+        // A minimum as well: y = cos t around pi.
+        let (t0, t1) = (std::f64::consts::PI - 0.2, std::f64::consts::PI + 0.3);
+        let bottom =
+            hermite_extreme::<Unfused>(t0.cos(), t1.cos(), -0.5 * t0.sin(), -0.5 * t1.sin());
+        // Within the cubic's interpolation error, about h^4 |y''''| / 384 = 1.6e-4 here.
+        assert!((bottom + 1.0).abs() < 3e-4, "{bottom}");
+        assert!(bottom < t0.cos().min(t1.cos()));
     }
 
     #[test]

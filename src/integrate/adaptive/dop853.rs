@@ -36,7 +36,7 @@
 use super::super::math::Arith;
 use super::super::schemes::rhs;
 use super::super::{Coefficients, Drive};
-use super::{Dense, Pair, PairStep};
+use super::{Dense, Pair, PairStep, add_to_averages, stage_input};
 
 /// The Dormand–Prince 8(5,3) pair.
 pub struct Dop853;
@@ -554,25 +554,6 @@ struct Dop853Step {
     pub avg_v: [f64; 2],
 }
 
-/// Lane `l`'s inputs at the stage time `t + c_i h` of a step from `t` over `h`: a continuous
-/// input at the stage's own time, a step or a pulse at the step's start (see
-/// [`crate::integrate::Waveform::lane_value`]); `None` without a drive.
-#[inline(always)]
-fn stage_input<A: Arith>(
-    drive: Option<&Drive>,
-    l: usize,
-    (t, h): (f64, f64),
-    c_i: f64,
-) -> Option<[f64; 2]> {
-    drive.map(|d| {
-        let ts = A::mul_add(c_i, h, t);
-        [
-            d.waveform[0].lane_value(l, t, ts),
-            d.waveform[1].lane_value(l, t, ts),
-        ]
-    })
-}
-
 /// `sum_j w_j k_j` in the order of `j`; zero weights (compile-time constants) are dropped,
 /// not multiplied by 0.
 #[inline(always)]
@@ -614,11 +595,8 @@ fn dop853_step<A: Arith>(
     let mut avg_v = [0.0; 2];
     let mut average = |i: usize, ri: f64, vi: f64| {
         if DOP853_B[i] != 0.0 {
-            for (avg, x) in [(&mut avg_r, ri - shift_r), (&mut avg_v, vi - shift_v)] {
-                let bx = DOP853_B[i] * x;
-                avg[0] += bx;
-                avg[1] = A::mul_add(bx, x, avg[1]);
-            }
+            add_to_averages::<A>(&mut avg_r, DOP853_B[i], ri - shift_r);
+            add_to_averages::<A>(&mut avg_v, DOP853_B[i], vi - shift_v);
         }
     };
     let mut kr = [0.0; 13];

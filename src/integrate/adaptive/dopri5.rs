@@ -6,7 +6,7 @@ use super::super::Coefficients;
 use super::super::Drive;
 use super::super::math::Arith;
 use super::super::schemes::{DOPRI5_A, DOPRI5_B, rhs};
-use super::{Dense, Pair, PairStep};
+use super::{Dense, Pair, PairStep, add_to_averages, stage_input};
 
 /// The Dormand–Prince 5(4) pair.
 pub struct Dopri54;
@@ -165,25 +165,14 @@ fn dopri_step<A: Arith>(
     k1: (f64, f64),
     (shift_r, shift_v): (f64, f64),
 ) -> DopriStep {
-    let input = |c_i: f64| {
-        drive.map(|d| {
-            let ts = A::mul_add(c_i, h, t);
-            [
-                d.waveform[0].lane_value(l, t, ts),
-                d.waveform[1].lane_value(l, t, ts),
-            ]
-        })
-    };
+    let input = |c_i: f64| stage_input::<A>(drive, l, (t, h), c_i);
     // Adds stage i's values to the averages (b_2 = 0: a compile-time constant, dropped).
     let mut avg_r = [0.0; 2];
     let mut avg_v = [0.0; 2];
     let mut average = |i: usize, ri: f64, vi: f64| {
         if DOPRI5_B[i] != 0.0 {
-            for (avg, x) in [(&mut avg_r, ri - shift_r), (&mut avg_v, vi - shift_v)] {
-                let bx = DOPRI5_B[i] * x;
-                avg[0] += bx;
-                avg[1] = A::mul_add(bx, x, avg[1]);
-            }
+            add_to_averages::<A>(&mut avg_r, DOPRI5_B[i], ri - shift_r);
+            add_to_averages::<A>(&mut avg_v, DOPRI5_B[i], vi - shift_v);
         }
     };
     let mut kr = [0.0; 7];

@@ -99,6 +99,34 @@ pub struct PairStep {
     pub avg_v: [f64; 2],
 }
 
+/// Lane `l`'s inputs at the stage time `t + c_i h` of a step from `t` over `h`: a continuous
+/// input at the stage's own time, a step or a pulse at its value at the step's start (see
+/// [`Waveform::lane_value`]); `None` without a drive.
+#[inline(always)]
+fn stage_input<A: Arith>(
+    drive: Option<&Drive>,
+    l: usize,
+    (t, h): (f64, f64),
+    c_i: f64,
+) -> Option<[f64; 2]> {
+    drive.map(|d| {
+        let ts = A::mul_add(c_i, h, t);
+        [
+            d.waveform[0].lane_value(l, t, ts),
+            d.waveform[1].lane_value(l, t, ts),
+        ]
+    })
+}
+
+/// Adds one stage's value `x` (less the chunk's shift) with the pair's weight `b` to a
+/// step's averages of `x` and `x^2` (see [`PairStep::avg_r`]).
+#[inline(always)]
+fn add_to_averages<A: Arith>(avg: &mut [f64; 2], b: f64, x: f64) {
+    let bx = b * x;
+    avg[0] += bx;
+    avg[1] = A::mul_add(bx, x, avg[1]);
+}
+
 /// The continuous extension of one step.
 pub trait Dense {
     /// `(r, v)` at `t0 + theta h`, theta in [0, 1].
@@ -962,13 +990,7 @@ fn trial_steps<P: Pair, A: Arith, const DRIVEN: bool, const PACK: usize>(
             let k1 = if fsal {
                 (s.k1r[l], s.k1v[l])
             } else {
-                let input = drive.map(|d| {
-                    [
-                        d.waveform[0].lane_value(l, t0, t0),
-                        d.waveform[1].lane_value(l, t0, t0),
-                    ]
-                });
-                rhs::<A>(c, l, r0, v0, input)
+                rhs::<A>(c, l, r0, v0, stage_input::<A>(drive, l, (t0, h), 0.0))
             };
             let shift = (s.mr.shift[l], s.mv.shift[l]);
             let step = P::step::<A>(c, drive, l, (t0, h), (r0, v0), k1, shift);
